@@ -1,0 +1,239 @@
+#include "pl_config.h"
+#include "pl_error.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef PL_DEFAULT_MIGRATIONS_DIR
+#define PL_DEFAULT_MIGRATIONS_DIR "migrations"
+#endif
+
+static int set_str(char **slot, const char *value)
+{
+    char *copy = NULL;
+    if (value && *value) {
+        copy = strdup(value);
+        if (!copy)
+            return PL_ENOMEM;
+    }
+    free(*slot);
+    *slot = copy;
+    return PL_OK;
+}
+
+int pl_config_split_addr(const char *addr, char **host, int *port)
+{
+    const char *colon = strrchr(addr, ':');
+    if (!colon || colon == addr || !colon[1])
+        return PL_EINVAL;
+    const char *h = addr;
+    size_t hlen = (size_t)(colon - addr);
+    if (h[0] == '[') {
+        if (hlen < 3 || h[hlen - 1] != ']')
+            return PL_EINVAL;
+        h++;
+        hlen -= 2;
+    }
+    char *end;
+    errno = 0;
+    long p = strtol(colon + 1, &end, 10);
+    if (errno || *end || p < 0 || p > 65535)
+        return PL_EINVAL;
+    char *copy = strndup(h, hlen);
+    if (!copy)
+        return PL_ENOMEM;
+    *host = copy;
+    *port = (int)p;
+    return PL_OK;
+}
+
+int pl_config_is_loopback(const char *host)
+{
+    return strcmp(host, "localhost") == 0 || strncmp(host, "127.", 4) == 0 ||
+           strcmp(host, "::1") == 0;
+}
+
+static int parse_size(const char *v, size_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long n = strtoull(v, &end, 10);
+    if (errno || end == v || *end || n == 0)
+        return PL_EINVAL;
+    *out = (size_t)n;
+    return PL_OK;
+}
+
+/* Applies one NAME=value setting; unknown names are an error so that a typo
+ * in a config file does not go unnoticed. */
+static int apply(struct pl_config *cfg, const char *name, const char *value, char *err,
+                 size_t errlen)
+{
+    struct {
+        const char *name;
+        char **slot;
+    } strs[] = {
+        {"DATABASE_URL", &cfg->database_url},
+        {"PARLEY_DOMAIN", &cfg->domain},
+        {"PARLEY_MUC_DOMAIN", &cfg->muc_domain},
+        {"PARLEY_JWT_SECRET", &cfg->jwt_secret},
+        {"PARLEY_JWT_PUBLIC_KEY", &cfg->jwt_public_key},
+        {"PARLEY_JWT_ALG", &cfg->jwt_alg},
+        {"PARLEY_JWT_ISSUER", &cfg->jwt_issuer},
+        {"PARLEY_JWT_AUDIENCE", &cfg->jwt_audience},
+        {"PARLEY_ALLOWED_ORIGINS", &cfg->allowed_origins},
+        {"PARLEY_TLS_CERT", &cfg->tls_cert},
+        {"PARLEY_TLS_KEY", &cfg->tls_key},
+        {"PARLEY_MIGRATIONS_DIR", &cfg->migrations_dir},
+        {"PARLEY_NODE", &cfg->node_name},
+        {"PARLEY_LOG_LEVEL", &cfg->log_level},
+    };
+    for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
+        if (strcmp(name, strs[i].name) == 0)
+            return set_str(strs[i].slot, value);
+
+    int rc = PL_OK;
+    if (strcmp(name, "PARLEY_XMPP_ADDR") == 0 || strcmp(name, "PARLEY_API_ADDR") == 0) {
+        int xmpp = name[7] == 'X';
+        char *host = NULL;
+        int port = 0;
+        rc = pl_config_split_addr(value, &host, &port);
+        if (rc == PL_OK) {
+            free(xmpp ? cfg->xmpp_host : cfg->api_host);
+            *(xmpp ? &cfg->xmpp_host : &cfg->api_host) = host;
+            *(xmpp ? &cfg->xmpp_port : &cfg->api_port) = port;
+        }
+    } else if (strcmp(name, "PARLEY_MAX_STANZA_SIZE") == 0) {
+        rc = parse_size(value, &cfg->max_stanza_size);
+    } else if (strcmp(name, "PARLEY_MAX_SEND_QUEUE") == 0) {
+        rc = parse_size(value, &cfg->max_send_queue);
+    } else if (strcmp(name, "PARLEY_STORE_WORKERS") == 0) {
+        size_t n = 0;
+        rc = parse_size(value, &n);
+        if (rc == PL_OK && n > 64)
+            rc = PL_EINVAL;
+        cfg->store_workers = (int)n;
+    } else if (strcmp(name, "PARLEY_ALLOW_PLAIN_WS") == 0) {
+        cfg->allow_plain_public = strcmp(value, "1") == 0 || strcmp(value, "true") == 0;
+    } else {
+        snprintf(err, errlen, "unknown setting %s", name);
+        return PL_EINVAL;
+    }
+    if (rc == PL_EINVAL)
+        snprintf(err, errlen, "bad value for %s: %s", name, value);
+    return rc;
+}
+
+static char *trim(char *s)
+{
+    while (isspace((unsigned char)*s))
+        s++;
+    char *e = s + strlen(s);
+    while (e > s && isspace((unsigned char)e[-1]))
+        *--e = '\0';
+    return s;
+}
+
+static int load_file(struct pl_config *cfg, const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+        return PL_EIO;
+    }
+    char line[4096];
+    int lineno = 0, rc = PL_OK;
+    while (rc == PL_OK && fgets(line, sizeof(line), f)) {
+        lineno++;
+        char *s = trim(line);
+        if (!*s || *s == '#')
+            continue;
+        char *eq = strchr(s, '=');
+        if (!eq) {
+            snprintf(err, errlen, "%s:%d: expected NAME = value", path, lineno);
+            rc = PL_EINVAL;
+            break;
+        }
+        *eq = '\0';
+        char *name = trim(s), *value = trim(eq + 1);
+        size_t vlen = strlen(value);
+        if (vlen >= 2 && (value[0] == '"' || value[0] == '\'') && value[vlen - 1] == value[0]) {
+            value[vlen - 1] = '\0';
+            value++;
+        }
+        rc = apply(cfg, name, value, err, errlen);
+    }
+    fclose(f);
+    return rc;
+}
+
+static const char *const env_names[] = {
+    "DATABASE_URL",         "PARLEY_DOMAIN",          "PARLEY_MUC_DOMAIN",
+    "PARLEY_XMPP_ADDR",     "PARLEY_API_ADDR",        "PARLEY_JWT_SECRET",
+    "PARLEY_JWT_PUBLIC_KEY", "PARLEY_JWT_ALG",        "PARLEY_JWT_ISSUER",
+    "PARLEY_JWT_AUDIENCE",  "PARLEY_ALLOWED_ORIGINS", "PARLEY_TLS_CERT",
+    "PARLEY_TLS_KEY",       "PARLEY_ALLOW_PLAIN_WS",  "PARLEY_MAX_STANZA_SIZE",
+    "PARLEY_MAX_SEND_QUEUE", "PARLEY_STORE_WORKERS",  "PARLEY_MIGRATIONS_DIR",
+    "PARLEY_NODE",          "PARLEY_LOG_LEVEL",
+};
+
+int pl_config_load(struct pl_config *cfg, const char *path, char *err, size_t errlen)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->xmpp_port = 5280;
+    cfg->api_port = 8080;
+    cfg->max_stanza_size = 64 * 1024;
+    cfg->max_send_queue = 1024 * 1024;
+    cfg->store_workers = 2;
+    int rc = PL_ENOMEM;
+    if (set_str(&cfg->domain, "localhost") || set_str(&cfg->xmpp_host, "127.0.0.1") ||
+        set_str(&cfg->api_host, "127.0.0.1") ||
+        set_str(&cfg->migrations_dir, PL_DEFAULT_MIGRATIONS_DIR) ||
+        set_str(&cfg->log_level, "info"))
+        goto fail;
+    if (path && (rc = load_file(cfg, path, err, errlen)) != PL_OK)
+        goto fail;
+    for (size_t i = 0; i < sizeof(env_names) / sizeof(env_names[0]); i++) {
+        const char *v = getenv(env_names[i]);
+        if (v && (rc = apply(cfg, env_names[i], v, err, errlen)) != PL_OK)
+            goto fail;
+    }
+    if (!cfg->domain) {
+        snprintf(err, errlen, "PARLEY_DOMAIN must not be empty");
+        rc = PL_EINVAL;
+        goto fail;
+    }
+    if (!cfg->muc_domain) {
+        size_t n = strlen(cfg->domain) + sizeof("conference.");
+        if (!(cfg->muc_domain = malloc(n)))
+            goto fail;
+        snprintf(cfg->muc_domain, n, "conference.%s", cfg->domain);
+    }
+    if (!cfg->jwt_alg && set_str(&cfg->jwt_alg, cfg->jwt_public_key ? "RS256" : "HS256"))
+        goto fail;
+    if (!cfg->node_name && set_str(&cfg->node_name, "node1"))
+        goto fail;
+    return PL_OK;
+fail:
+    if (rc == PL_ENOMEM)
+        snprintf(err, errlen, "out of memory");
+    pl_config_free(cfg);
+    return rc;
+}
+
+void pl_config_free(struct pl_config *cfg)
+{
+    char **strs[] = {&cfg->database_url, &cfg->domain,         &cfg->muc_domain,
+                     &cfg->xmpp_host,    &cfg->api_host,       &cfg->jwt_secret,
+                     &cfg->jwt_public_key, &cfg->jwt_alg,      &cfg->jwt_issuer,
+                     &cfg->jwt_audience, &cfg->allowed_origins, &cfg->tls_cert,
+                     &cfg->tls_key,      &cfg->migrations_dir, &cfg->node_name,
+                     &cfg->log_level};
+    for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
+        free(*strs[i]);
+        *strs[i] = NULL;
+    }
+}

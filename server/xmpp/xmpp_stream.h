@@ -1,0 +1,100 @@
+/* The XMPP stream core: RFC 7395 framing, stream features, SASL (PLAIN with a
+ * JWT as password, EXTERNAL with the upgrade's identity), stream restart,
+ * resource bind, the legacy session iq and stream errors. It does no I/O:
+ * the transport feeds it whole frames and gives it a write/close pair; the
+ * chat layer gets the stanzas through hooks set at wiring (jabberd2's sx
+ * and Redis's ConnectionType are the model). Everything here runs on the
+ * XMPP loop thread. */
+#ifndef XMPP_STREAM_H
+#define XMPP_STREAM_H
+
+#include "xmpp_node.h"
+#include "xmpp_parse.h"
+#include "xmpp_stanza.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct auth_verifier;
+struct xmpp_stream;
+
+/* What the transport gives each stream. */
+struct xmpp_stream_io {
+    /* Queues one complete frame (copied). `tag` (0 = none) is reported back
+     * through xmpp_stream_written once the frame is written to the socket.
+     * PL_ETOOBIG when the peer's send queue is over its bound: the
+     * transport then drops the connection. */
+    int (*write)(void *io_ctx, const char *data, size_t len, uint64_t tag);
+    /* Closes the connection once what is queued has been written. */
+    void (*close)(void *io_ctx);
+};
+
+/* What the chat layer gives every stream; set once at wiring. */
+struct xmpp_stream_hooks {
+    void *ctx;
+    /* 1 if this (normalised) user may connect now, 0 if disabled. */
+    int (*user_allowed)(void *ctx, const char *username);
+    /* Binds a resource for s. `requested` is the client's or NULL. On PL_OK
+     * *resource is the chosen one (allocated; the stream owns it). PL_EINVAL
+     * answers bad-request, PL_EEXIST conflict. */
+    int (*bind)(void *ctx, struct xmpp_stream *s, const char *requested, char **resource);
+    /* A stanza from a bound client; takes ownership of st. */
+    void (*stanza)(void *ctx, struct xmpp_stream *s, struct xmpp_stanza *st);
+    /* The frame queued with `tag` was written to the socket. */
+    void (*written)(void *ctx, struct xmpp_stream *s, uint64_t tag);
+    /* The bound stream s is going away: drop every reference to it. */
+    void (*closed)(void *ctx, struct xmpp_stream *s);
+};
+
+/* Shared by every stream of a loop; borrowed by the streams. */
+struct xmpp_env {
+    const char *domain;
+    size_t max_stanza_size;
+    const struct auth_verifier *verifier;
+    struct xmpp_parser *parser;
+    struct xmpp_stream_hooks hooks;
+};
+
+/* Checks the upgrade request: the token from the `auth_token` cookie (or
+ * from "Authorization: Bearer …"), verified at `now`, whose `sub` is a valid
+ * localpart of an allowed user. Either header may be NULL. On PL_OK
+ * *username is the normalised username (caller frees); PL_EDENIED otherwise. */
+int xmpp_upgrade_auth(const struct xmpp_env *env, const char *cookie_header,
+                      const char *authorization_header, long now, char **username);
+
+/* A stream for a connection whose upgrade authenticated `username`
+ * (copied). io and io_ctx are borrowed until xmpp_stream_free. */
+int xmpp_stream_new(const struct xmpp_env *env, const struct xmpp_stream_io *io, void *io_ctx,
+                    uint64_t conn_id, const char *username, struct xmpp_stream **out);
+/* The connection is gone: calls hooks.closed if bound, then frees. */
+void xmpp_stream_free(struct xmpp_stream *s);
+
+/* Feeds one complete WebSocket text message. Errors are answered on the
+ * stream (stream error and close); the return is PL_OK or PL_ESTATE once the
+ * stream is closing. */
+int xmpp_stream_input(struct xmpp_stream *s, const char *frame, size_t len);
+/* The transport saw a frame grow past env->max_stanza_size: policy-violation. */
+void xmpp_stream_too_big(struct xmpp_stream *s);
+/* Called by the transport when the frame queued with tag was written. */
+void xmpp_stream_written(struct xmpp_stream *s, uint64_t tag);
+
+/* Serialises and queues a stanza (top-level namespace jabber:client). */
+int xmpp_stream_send(struct xmpp_stream *s, const struct xmpp_node *stanza, uint64_t tag);
+/* Queues bytes already serialised (one element), e.g. a fan-out. */
+int xmpp_stream_send_bytes(struct xmpp_stream *s, const char *data, size_t len, uint64_t tag);
+/* Sends <stream:error><CONDITION/>[<text>]</stream:error>, <close/>, and
+ * closes. `text` may be NULL. Later sends are dropped. */
+void xmpp_stream_error(struct xmpp_stream *s, const char *condition, const char *text);
+
+uint64_t xmpp_stream_conn_id(const struct xmpp_stream *s);
+const char *xmpp_stream_username(const struct xmpp_stream *s);
+/* NULL until bound. */
+const char *xmpp_stream_full_jid(const struct xmpp_stream *s);
+const char *xmpp_stream_bare_jid(const struct xmpp_stream *s);
+const char *xmpp_stream_resource(const struct xmpp_stream *s);
+int xmpp_stream_is_closing(const struct xmpp_stream *s);
+/* A pointer the chat layer hangs on the stream (its session). */
+void xmpp_stream_set_user(struct xmpp_stream *s, void *user);
+void *xmpp_stream_user(const struct xmpp_stream *s);
+
+#endif
