@@ -1,0 +1,59 @@
+-- parley_store_message: the idempotent insert of a direct message.
+BEGIN;
+SELECT plan(16);
+
+SELECT has_function('parley_store_message',
+                    ARRAY['text', 'text', 'text', 'text', 'text']);
+
+CREATE TEMP TABLE first_store AS
+    SELECT * FROM parley_store_message('alice@x', 'bob@x', 'id-1', 'hello',
+                                       '<message from="alice@x/web" to="bob@x" id="id-1"/>');
+CREATE TEMP TABLE second_store AS
+    SELECT * FROM parley_store_message('alice@x', 'bob@x', 'id-1', 'hello again',
+                                       '<message from="alice@x/web" to="bob@x" id="id-1"/>');
+
+SELECT is((SELECT count(*) FROM first_store)::int, 1, 'a store returns one row');
+SELECT ok((SELECT inserted FROM first_store), 'the first store inserts');
+SELECT ok((SELECT id FROM first_store) IS NOT NULL, 'the first store returns an archive id');
+SELECT is((SELECT count(*) FROM second_store)::int, 1, 'a repeated store returns one row');
+SELECT ok(NOT (SELECT inserted FROM second_store), 'a repeated store does not insert');
+SELECT is((SELECT id FROM second_store), (SELECT id FROM first_store),
+          'a repeated store returns the same archive id');
+SELECT is((SELECT created_at FROM second_store), (SELECT created_at FROM first_store),
+          'a repeated store returns the first created_at');
+SELECT is((SELECT body FROM messages WHERE id = (SELECT id FROM first_store)), 'hello',
+          'a repeated store leaves the first message as it was');
+
+SELECT results_eq(
+    $$SELECT recipient, state FROM deliveries
+      WHERE message_id = (SELECT id FROM first_store)$$,
+    $$VALUES ('bob@x'::text, 'stored'::text)$$,
+    'a stored message has one delivery row, stored, for its recipient');
+
+SELECT results_eq(
+    $$SELECT kind, sender, recipient, room FROM messages
+      WHERE id = (SELECT id FROM first_store)$$,
+    $$VALUES ('chat'::text, 'alice@x'::text, 'bob@x'::text, NULL::text)$$,
+    'a stored message is a chat message to its recipient');
+
+-- the same stanza id from another sender is another message
+SELECT ok((SELECT inserted FROM parley_store_message('carol@x', 'bob@x', 'id-1', 'hi',
+                                                     '<message/>')),
+          'the same stanza id from another sender is a new message');
+
+-- a NULL stanza id is never a duplicate
+SELECT ok((SELECT inserted FROM parley_store_message('alice@x', 'bob@x', NULL, 'x',
+                                                     '<message/>')),
+          'a message without a stanza id is inserted');
+SELECT ok((SELECT inserted FROM parley_store_message('alice@x', 'bob@x', NULL, 'x',
+                                                     '<message/>')),
+          'another message without a stanza id is inserted too');
+SELECT is((SELECT count(*) FROM messages WHERE sender = 'alice@x' AND stanza_id IS NULL)::int,
+          2, 'both messages without a stanza id are kept');
+
+-- archive ids grow in insertion order
+SELECT ok((SELECT max(id) FROM messages) > (SELECT id FROM first_store),
+          'later messages get larger archive ids');
+
+SELECT * FROM finish();
+ROLLBACK;
