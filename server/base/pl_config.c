@@ -160,7 +160,8 @@ static int load_file(struct pl_config *cfg, const char *path, char *err, size_t 
         *eq = '\0';
         char *name = trim(s), *value = trim(eq + 1);
         size_t vlen = strlen(value);
-        if (vlen >= 2 && (value[0] == '"' || value[0] == '\'') && value[vlen - 1] == value[0]) {
+        if (vlen >= 2 && (value[0] == '"' || value[0] == '\'') &&
+            value[vlen - 1] == value[0]) {
             value[vlen - 1] = '\0';
             value++;
         }
@@ -171,13 +172,13 @@ static int load_file(struct pl_config *cfg, const char *path, char *err, size_t 
 }
 
 static const char *const env_names[] = {
-    "DATABASE_URL",         "PARLEY_DOMAIN",          "PARLEY_MUC_DOMAIN",
-    "PARLEY_XMPP_ADDR",     "PARLEY_API_ADDR",        "PARLEY_JWT_SECRET",
-    "PARLEY_JWT_PUBLIC_KEY", "PARLEY_JWT_ALG",        "PARLEY_JWT_ISSUER",
-    "PARLEY_JWT_AUDIENCE",  "PARLEY_ALLOWED_ORIGINS", "PARLEY_TLS_CERT",
-    "PARLEY_TLS_KEY",       "PARLEY_ALLOW_PLAIN_WS",  "PARLEY_MAX_STANZA_SIZE",
-    "PARLEY_MAX_SEND_QUEUE", "PARLEY_STORE_WORKERS",  "PARLEY_MIGRATIONS_DIR",
-    "PARLEY_NODE",          "PARLEY_LOG_LEVEL",
+    "DATABASE_URL",          "PARLEY_DOMAIN",          "PARLEY_MUC_DOMAIN",
+    "PARLEY_XMPP_ADDR",      "PARLEY_API_ADDR",        "PARLEY_JWT_SECRET",
+    "PARLEY_JWT_PUBLIC_KEY", "PARLEY_JWT_ALG",         "PARLEY_JWT_ISSUER",
+    "PARLEY_JWT_AUDIENCE",   "PARLEY_ALLOWED_ORIGINS", "PARLEY_TLS_CERT",
+    "PARLEY_TLS_KEY",        "PARLEY_ALLOW_PLAIN_WS",  "PARLEY_MAX_STANZA_SIZE",
+    "PARLEY_MAX_SEND_QUEUE", "PARLEY_STORE_WORKERS",   "PARLEY_MIGRATIONS_DIR",
+    "PARLEY_NODE",           "PARLEY_LOG_LEVEL",
 };
 
 int pl_config_load(struct pl_config *cfg, const char *path, char *err, size_t errlen)
@@ -226,12 +227,11 @@ fail:
 
 void pl_config_free(struct pl_config *cfg)
 {
-    char **strs[] = {&cfg->database_url, &cfg->domain,         &cfg->muc_domain,
-                     &cfg->xmpp_host,    &cfg->api_host,       &cfg->jwt_secret,
-                     &cfg->jwt_public_key, &cfg->jwt_alg,      &cfg->jwt_issuer,
-                     &cfg->jwt_audience, &cfg->allowed_origins, &cfg->tls_cert,
-                     &cfg->tls_key,      &cfg->migrations_dir, &cfg->node_name,
-                     &cfg->log_level};
+    char **strs[] = {
+        &cfg->database_url, &cfg->domain,         &cfg->muc_domain,      &cfg->xmpp_host,
+        &cfg->api_host,     &cfg->jwt_secret,     &cfg->jwt_public_key,  &cfg->jwt_alg,
+        &cfg->jwt_issuer,   &cfg->jwt_audience,   &cfg->allowed_origins, &cfg->tls_cert,
+        &cfg->tls_key,      &cfg->migrations_dir, &cfg->node_name,       &cfg->log_level};
     for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
         free(*strs[i]);
         *strs[i] = NULL;

@@ -32,7 +32,8 @@ int pl_log_enabled(enum pl_log_level level)
     return level >= min_level;
 }
 
-void pl_log(enum pl_log_level level, uint64_t conn_id, const char *jid, const char *fmt, ...)
+void pl_log(enum pl_log_level level, uint64_t conn_id, const char *jid, const char *fmt,
+            ...)
 {
     static const char *const tags[] = {"DEBUG", "INFO", "WARN", "ERROR"};
     if (level < min_level)

@@ -31,7 +31,8 @@ int pl_mailbox_push(struct pl_mailbox *mb, struct pl_mailbox_item *item);
 struct pl_mailbox_item *pl_mailbox_take(struct pl_mailbox *mb, size_t max);
 /* Like pl_mailbox_take, but waits up to timeout_ms (-1 = forever) for an item.
  * Returns NULL on timeout or once the mailbox is closed and empty. */
-struct pl_mailbox_item *pl_mailbox_wait(struct pl_mailbox *mb, size_t max, int timeout_ms);
+struct pl_mailbox_item *pl_mailbox_wait(struct pl_mailbox *mb, size_t max,
+                                        int timeout_ms);
 /* Wakes every waiter; later waits return at once when empty. */
 void pl_mailbox_close(struct pl_mailbox *mb);
 size_t pl_mailbox_count(struct pl_mailbox *mb);

@@ -88,8 +88,8 @@ void *pl_map_remove(struct pl_map *m, const char *key)
     return value;
 }
 
-void pl_map_each(const struct pl_map *m, void (*fn)(const char *key, void *value, void *arg),
-                 void *arg)
+void pl_map_each(const struct pl_map *m,
+                 void (*fn)(const char *key, void *value, void *arg), void *arg)
 {
     for (size_t i = 0; i < m->nbuckets; i++)
         for (struct pl_map_entry *e = m->buckets[i]; e; e = e->next)

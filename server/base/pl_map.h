@@ -20,7 +20,10 @@ struct pl_map {
     size_t count;
 };
 
-#define PL_MAP_INIT {NULL, 0, 0}
+#define PL_MAP_INIT                                                                      \
+    {                                                                                    \
+        NULL, 0, 0                                                                       \
+    }
 
 /* Inserts or replaces; PL_ENOMEM on failure (the map is unchanged). */
 int pl_map_put(struct pl_map *m, const char *key, void *value);
@@ -29,8 +32,8 @@ void *pl_map_get(const struct pl_map *m, const char *key);
 /* Removes key; returns its value, or NULL if absent. */
 void *pl_map_remove(struct pl_map *m, const char *key);
 /* Calls fn for each entry; fn must not change the map. */
-void pl_map_each(const struct pl_map *m, void (*fn)(const char *key, void *value, void *arg),
-                 void *arg);
+void pl_map_each(const struct pl_map *m,
+                 void (*fn)(const char *key, void *value, void *arg), void *arg);
 /* Frees the map's own memory (not the values). */
 void pl_map_free(struct pl_map *m);
 uint32_t pl_hash_str(const char *s);

@@ -1,0 +1,48 @@
+/* The transport: the only code that includes libwebsockets. It listens for
+ * `GET /xmpp` upgrades, refuses the ones without the `xmpp` subprotocol, a
+ * refused Origin or a valid JWT (HTTP 403/400/401, no WebSocket), feeds each
+ * complete WebSocket message to that connection's xmpp_stream, and writes
+ * what the stream queues, one lws_write per WRITEABLE callback. It runs the
+ * XMPP loop: everything here happens on that one thread, except
+ * ws_server_wake. */
+#ifndef WS_SERVER_H
+#define WS_SERVER_H
+
+#include "xmpp_stream.h"
+
+#include <signal.h>
+#include <stddef.h>
+
+struct ws_server;
+
+struct ws_server_config {
+    const char *host; /* listen address, e.g. "127.0.0.1" */
+    int port;
+    const char *tls_cert; /* PEM paths: serve wss:// when both are set */
+    const char *tls_key;
+    int allow_plain_public; /* permit ws:// on a non-loopback address */
+    /* Comma-separated allowed Origins; NULL: any http://localhost[:port] or
+     * http://127.0.0.1[:port] origin (development). */
+    const char *allowed_origins;
+    size_t max_send_queue;   /* bytes queued to one client before it is dropped */
+    struct xmpp_env *env;    /* borrowed; its max_stanza_size caps frames */
+    void (*wake)(void *ctx); /* on the loop, after ws_server_wake */
+    void (*tick)(void *ctx); /* on the loop, about once a second */
+    void *ctx;
+};
+
+/* Creates the context and binds the listener. `cfg` is copied; the strings
+ * it points to and env must outlive the server. */
+int ws_server_new(const struct ws_server_config *cfg, struct ws_server **out);
+/* Runs the loop until *stop becomes non-zero. */
+int ws_server_run(struct ws_server *ws, volatile sig_atomic_t *stop);
+/* Wakes the loop from any thread; cfg.wake then runs on the loop. */
+void ws_server_wake(struct ws_server *ws);
+/* Closes every connection (their streams are freed) and the context. */
+void ws_server_free(struct ws_server *ws);
+
+/* 1 if `origin` is allowed by `allowed` (a comma-separated list, or NULL for
+ * the development rule above). A pure function, exposed for tests. */
+int ws_origin_allowed(const char *allowed, const char *origin);
+
+#endif
