@@ -65,6 +65,7 @@ struct db_job {
         } received;
         struct {
             char *recipient;             /* bare JID */
+            int64_t after_id;            /* only archive ids above this */
             struct db_offline_msg *msgs; /* out, oldest first */
             size_t count;                /* out */
         } offline;
