@@ -1,0 +1,29 @@
+/* The chat layer: sessions, routing of messages, presence, receipts,
+ * offline delivery and the iqs the server answers. It runs on the XMPP loop
+ * thread only and never blocks: whatever touches the database is a store job
+ * whose completion comes back through chat_server_drain. */
+#ifndef CHAT_H
+#define CHAT_H
+
+#include "db_store.h"
+#include "xmpp_stream.h"
+
+struct chat_server;
+
+struct chat_config {
+    const char *domain;     /* borrowed for the server's lifetime */
+    const char *muc_domain; /* borrowed */
+};
+
+int chat_server_new(const struct chat_config *cfg, struct chat_server **out);
+/* The store is started after the transport (its wake-ups go to the loop), so
+ * it is attached here, before the loop runs. Borrowed. */
+void chat_server_set_store(struct chat_server *cs, struct db_store *store);
+/* Fills the hooks every stream calls into. */
+void chat_server_hooks(struct chat_server *cs, struct xmpp_stream_hooks *hooks);
+/* Handles every completed store job; call on the loop after a wake-up. */
+void chat_server_drain(struct chat_server *cs);
+/* Frees what is left (call after the transport and the store are gone). */
+void chat_server_free(struct chat_server *cs);
+
+#endif

@@ -1,0 +1,136 @@
+/* The iqs the server answers itself (XEP-0030 disco, XEP-0199 ping, the
+ * legacy session, an empty roster until rosters exist) and the routing of
+ * iqs between users' resources (RFC 6120 section 10.5.3). Anything else
+ * addressed to the server or an account gets service-unavailable. */
+#include "chat_internal.h"
+
+#include "pl_error.h"
+
+#include <string.h>
+
+#define XMPP_NS_ROSTER "jabber:iq:roster"
+
+/* What disco#info on the server lists: only what is implemented. */
+static const char *const server_features[] = {
+    XMPP_NS_DISCO_INFO, XMPP_NS_DISCO_ITEMS, XMPP_NS_PING,
+    XMPP_NS_RECEIPTS,   XMPP_NS_SID,         "msgoffline",
+};
+
+static void send_and_free(struct chat_session *s, struct xmpp_node *n)
+{
+    if (n)
+        xmpp_stream_send(s->stream, n, 0);
+    xmpp_node_free(n);
+}
+
+static struct xmpp_node *disco_info(struct chat_server *cs, const struct xmpp_node *iq,
+                                    const struct xmpp_node *query, int to_server)
+{
+    struct xmpp_node *res = xmpp_stanza_iq_result(iq, cs->domain);
+    struct xmpp_node *q = res ? xmpp_node_add(res, "query", XMPP_NS_DISCO_INFO) : NULL;
+    struct xmpp_node *id = q ? xmpp_node_add(q, "identity", NULL) : NULL;
+    const char *node = xmpp_node_attr(query, "node");
+    int ok = id != NULL && (!node || xmpp_node_set_attr(q, "node", node) == PL_OK);
+    if (ok && to_server) {
+        ok = xmpp_node_set_attr(id, "category", "server") == PL_OK &&
+             xmpp_node_set_attr(id, "type", "im") == PL_OK &&
+             xmpp_node_set_attr(id, "name", "Parley") == PL_OK;
+        for (size_t i = 0; ok && i < sizeof(server_features) / sizeof(*server_features);
+             i++) {
+            struct xmpp_node *f = xmpp_node_add(q, "feature", NULL);
+            ok = f && xmpp_node_set_attr(f, "var", server_features[i]) == PL_OK;
+        }
+    } else if (ok) {
+        /* An account (XEP-0030 section 3.1 lets the server answer for it). */
+        struct xmpp_node *f = xmpp_node_add(q, "feature", NULL);
+        ok = xmpp_node_set_attr(id, "category", "account") == PL_OK &&
+             xmpp_node_set_attr(id, "type", "registered") == PL_OK && f &&
+             xmpp_node_set_attr(f, "var", XMPP_NS_DISCO_INFO) == PL_OK;
+    }
+    if (!ok) {
+        xmpp_node_free(res);
+        return NULL;
+    }
+    return res;
+}
+
+/* An iq the server answers: to the domain, or to the sender's own account. */
+static void answer(struct chat_server *cs, struct chat_session *s, struct xmpp_stanza *st,
+                   int to_server)
+{
+    const struct xmpp_node *iq = st->node;
+    int get = strcmp(st->type, "get") == 0;
+    struct xmpp_node *payload = NULL;
+    for (struct xmpp_node *c = iq->children; c; c = c->next)
+        if (c->name) {
+            payload = c;
+            break;
+        }
+    const char *ns = payload ? payload->ns : NULL;
+    const char *name = payload ? payload->name : "";
+    if (!ns) {
+        chat_reply_error(cs, s, iq, "modify", "bad-request");
+    } else if (get && strcmp(ns, XMPP_NS_DISCO_INFO) == 0 && strcmp(name, "query") == 0) {
+        send_and_free(s, disco_info(cs, iq, payload, to_server));
+    } else if (get && strcmp(ns, XMPP_NS_DISCO_ITEMS) == 0 &&
+               strcmp(name, "query") == 0) {
+        struct xmpp_node *res = xmpp_stanza_iq_result(iq, cs->domain);
+        if (res && !xmpp_node_add(res, "query", XMPP_NS_DISCO_ITEMS)) {
+            xmpp_node_free(res);
+            res = NULL;
+        }
+        send_and_free(s, res);
+    } else if (get && strcmp(ns, XMPP_NS_PING) == 0) {
+        send_and_free(s, xmpp_stanza_iq_result(iq, cs->domain));
+    } else if (!get && strcmp(ns, XMPP_NS_SESSION) == 0) {
+        send_and_free(s, xmpp_stanza_iq_result(iq, cs->domain));
+    } else if (get && !to_server && strcmp(ns, XMPP_NS_ROSTER) == 0) {
+        /* Clients fetch the roster at login; it is empty until rosters
+         * are implemented, which is the truth for now. */
+        struct xmpp_node *res = xmpp_stanza_iq_result(iq, cs->domain);
+        if (res && !xmpp_node_add(res, "query", XMPP_NS_ROSTER)) {
+            xmpp_node_free(res);
+            res = NULL;
+        }
+        send_and_free(s, res);
+    } else {
+        chat_reply_error(cs, s, iq, "cancel", "service-unavailable");
+    }
+}
+
+void chat_iq_handle(struct chat_server *cs, struct chat_session *s,
+                    struct xmpp_stanza *st)
+{
+    int request = strcmp(st->type, "get") == 0 || strcmp(st->type, "set") == 0;
+    if (!st->has_to || (strcmp(st->to.domain, cs->domain) == 0 && !st->to.local)) {
+        if (request)
+            answer(cs, s, st, st->has_to);
+        xmpp_stanza_free(st);
+        return;
+    }
+    if (strcmp(st->to.domain, cs->domain) != 0) {
+        if (request)
+            chat_reply_error(cs, s, st->node, "cancel",
+                             strcmp(st->to.domain, cs->muc_domain) == 0
+                                 ? "service-unavailable"
+                                 : "remote-server-not-found");
+        xmpp_stanza_free(st);
+        return;
+    }
+    struct chat_user *u = chat_user_find(cs, st->to.local);
+    if (!st->to.resource) {
+        /* To a bare JID: the server answers for the account. */
+        if (request)
+            answer(cs, s, st, 0);
+        /* The sender's own account, or another's: the same answers, as
+         * disco on an account bare JID is the server's to give. */
+        xmpp_stanza_free(st);
+        return;
+    }
+    struct chat_session *target = chat_session_find(u, st->to.resource);
+    if (target)
+        xmpp_stream_send(target->stream, st->node, 0);
+    else if (request)
+        chat_reply_error(cs, s, st->node, "cancel", "service-unavailable");
+    xmpp_stanza_free(st);
+}

@@ -1,2 +1,0 @@
-/* placeholder: being written */
-typedef int pl_placeholder_chat_router;
