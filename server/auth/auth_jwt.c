@@ -928,6 +928,9 @@ void auth_verifier_free(struct auth_verifier *v)
 
 /* ---- issue ---- */
 
+/* Besides the documented claims, the token carries the configured `iss` and
+ * `aud`, so that what we issue passes our own checks. */
+
 int auth_token_issue(const struct auth_verifier *v, const char *subject, int admin,
                      long ttl, long now, char **out)
 {
@@ -958,7 +961,9 @@ int auth_token_issue(const struct auth_verifier *v, const char *subject, int adm
         jwt_add_grant(jwt, "sub", subject) != 0 ||
         jwt_add_grant_int(jwt, "iat", now) != 0 ||
         jwt_add_grant_int(jwt, "exp", now + ttl) != 0 ||
-        (admin && jwt_add_grant(jwt, "role", "admin") != 0)) {
+        (admin && jwt_add_grant(jwt, "role", "admin") != 0) ||
+        (v->issuer != NULL && jwt_add_grant(jwt, "iss", v->issuer) != 0) ||
+        (v->audience != NULL && jwt_add_grant(jwt, "aud", v->audience) != 0)) {
         rc = errno == ENOMEM ? PL_ENOMEM : PL_EINVAL;
         goto out;
     }

@@ -706,6 +706,22 @@ static void test_issue_hs256(void **state)
     free(tok);
     tok = NULL;
 
+    /* With iss and aud configured, issued tokens carry them. */
+    {
+        struct auth_verifier *strict = hs_verifier("idp", "parley", 0);
+        assert_int_equal(auth_token_issue(strict, "frank", 0, 10, NOW, &tok), PL_OK);
+        assert_int_equal(check(strict, tok, NOW), AUTH_OK);
+        /* ... and a verifier wanting another audience refuses them. */
+        {
+            struct auth_verifier *other = hs_verifier("idp", "elsewhere", 0);
+            assert_int_equal(check(other, tok, NOW), AUTH_BAD_CLAIMS);
+            auth_verifier_free(other);
+        }
+        free(tok);
+        tok = NULL;
+        auth_verifier_free(strict);
+    }
+
     assert_int_equal(auth_token_issue(v, "", 0, 10, NOW, &tok), PL_EINVAL);
     assert_int_equal(auth_token_issue(v, NULL, 0, 10, NOW, &tok), PL_EINVAL);
     assert_int_equal(auth_token_issue(v, "a", 0, 0, NOW, &tok), PL_EINVAL);
