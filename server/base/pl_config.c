@@ -58,6 +58,8 @@ int pl_config_is_loopback(const char *host)
 
 static int parse_size(const char *v, size_t *out)
 {
+    if (!isdigit((unsigned char)v[0])) /* strtoull would take "-5" */
+        return PL_EINVAL;
     char *end;
     errno = 0;
     unsigned long long n = strtoull(v, &end, 10);

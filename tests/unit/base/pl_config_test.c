@@ -1,0 +1,118 @@
+#include "pl_config.h"
+#include "pl_error.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+static void clear_env(void)
+{
+    const char *names[] = {"DATABASE_URL",        "PARLEY_DOMAIN",
+                           "PARLEY_MUC_DOMAIN",   "PARLEY_XMPP_ADDR",
+                           "PARLEY_JWT_SECRET",   "PARLEY_MAX_STANZA_SIZE",
+                           "PARLEY_STORE_WORKERS"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        unsetenv(names[i]);
+}
+
+static void test_defaults(void **state)
+{
+    clear_env();
+    struct pl_config cfg;
+    char err[256];
+    assert_int_equal(pl_config_load(&cfg, NULL, err, sizeof(err)), PL_OK);
+    assert_string_equal(cfg.domain, "localhost");
+    assert_string_equal(cfg.muc_domain, "conference.localhost");
+    assert_string_equal(cfg.xmpp_host, "127.0.0.1");
+    assert_int_equal(cfg.xmpp_port, 5280);
+    assert_int_equal(cfg.api_port, 8080);
+    assert_int_equal(cfg.max_stanza_size, 65536);
+    assert_null(cfg.jwt_secret);
+    assert_string_equal(cfg.jwt_alg, "HS256");
+    pl_config_free(&cfg);
+}
+
+static void test_file_then_env(void **state)
+{
+    clear_env();
+    char path[] = "/tmp/parley-config-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    const char *text = "# a comment\n"
+                       "PARLEY_DOMAIN = chat.example\n"
+                       "PARLEY_XMPP_ADDR = \"[::1]:7000\"\n"
+                       "PARLEY_JWT_SECRET = from-file\n";
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    setenv("PARLEY_JWT_SECRET", "from-env", 1);
+    struct pl_config cfg;
+    char err[256];
+    assert_int_equal(pl_config_load(&cfg, path, err, sizeof(err)), PL_OK);
+    assert_string_equal(cfg.domain, "chat.example");
+    assert_string_equal(cfg.muc_domain, "conference.chat.example");
+    assert_string_equal(cfg.xmpp_host, "::1");
+    assert_int_equal(cfg.xmpp_port, 7000);
+    assert_string_equal(cfg.jwt_secret, "from-env");
+    pl_config_free(&cfg);
+    unlink(path);
+    clear_env();
+}
+
+static void test_rejects(void **state)
+{
+    clear_env();
+    struct pl_config cfg;
+    char err[256];
+    setenv("PARLEY_XMPP_ADDR", "nope", 1);
+    assert_int_equal(pl_config_load(&cfg, NULL, err, sizeof(err)), PL_EINVAL);
+    assert_non_null(strstr(err, "PARLEY_XMPP_ADDR"));
+    clear_env();
+    setenv("PARLEY_MAX_STANZA_SIZE", "-5", 1);
+    assert_int_equal(pl_config_load(&cfg, NULL, err, sizeof(err)), PL_EINVAL);
+    clear_env();
+
+    char path[] = "/tmp/parley-config-XXXXXX";
+    int fd = mkstemp(path);
+    const char *text = "PARLEY_DOMIAN = typo\n";
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    assert_int_equal(pl_config_load(&cfg, path, err, sizeof(err)), PL_EINVAL);
+    assert_non_null(strstr(err, "PARLEY_DOMIAN"));
+    unlink(path);
+    assert_int_equal(pl_config_load(&cfg, "/nonexistent/parley.conf", err, sizeof(err)),
+                     PL_EIO);
+}
+
+static void test_addr_and_loopback(void **state)
+{
+    char *host = NULL;
+    int port = 0;
+    assert_int_equal(pl_config_split_addr("0.0.0.0:5280", &host, &port), PL_OK);
+    assert_string_equal(host, "0.0.0.0");
+    assert_int_equal(port, 5280);
+    free(host);
+    assert_int_equal(pl_config_split_addr(":80", &host, &port), PL_EINVAL);
+    assert_int_equal(pl_config_split_addr("host:99999", &host, &port), PL_EINVAL);
+    assert_true(pl_config_is_loopback("127.0.0.1"));
+    assert_true(pl_config_is_loopback("localhost"));
+    assert_true(pl_config_is_loopback("::1"));
+    assert_false(pl_config_is_loopback("0.0.0.0"));
+    assert_false(pl_config_is_loopback("10.0.0.1"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_file_then_env),
+        cmocka_unit_test(test_rejects),
+        cmocka_unit_test(test_addr_and_loopback),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
