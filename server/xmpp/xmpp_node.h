@@ -54,14 +54,16 @@ const char *xmpp_node_attr(const struct xmpp_node *n, const char *name);
 /* Appends `child` (takes ownership) and returns it for chaining. */
 struct xmpp_node *xmpp_node_append(struct xmpp_node *parent, struct xmpp_node *child);
 /* Appends a new child element; returns it or NULL. */
-struct xmpp_node *xmpp_node_add(struct xmpp_node *parent, const char *name, const char *ns);
+struct xmpp_node *xmpp_node_add(struct xmpp_node *parent, const char *name,
+                                const char *ns);
 /* Appends a text node (copies text). */
 int xmpp_node_add_text(struct xmpp_node *parent, const char *text);
 /* Unlinks `child` from `parent` without freeing it. */
 void xmpp_node_unlink(struct xmpp_node *parent, struct xmpp_node *child);
 
 /* First child element with this name and namespace (ns NULL: any). */
-struct xmpp_node *xmpp_node_child(const struct xmpp_node *n, const char *name, const char *ns);
+struct xmpp_node *xmpp_node_child(const struct xmpp_node *n, const char *name,
+                                  const char *ns);
 /* First child element in namespace ns, whatever its name. */
 struct xmpp_node *xmpp_node_child_ns(const struct xmpp_node *n, const char *ns);
 /* The concatenated text of n's direct text children, newly allocated
@@ -72,6 +74,7 @@ char *xmpp_node_text(const struct xmpp_node *n);
  * from the parent's; `parent_ns` is the namespace in scope (NULL at the top,
  * so the element's own namespace is declared). Attribute values and text are
  * escaped, so any content comes out as text. */
-int xmpp_node_serialize(const struct xmpp_node *n, const char *parent_ns, struct pl_buf *out);
+int xmpp_node_serialize(const struct xmpp_node *n, const char *parent_ns,
+                        struct pl_buf *out);
 
 #endif

@@ -24,7 +24,8 @@ void xmpp_parser_free(struct xmpp_parser *p);
 /* Parses data[0..len) as one element. Elements with no namespace are put in
  * `default_ns` (may be NULL). On success *out is a new tree the caller frees;
  * otherwise returns PL_EINVAL with the reason in *why. */
-int xmpp_parse(struct xmpp_parser *p, const char *data, size_t len, const char *default_ns,
-               struct xmpp_node **out, enum xmpp_parse_error *why);
+int xmpp_parse(struct xmpp_parser *p, const char *data, size_t len,
+               const char *default_ns, struct xmpp_node **out,
+               enum xmpp_parse_error *why);
 
 #endif

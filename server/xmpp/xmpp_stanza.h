@@ -24,8 +24,9 @@ void xmpp_stanza_free(struct xmpp_stanza *st);
  * had none), orig's children copied, then
  * <error type='TYPE'><CONDITION xmlns='...xmpp-stanzas'/></error>.
  * Returns NULL on ENOMEM. */
-struct xmpp_node *xmpp_stanza_error_reply(const struct xmpp_node *orig, const char *server,
-                                          const char *type, const char *condition);
+struct xmpp_node *xmpp_stanza_error_reply(const struct xmpp_node *orig,
+                                          const char *server, const char *type,
+                                          const char *condition);
 
 /* Builds the result reply to an iq `orig`: <iq type='result' id=… to=… from=…/>. */
 struct xmpp_node *xmpp_stanza_iq_result(const struct xmpp_node *orig, const char *server);

@@ -64,8 +64,9 @@ int xmpp_upgrade_auth(const struct xmpp_env *env, const char *cookie_header,
 
 /* A stream for a connection whose upgrade authenticated `username`
  * (copied). io and io_ctx are borrowed until xmpp_stream_free. */
-int xmpp_stream_new(const struct xmpp_env *env, const struct xmpp_stream_io *io, void *io_ctx,
-                    uint64_t conn_id, const char *username, struct xmpp_stream **out);
+int xmpp_stream_new(const struct xmpp_env *env, const struct xmpp_stream_io *io,
+                    void *io_ctx, uint64_t conn_id, const char *username,
+                    struct xmpp_stream **out);
 /* The connection is gone: calls hooks.closed if bound, then frees. */
 void xmpp_stream_free(struct xmpp_stream *s);
 
@@ -81,7 +82,8 @@ void xmpp_stream_written(struct xmpp_stream *s, uint64_t tag);
 /* Serialises and queues a stanza (top-level namespace jabber:client). */
 int xmpp_stream_send(struct xmpp_stream *s, const struct xmpp_node *stanza, uint64_t tag);
 /* Queues bytes already serialised (one element), e.g. a fan-out. */
-int xmpp_stream_send_bytes(struct xmpp_stream *s, const char *data, size_t len, uint64_t tag);
+int xmpp_stream_send_bytes(struct xmpp_stream *s, const char *data, size_t len,
+                           uint64_t tag);
 /* Sends <stream:error><CONDITION/>[<text>]</stream:error>, <close/>, and
  * closes. `text` may be NULL. Later sends are dropped. */
 void xmpp_stream_error(struct xmpp_stream *s, const char *condition, const char *text);

@@ -1,0 +1,44 @@
+/* Internals shared by the files of the stream core (xmpp_stream.c,
+ * xmpp_sasl.c); not part of the layer's interface. */
+#ifndef XMPP_STREAM_INT_H
+#define XMPP_STREAM_INT_H
+
+#include "xmpp_stream.h"
+
+/* After this many failed SASL attempts the stream is closed with the
+ * not-authorized stream error instead of letting the client retry. */
+#define XMPP_SASL_MAX_FAILURES 3
+
+enum xmpp_stream_state {
+    XMPP_ST_WAIT_OPEN,    /* nothing received yet */
+    XMPP_ST_SASL,         /* opened, SASL features sent */
+    XMPP_ST_WAIT_RESTART, /* SASL succeeded, waiting for the new <open/> */
+    XMPP_ST_BIND,         /* restarted, bind features sent */
+    XMPP_ST_BOUND,        /* resource bound: stanzas go to the chat layer */
+    XMPP_ST_CLOSING,      /* close sent; everything else is ignored */
+};
+
+struct xmpp_stream {
+    const struct xmpp_env *env;
+    const struct xmpp_stream_io *io;
+    void *io_ctx;
+    uint64_t conn_id;
+    char *username; /* normalised localpart from the upgrade */
+    char *bare_jid; /* username@domain */
+    char *full_jid; /* NULL until bound */
+    char *resource; /* NULL until bound */
+    enum xmpp_stream_state state;
+    int opened; /* an <open/> was sent to the client */
+    int bound;  /* hooks.bind succeeded: hooks.closed is owed */
+    int sasl_failures;
+    void *user;
+};
+
+/* Queues a serialised frame. */
+int xmpp_stream_write(struct xmpp_stream *s, const char *data, size_t len, uint64_t tag);
+/* Serialises a top-level element (declaring its namespace) and queues it. */
+int xmpp_stream_write_node(struct xmpp_stream *s, const struct xmpp_node *n);
+/* Handles <auth/> and <abort/> in the SASL namespace. */
+void xmpp_sasl_handle(struct xmpp_stream *s, const struct xmpp_node *el);
+
+#endif
