@@ -501,7 +501,12 @@ static void stream_dispatch(struct xmpp_stream *s, struct xmpp_node *el)
             stream_handle_stanza(s, kind, el);
             return;
         }
-        xmpp_stream_error(s, "unsupported-stanza-type", NULL);
+        /* RFC 7395 section 3.3.1: a framing element in the wrong namespace
+         * (usually none) is invalid-namespace. */
+        if (strcmp(el->name, "open") == 0 || strcmp(el->name, "close") == 0)
+            xmpp_stream_error(s, "invalid-namespace", NULL);
+        else
+            xmpp_stream_error(s, "unsupported-stanza-type", NULL);
     } else if (el->ns && strcmp(el->ns, XMPP_NS_FRAMING) == 0) {
         if (strcmp(el->name, "open") == 0)
             stream_handle_open(s, el);
