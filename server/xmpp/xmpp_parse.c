@@ -18,7 +18,6 @@
 #include <libxml/xmlerror.h>
 
 #include <limits.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -197,16 +196,17 @@ static int node_convert(xmlNodePtr x, const char *default_ns, struct xmpp_node *
         if (!keep)
             continue;
         xmlChar *value = xmlNodeGetContent((xmlNodePtr)a);
-        char name[512];
-        int w = snprintf(name, sizeof(name), "%s%s%s", prefix ? prefix : "",
-                         prefix ? ":" : "", (const char *)a->name);
-        if (!value || w < 0 || (size_t)w >= sizeof(name)) {
+        xmlChar *name = prefix ? xmlBuildQName(a->name, BAD_CAST prefix, NULL, 0)
+                               : xmlStrdup(a->name);
+        if (!value || !name) {
             xmlFree(value);
-            rc = value ? PL_EINVAL : PL_ENOMEM;
+            xmlFree(name);
+            rc = PL_ENOMEM;
             goto err;
         }
-        rc = xmpp_node_set_attr(n, name, (const char *)value);
+        rc = xmpp_node_set_attr(n, (const char *)name, (const char *)value);
         xmlFree(value);
+        xmlFree(name);
         if (rc != PL_OK)
             goto err;
     }

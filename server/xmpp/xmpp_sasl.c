@@ -1,7 +1,8 @@
 /* SASL inside the stream (RFC 6120 section 6). The connection was already
  * authenticated at the WebSocket upgrade; SASL only has to confirm that
  * identity, as every XMPP client library expects to do it:
- * - PLAIN: authcid is the upgrade's username and the password is a JWT,
+ * - PLAIN: authcid is the upgrade's username (or bare JID) and the password
+ *   is a JWT,
  *   verified now, for that same user;
  * - EXTERNAL: the upgrade's identity, with an empty authzid or one naming
  *   that user.
@@ -97,7 +98,8 @@ static const char *sasl_plain_check(struct xmpp_stream *s, const unsigned char *
     size_t plen = len - (size_t)(nul2 + 1 - msg);
     if (memchr(password, '\0', plen))
         return "malformed-request";
-    if (!sasl_same_user(s, authcid) || !sasl_authzid_ok(s, authzid))
+    /* Some clients put the bare JID in authcid: it names the same user. */
+    if (!authcid[0] || !sasl_authzid_ok(s, authcid) || !sasl_authzid_ok(s, authzid))
         return "not-authorized";
     struct auth_claims claims = {0};
     enum auth_result why = AUTH_OK;

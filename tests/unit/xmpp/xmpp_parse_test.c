@@ -7,7 +7,8 @@
 #include <cmocka.h>
 
 #include "pl_error.h"
-#include "xmpp_parse.h"
+/* Included to see the parser's context being renewed. */
+#include "xmpp_parse.c"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -205,6 +206,27 @@ static void test_not_well_formed(void **state)
     malformed(p, "</a>");
 }
 
+static void test_long_names(void **state)
+{
+    struct xmpp_parser *p = *state;
+    struct pl_buf b = PL_BUF_INIT;
+    pl_buf_append_str(&b, "<a xml:");
+    for (int i = 0; i < 2000; i++)
+        pl_buf_append_str(&b, "n");
+    pl_buf_append_str(&b, "='v' ");
+    for (int i = 0; i < 2000; i++)
+        pl_buf_append_str(&b, "m");
+    pl_buf_append_str(&b, "='w'/>");
+    struct xmpp_node *n = parse_ok(p, b.data);
+    assert_int_equal(n->nattrs, 2);
+    assert_int_equal(strlen(n->attrs[0].name), 2004);
+    assert_memory_equal(n->attrs[0].name, "xml:nnn", 7);
+    assert_string_equal(n->attrs[0].value, "v");
+    assert_int_equal(strlen(n->attrs[1].name), 2000);
+    xmpp_node_free(n);
+    pl_buf_free(&b);
+}
+
 static void test_reuse(void **state)
 {
     struct xmpp_parser *p = *state;
@@ -217,11 +239,14 @@ static void test_reuse(void **state)
     xmpp_node_free(n);
     /* Many distinct names: the context is renewed and keeps working. */
     char xml[64];
-    for (int i = 0; i < 20000; i++) {
+    void *first_ctxt = p->ctxt;
+    for (int i = 0; i < 10000; i++) {
         snprintf(xml, sizeof(xml), "<e%d a%d='v'/>", i, i);
         n = parse_ok(p, xml);
         xmpp_node_free(n);
     }
+    assert_ptr_not_equal(p->ctxt, first_ctxt);
+    assert_true(xmlDictSize(p->ctxt->dict) <= PARSE_DICT_MAX);
     n = parse_ok(p, "<last/>");
     xmpp_node_free(n);
     restricted(p, "<m><!-- x --></m>");
@@ -237,6 +262,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_restricted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_billion_laughs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_not_well_formed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_long_names, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reuse, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

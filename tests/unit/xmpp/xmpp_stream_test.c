@@ -370,16 +370,31 @@ static void test_plain_authzid_forms(void **state)
         assert_string_equal(last(f), SUCCESS);
         free(xml);
     }
+    /* authcid as a bare JID is the same user. */
+    xmpp_stream_free(f->s);
+    assert_int_equal(xmpp_stream_new(&f->env, &f->io, f, 1, "alice", &f->s), PL_OK);
+    do_open(f);
+    char *xml = plain_auth("", "alice@localhost", tok);
+    feed(f, xml);
+    assert_string_equal(last(f), SUCCESS);
+    free(xml);
     const char *bad[] = {"bob", "alice@otherhost", "alice@localhost/res"};
     for (size_t i = 0; i < 3; i++) {
         xmpp_stream_free(f->s);
         assert_int_equal(xmpp_stream_new(&f->env, &f->io, f, 1, "alice", &f->s), PL_OK);
         do_open(f);
-        char *xml = plain_auth(bad[i], "alice", tok);
+        xml = plain_auth(bad[i], "alice", tok);
         feed(f, xml);
         assert_string_equal(last(f), FAILURE("not-authorized"));
         free(xml);
     }
+    xmpp_stream_free(f->s);
+    assert_int_equal(xmpp_stream_new(&f->env, &f->io, f, 1, "alice", &f->s), PL_OK);
+    do_open(f);
+    xml = plain_auth("alice", "", tok);
+    feed(f, xml);
+    assert_string_equal(last(f), FAILURE("not-authorized"));
+    free(xml);
     free(tok);
 }
 
