@@ -26,6 +26,11 @@ enum db_job_kind {
                               disabled user) */
 };
 
+/* An offline load returns at most this many messages, oldest first; when
+ * `count` equals it, more may be waiting: load again once these are marked
+ * delivered. */
+#define DB_OFFLINE_BATCH 1000
+
 struct db_offline_msg {
     int64_t id;            /* archive id */
     int64_t created_at_us; /* microseconds since the epoch */

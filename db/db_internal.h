@@ -1,0 +1,102 @@
+/* What the files of db/ share and nobody else sees: the store's structs, the
+ * connection helpers and the job runner. Only db/ includes libpq. */
+#ifndef DB_INTERNAL_H
+#define DB_INTERNAL_H
+
+#include "db_store.h"
+
+#include <libpq-fe.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* The most jobs one worker puts in one transaction. */
+#define DB_BATCH_MAX 256
+/* Reconnect back-off bounds. */
+#define DB_BACKOFF_MIN_MS 100
+#define DB_BACKOFF_MAX_MS 2000
+/* Once stopping, how long a worker keeps trying to reach the database for the
+ * jobs it still holds before failing them with PL_EIO. */
+#define DB_STOP_GRACE_MS 3000
+/* How often the listener looks at the stop flag. */
+#define DB_LISTEN_POLL_MS 200
+
+struct db_worker {
+    struct db_store *st;
+    int index;
+    PGconn *conn;
+    int conn_ok; /* connected and statements prepared */
+    struct pl_mailbox jobs;
+    pthread_t thread;
+};
+
+struct db_store {
+    char *conninfo;
+    char *node;
+    void (*wake)(void *ctx);
+    void *wake_ctx;
+
+    int nworkers;
+    int nmailboxes; /* worker mailboxes initialised, for cleanup */
+    int nthreads;   /* worker threads started, for cleanup */
+    struct db_worker *workers;
+
+    struct pl_mailbox completed;
+    int completed_inited;
+
+    PGconn *listen_conn;
+    pthread_t listener;
+    int listener_started;
+
+    atomic_int stopping;
+    atomic_llong stop_ms; /* monotonic ms at which stopping began */
+};
+
+/* db_conn.c */
+
+/* Opens a connection (blocking). Always returns the PGconn (NULL only on
+ * ENOMEM) so a failed one can later be PQreset; *ok says if it is usable. */
+PGconn *db_conn_open(const char *conninfo, int *ok);
+/* Monotonic milliseconds. */
+int64_t db_now_ms(void);
+/* Sleeps ms, waking early (every 50 ms at most) once the store is stopping. */
+void db_sleep_ms(struct db_store *st, int ms);
+/* 64-bit FNV-1a of a NUL-terminated key. */
+uint64_t db_shard_hash(const char *key);
+/* The first line of libpq's last error, for logs. */
+const char *db_conn_error(PGconn *conn, char *buf, size_t len);
+
+/* db_jobs.c */
+
+/* Prepares every store statement on conn: after each (re)connect. */
+int db_jobs_prepare(PGconn *conn);
+/* Deletes `node`'s rows from sessions (at start: it has no sessions yet). */
+int db_jobs_clear_sessions(PGconn *conn, const char *node);
+
+/* Runs n jobs in one transaction in pipeline mode: BEGIN, one prepared
+ * statement per job, COMMIT, one sync. Fills the jobs' out fields.
+ * Returns PL_OK when committed; PL_EIO when an SQL error aborted the batch
+ * and the connection is clean again (rolled back); PL_AGAIN when the
+ * connection is gone or in an unknown state and must be reset. */
+int db_jobs_run(PGconn *conn, const char *node, struct db_job **jobs, size_t n);
+
+/* db_listen.c */
+
+/* The listener thread: LISTEN parley_user_state, report disabled users. */
+void *db_listen_main(void *arg);
+/* Parses a notification payload "username:1" / "username:0". Copies the
+ * username into a new string on success (*username owned by the caller). */
+int db_user_state_parse(const char *payload, char **username, int *disabled);
+
+/* db_migrate.c */
+
+/* 1 if name looks like a migration file: NNNN_name.sql. */
+int db_migration_name_valid(const char *name);
+
+/* db_store.c */
+
+/* Hands a completed job (or event) to the loop and wakes it if needed. */
+void db_store_complete(struct db_store *st, struct db_job *job);
+
+#endif

@@ -1,0 +1,134 @@
+/* The listener thread: tells the loop which users are disabled. At start and
+ * after every reconnect it reports each disabled user (a notification sent
+ * while it was disconnected is lost, the table is not), then forwards each
+ * parley_user_state notification. A user re-enabled while the listener was
+ * disconnected is not reported: the loop only acts on "disabled". */
+#include "db_internal.h"
+#include "pl_error.h"
+#include "pl_log.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+
+int db_user_state_parse(const char *payload, char **username, int *disabled)
+{
+    *username = NULL;
+    const char *colon = strrchr(payload, ':');
+    if (!colon || colon == payload || (colon[1] != '0' && colon[1] != '1') ||
+        colon[2] != '\0')
+        return PL_EINVAL;
+    size_t len = (size_t)(colon - payload);
+    char *name = malloc(len + 1);
+    if (!name)
+        return PL_ENOMEM;
+    memcpy(name, payload, len);
+    name[len] = '\0';
+    *username = name;
+    *disabled = colon[1] == '1';
+    return PL_OK;
+}
+
+/* Hands one user's state to the loop; takes ownership of username. */
+static void db_listen_report(struct db_store *st, char *username, int disabled)
+{
+    struct db_job *job = db_job_new(DB_EVENT_USER_STATE);
+    if (!job) {
+        pl_error(0, username, "db: out of memory reporting a user's state");
+        free(username);
+        return;
+    }
+    job->u.user_state.username = username;
+    job->u.user_state.disabled = disabled;
+    job->status = PL_OK;
+    db_store_complete(st, job);
+}
+
+static void db_listen_forward(struct db_store *st, PGconn *conn)
+{
+    PGnotify *note;
+    while ((note = PQnotifies(conn)) != NULL) {
+        char *username;
+        int disabled;
+        if (db_user_state_parse(note->extra, &username, &disabled) == PL_OK)
+            db_listen_report(st, username, disabled);
+        else
+            pl_warn(0, NULL, "db: ignoring parley_user_state payload '%s'", note->extra);
+        PQfreemem(note);
+    }
+}
+
+/* LISTEN first, then read the table: a change between the two is then seen
+ * twice at worst, never missed. */
+static int db_listen_setup(struct db_store *st, PGconn *conn)
+{
+    PGresult *res = PQexec(conn, "LISTEN parley_user_state");
+    int ok = res && PQresultStatus(res) == PGRES_COMMAND_OK;
+    PQclear(res);
+    if (!ok)
+        return PL_EIO;
+    /* db_listen_setup */
+    res = PQprepare(conn, "disabled_users", "SELECT username FROM users WHERE disabled",
+                    0, NULL);
+    ok = res && PQresultStatus(res) == PGRES_COMMAND_OK;
+    PQclear(res);
+    if (!ok)
+        return PL_EIO;
+    res = PQexecPrepared(conn, "disabled_users", 0, NULL, NULL, NULL, 0);
+    ok = res && PQresultStatus(res) == PGRES_TUPLES_OK;
+    for (int i = 0; ok && i < PQntuples(res); i++) {
+        char *name = strdup(PQgetvalue(res, i, 0));
+        if (name)
+            db_listen_report(st, name, 1);
+    }
+    PQclear(res);
+    if (!ok)
+        return PL_EIO;
+    /* Notifications that came in with those answers are already buffered:
+     * poll() would not see them. */
+    db_listen_forward(st, conn);
+    return PL_OK;
+}
+
+void *db_listen_main(void *arg)
+{
+    struct db_store *st = arg;
+    PGconn *conn = st->listen_conn;
+    int ready = 0; /* connected and listening */
+    int delay = DB_BACKOFF_MIN_MS;
+    char err[256];
+    while (!atomic_load(&st->stopping)) {
+        if (!ready) {
+            if (PQstatus(conn) == CONNECTION_OK && db_listen_setup(st, conn) == PL_OK) {
+                ready = 1;
+                delay = DB_BACKOFF_MIN_MS;
+                continue;
+            }
+            pl_warn(0, NULL, "db: listener not connected (%s), retrying in %d ms",
+                    db_conn_error(conn, err, sizeof(err)), delay);
+            db_sleep_ms(st, delay);
+            delay = delay * 2 > DB_BACKOFF_MAX_MS ? DB_BACKOFF_MAX_MS : delay * 2;
+            /* A fresh connection even if this one looked fine: setup failed. */
+            if (!atomic_load(&st->stopping))
+                PQreset(conn);
+            continue;
+        }
+        struct pollfd pfd = {.fd = PQsocket(conn), .events = POLLIN};
+        int n = poll(&pfd, 1, DB_LISTEN_POLL_MS);
+        if (n < 0 && errno != EINTR) {
+            ready = 0;
+            continue;
+        }
+        if (n <= 0)
+            continue;
+        if (!PQconsumeInput(conn) || PQstatus(conn) != CONNECTION_OK) {
+            pl_warn(0, NULL, "db: listener lost its connection: %s",
+                    db_conn_error(conn, err, sizeof(err)));
+            ready = 0;
+            continue;
+        }
+        db_listen_forward(st, conn);
+    }
+    return NULL;
+}

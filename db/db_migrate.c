@@ -1,0 +1,351 @@
+/* The migrator: applies migrations/NNNN_name.sql in name order, each in one
+ * transaction with its schema_migrations row. Blocking libpq, for the CLI and
+ * start-up only. A session advisory lock makes nodes that start together
+ * migrate one after the other; the second then finds nothing to do.
+ * These statements run once per process, so they are sent unnamed
+ * (PQexecParams) rather than prepared. */
+#include "db_internal.h"
+#include "pl_error.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* "parley" in ASCII: the key of the migration advisory lock. */
+#define DB_MIGRATE_LOCK_KEY "111533846078329"
+
+struct db_migration_list {
+    char **names; /* file names, sorted */
+    size_t count;
+};
+
+static void db_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void db_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (!err || errlen == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    /* libpq messages end with a newline; an err string is one line. */
+    size_t n = strlen(err);
+    while (n > 0 && (err[n - 1] == '\n' || err[n - 1] == ' '))
+        err[--n] = '\0';
+}
+
+/* NNNN_name.sql: four digits, an underscore, a name, ".sql". */
+int db_migration_name_valid(const char *name)
+{
+    size_t len = strlen(name);
+    if (len < 4 + 1 + 1 + 4)
+        return 0;
+    for (int i = 0; i < 4; i++) {
+        if (!isdigit((unsigned char)name[i]))
+            return 0;
+    }
+    return name[4] == '_' && strcmp(name + len - 4, ".sql") == 0;
+}
+
+static int db_name_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void db_migration_list_free(struct db_migration_list *list)
+{
+    for (size_t i = 0; i < list->count; i++)
+        free(list->names[i]);
+    free(list->names);
+    list->names = NULL;
+    list->count = 0;
+}
+
+/* Lists dir's migrations in order; two files with one number are refused,
+ * since their order would be an accident. */
+static int db_migration_list_read(const char *dir, struct db_migration_list *list,
+                                  char *err, size_t errlen)
+{
+    list->names = NULL;
+    list->count = 0;
+    DIR *d = opendir(dir);
+    if (!d) {
+        db_err(err, errlen, "cannot open migrations directory %s", dir);
+        return PL_ENOENT;
+    }
+    int rc = PL_OK;
+    size_t cap = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (!db_migration_name_valid(de->d_name))
+            continue;
+        if (list->count == cap) {
+            size_t ncap = cap ? cap * 2 : 16;
+            char **names = realloc(list->names, ncap * sizeof(*names));
+            if (!names) {
+                rc = PL_ENOMEM;
+                goto out;
+            }
+            list->names = names;
+            cap = ncap;
+        }
+        list->names[list->count] = strdup(de->d_name);
+        if (!list->names[list->count]) {
+            rc = PL_ENOMEM;
+            goto out;
+        }
+        list->count++;
+    }
+    if (list->count > 0)
+        qsort(list->names, list->count, sizeof(*list->names), db_name_cmp);
+    for (size_t i = 1; i < list->count; i++) {
+        if (strncmp(list->names[i - 1], list->names[i], 4) == 0) {
+            db_err(err, errlen, "two migrations numbered %.4s: %s and %s", list->names[i],
+                   list->names[i - 1], list->names[i]);
+            rc = PL_EINVAL;
+            goto out;
+        }
+    }
+out:
+    closedir(d);
+    if (rc != PL_OK) {
+        if (rc == PL_ENOMEM)
+            db_err(err, errlen, "out of memory listing %s", dir);
+        db_migration_list_free(list);
+    }
+    return rc;
+}
+
+/* The version recorded for a file: its name without ".sql". */
+static void db_migration_version(const char *name, char *out, size_t outlen)
+{
+    snprintf(out, outlen, "%.*s", (int)(strlen(name) - 4), name);
+}
+
+static char *db_file_read(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    char *text = NULL;
+    if (fseek(f, 0, SEEK_END) != 0)
+        goto out;
+    long len = ftell(f);
+    if (len < 0 || fseek(f, 0, SEEK_SET) != 0)
+        goto out;
+    text = malloc((size_t)len + 1);
+    if (!text)
+        goto out;
+    if (fread(text, 1, (size_t)len, f) != (size_t)len) {
+        free(text);
+        text = NULL;
+        goto out;
+    }
+    text[len] = '\0';
+out:
+    fclose(f);
+    return text;
+}
+
+static PGconn *db_migrate_connect(const char *conninfo, char *err, size_t errlen)
+{
+    int ok;
+    PGconn *conn = db_conn_open(conninfo, &ok);
+    if (!ok) {
+        char msg[256];
+        db_err(err, errlen, "cannot connect to the database: %s",
+               db_conn_error(conn, msg, sizeof(msg)));
+        PQfinish(conn);
+        return NULL;
+    }
+    return conn;
+}
+
+/* Runs a parameterless command; on failure writes "what: error" to err. */
+static int db_exec(PGconn *conn, const char *sql, const char *what, char *err,
+                   size_t errlen)
+{
+    PGresult *res = PQexec(conn, sql);
+    ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+    int rc = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK ? PL_OK : PL_EIO;
+    if (rc != PL_OK)
+        db_err(err, errlen, "%s: %s", what,
+               res ? PQresultErrorMessage(res) : PQerrorMessage(conn));
+    PQclear(res);
+    return rc;
+}
+
+/* 1 if version is recorded, 0 if not, negative on error. */
+static int db_migration_applied(PGconn *conn, const char *version, char *err,
+                                size_t errlen)
+{
+    const char *params[1] = {version};
+    PGresult *res =
+        PQexecParams(conn, "SELECT 1 FROM schema_migrations WHERE version = $1", 1, NULL,
+                     params, NULL, NULL, 0);
+    int rc;
+    if (res && PQresultStatus(res) == PGRES_TUPLES_OK) {
+        rc = PQntuples(res) > 0;
+    } else {
+        db_err(err, errlen, "reading schema_migrations: %s",
+               res ? PQresultErrorMessage(res) : PQerrorMessage(conn));
+        rc = PL_EIO;
+    }
+    PQclear(res);
+    return rc;
+}
+
+/* The line of text that holds 1-based character position pos. */
+static int db_line_of(const char *text, long pos)
+{
+    int line = 1;
+    for (long i = 0; i < pos - 1 && text[i]; i++) {
+        if (text[i] == '\n')
+            line++;
+    }
+    return line;
+}
+
+/* Applies one file and records it, in one transaction. */
+static int db_migration_apply(PGconn *conn, const char *dir, const char *name,
+                              const char *version, char *err, size_t errlen)
+{
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    char *sql = db_file_read(path);
+    if (!sql) {
+        db_err(err, errlen, "cannot read %s", path);
+        return PL_EIO;
+    }
+    int rc = db_exec(conn, "BEGIN", "BEGIN", err, errlen);
+    if (rc != PL_OK)
+        goto out;
+    PGresult *res = PQexec(conn, sql);
+    ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        const char *pos =
+            res ? PQresultErrorField(res, PG_DIAG_STATEMENT_POSITION) : NULL;
+        const char *msg = res ? PQresultErrorMessage(res) : PQerrorMessage(conn);
+        if (pos)
+            db_err(err, errlen, "%s line %d: %s", name, db_line_of(sql, atol(pos)), msg);
+        else
+            db_err(err, errlen, "%s: %s", name, msg);
+        PQclear(res);
+        rc = PL_EIO;
+        goto rollback;
+    }
+    PQclear(res);
+    const char *params[1] = {version};
+    res = PQexecParams(conn, "INSERT INTO schema_migrations (version) VALUES ($1)", 1,
+                       NULL, params, NULL, NULL, 0);
+    if (!res || PQresultStatus(res) != PGRES_COMMAND_OK) {
+        db_err(err, errlen, "recording %s: %s", version,
+               res ? PQresultErrorMessage(res) : PQerrorMessage(conn));
+        PQclear(res);
+        rc = PL_EIO;
+        goto rollback;
+    }
+    PQclear(res);
+    rc = db_exec(conn, "COMMIT", name, err, errlen);
+    goto out;
+rollback:
+    /* The error is already in err; a failed rollback changes nothing for it. */
+    PQclear(PQexec(conn, "ROLLBACK"));
+out:
+    free(sql);
+    return rc;
+}
+
+int db_migrate(const char *conninfo, const char *dir, char *err, size_t errlen)
+{
+    db_err(err, errlen, "%s", "");
+    struct db_migration_list list;
+    int rc = db_migration_list_read(dir, &list, err, errlen);
+    if (rc != PL_OK)
+        return rc;
+    PGconn *conn = db_migrate_connect(conninfo, err, errlen);
+    if (!conn) {
+        db_migration_list_free(&list);
+        return PL_EIO;
+    }
+    /* Held until the connection closes: released even if we crash. */
+    rc = db_exec(conn, "SELECT pg_advisory_lock(" DB_MIGRATE_LOCK_KEY ")",
+                 "taking the migration lock", err, errlen);
+    if (rc != PL_OK)
+        goto out;
+    rc = db_exec(conn, "SET client_min_messages = warning", "setting up", err, errlen);
+    if (rc != PL_OK)
+        goto out;
+    rc = db_exec(conn,
+                 "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                 " version text PRIMARY KEY,"
+                 " applied_at timestamptz NOT NULL DEFAULT now())",
+                 "creating schema_migrations", err, errlen);
+    if (rc != PL_OK)
+        goto out;
+    for (size_t i = 0; i < list.count; i++) {
+        char version[256];
+        db_migration_version(list.names[i], version, sizeof(version));
+        int applied = db_migration_applied(conn, version, err, errlen);
+        if (applied < 0) {
+            rc = applied;
+            goto out;
+        }
+        if (applied)
+            continue;
+        rc = db_migration_apply(conn, dir, list.names[i], version, err, errlen);
+        if (rc != PL_OK)
+            goto out;
+    }
+out:
+    PQfinish(conn);
+    db_migration_list_free(&list);
+    return rc;
+}
+
+int db_migrations_current(const char *conninfo, const char *dir, char *err, size_t errlen)
+{
+    db_err(err, errlen, "%s", "");
+    struct db_migration_list list;
+    int rc = db_migration_list_read(dir, &list, err, errlen);
+    if (rc != PL_OK)
+        return rc;
+    PGconn *conn = db_migrate_connect(conninfo, err, errlen);
+    if (!conn) {
+        db_migration_list_free(&list);
+        return PL_EIO;
+    }
+    PGresult *res = PQexec(conn, "SELECT to_regclass('schema_migrations') IS NOT NULL");
+    if (!res || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+        db_err(err, errlen, "checking schema_migrations: %s",
+               res ? PQresultErrorMessage(res) : PQerrorMessage(conn));
+        rc = PL_EIO;
+    } else if (PQgetvalue(res, 0, 0)[0] != 't') {
+        if (list.count > 0) {
+            db_err(err, errlen, "no migration applied (run parleyd migrate)");
+            rc = PL_ESTATE;
+        }
+    } else {
+        for (size_t i = 0; i < list.count && rc == PL_OK; i++) {
+            char version[256];
+            db_migration_version(list.names[i], version, sizeof(version));
+            int applied = db_migration_applied(conn, version, err, errlen);
+            if (applied < 0) {
+                rc = applied;
+            } else if (!applied) {
+                db_err(err, errlen, "migration %s is not applied (run parleyd migrate)",
+                       list.names[i]);
+                rc = PL_ESTATE;
+            }
+        }
+    }
+    PQclear(res);
+    PQfinish(conn);
+    db_migration_list_free(&list);
+    return rc;
+}
