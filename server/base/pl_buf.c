@@ -56,8 +56,11 @@ int pl_buf_appendf(struct pl_buf *b, const char *fmt, ...)
 
 char *pl_buf_steal(struct pl_buf *b, size_t *len)
 {
-    if (!b->data && pl_buf_reserve(b, 0) != PL_OK)
-        return NULL;
+    if (!b->data) {
+        if (pl_buf_reserve(b, 0) != PL_OK)
+            return NULL;
+        b->data[0] = '\0';
+    }
     char *p = b->data;
     if (len)
         *len = b->len;
