@@ -49,14 +49,18 @@ struct db_job {
             int disabled; /* out */
         } login;
         struct {
-            char *sender;     /* bare JID */
-            char *recipient;  /* bare JID */
-            char *stanza_id;  /* client's id, may be NULL */
-            char *body;       /* may be NULL */
-            char *stanza_xml; /* serialised stanza, `from` stamped */
+            char *sender;          /* bare JID */
+            char *recipient;       /* bare JID */
+            char *stanza_id;       /* client's id, may be NULL */
+            char *body;            /* may be NULL */
+            char *stanza_xml;      /* serialised stanza, `from` stamped */
             int64_t id;            /* out: archive id */
             int64_t created_at_us; /* out */
-            int inserted;          /* out: 0 if (sender, stanza_id) existed */
+            /* out: 0 if (sender, stanza_id) existed. Also 0 for the
+             * submitter's own message when a batch's commit outcome was
+             * unknown (connection lost at COMMIT) and the rerun found the
+             * row: treat 0 as "stored", never as "drop it". */
+            int inserted;
         } msg;
         struct {
             int64_t message_id;
@@ -94,8 +98,8 @@ struct db_store;
 
 struct db_store_config {
     const char *conninfo;
-    const char *node;  /* this node's name in the sessions table */
-    int workers;       /* >= 1 */
+    const char *node;        /* this node's name in the sessions table */
+    int workers;             /* >= 1 */
     void (*wake)(void *ctx); /* called from a worker thread when completions wait */
     void *wake_ctx;
 };
@@ -123,6 +127,7 @@ void db_job_free(struct db_job *job);
  * Blocking: for the CLI and for start-up, never the loop. */
 int db_migrate(const char *conninfo, const char *dir, char *err, size_t errlen);
 /* PL_OK if every migration in `dir` is applied. */
-int db_migrations_current(const char *conninfo, const char *dir, char *err, size_t errlen);
+int db_migrations_current(const char *conninfo, const char *dir, char *err,
+                          size_t errlen);
 
 #endif
