@@ -27,7 +27,7 @@ static const struct db_stmt db_stmts[] = {
     {"user_login", "SELECT parley_user_login($1)"},
     /* db_job_send_msg_store */
     {"store_message", "SELECT id, " DB_EPOCH_US(
-                          "created_at") ", inserted"
+                          "created_at") ", inserted, pending"
                                         " FROM parley_store_message($1, $2, $3, $4, $5)"},
     /* db_job_send_delivered */
     {"mark_delivered", "SELECT parley_mark_delivered($1, $2)"},
@@ -228,6 +228,7 @@ static int db_job_read(struct db_job *job, const PGresult *res)
             db_parse_i64(PQgetvalue(res, 0, 1), &job->u.msg.created_at_us) != PL_OK)
             return PL_EIO;
         job->u.msg.inserted = db_bool(res, 0, 2);
+        job->u.msg.pending = db_bool(res, 0, 3);
         return PL_OK;
     case DB_JOB_MARK_DELIVERED:
         return rows == 1 ? PL_OK : PL_EIO;

@@ -61,6 +61,10 @@ struct db_job {
              * unknown (connection lost at COMMIT) and the rerun found the
              * row: treat 0 as "stored", never as "drop it". */
             int inserted;
+            /* out: the recipient's delivery row is still `stored`, so the
+             * message is routed (a retry must not be lost, nor a delivered
+             * message sent twice). */
+            int pending;
         } msg;
         struct {
             int64_t message_id;

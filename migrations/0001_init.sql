@@ -164,14 +164,16 @@ AS $$
 $$;
 
 -- Stores a direct message and its 'stored' delivery row, idempotently on
--- (sender, stanza_id): a repeat returns the first row with inserted = false.
+-- (sender, stanza_id): a repeat returns the first row with inserted = false,
+-- and pending = true while that message is still 'stored' for the recipient
+-- (a retry after an unknown outcome must still be routed then).
 -- ON CONFLICT DO NOTHING waits for a concurrent insert of the same pair to
 -- finish, and the SELECT that follows (a new snapshot under READ COMMITTED)
 -- then sees its row, so two racing stores yield one message.
 CREATE FUNCTION parley_store_message(p_sender text, p_recipient text,
                                      p_stanza_id text, p_body text,
                                      p_stanza text)
-RETURNS TABLE (id bigint, created_at timestamptz, inserted boolean)
+RETURNS TABLE (id bigint, created_at timestamptz, inserted boolean, pending boolean)
 LANGUAGE plpgsql
 AS $$
 #variable_conflict use_column
@@ -187,12 +189,15 @@ BEGIN
     IF v_id IS NOT NULL THEN
         INSERT INTO deliveries (message_id, recipient)
         VALUES (v_id, p_recipient);
-        RETURN QUERY SELECT v_id, v_created_at, true;
+        RETURN QUERY SELECT v_id, v_created_at, true, true;
         RETURN;
     END IF;
 
     RETURN QUERY
-        SELECT m.id, m.created_at, false
+        SELECT m.id, m.created_at, false,
+               EXISTS (SELECT 1 FROM deliveries d
+                       WHERE d.message_id = m.id AND d.recipient = p_recipient
+                         AND d.state = 'stored')
         FROM messages m
         WHERE m.sender = p_sender AND m.stanza_id = p_stanza_id;
 END

@@ -103,11 +103,20 @@ static int is_type(const char *type, const char *name)
     return strcmp(type, name) == 0;
 }
 
+/* A stanza id is a key of the archive's unique index, which bounds its size. */
+#define CHAT_MAX_STANZA_ID 1024
+
 /* Queues the store job; the message is routed when it has committed. */
 static void store_and_route(struct chat_server *cs, struct chat_session *s,
                             struct xmpp_stanza *st, const char *to_user,
                             const char *to_resource, const char *to_bare, char *body)
 {
+    if (st->id && strlen(st->id) > CHAT_MAX_STANZA_ID) {
+        chat_reply_error(cs, s, st->node, "modify", "bad-request");
+        free(body);
+        xmpp_stanza_free(st);
+        return;
+    }
     struct pl_buf xml = PL_BUF_INIT;
     struct db_job *job = db_job_new(DB_JOB_MSG_STORE);
     struct chat_op *op = chat_op_new(cs, s);
@@ -210,10 +219,9 @@ void chat_message_stored(struct chat_server *cs, struct db_job *job)
             chat_reply_error(cs, s, op->stanza->node, "wait", "internal-server-error");
         goto done;
     }
-    if (!job->u.msg.inserted) {
-        /* A retry of a message already stored: it was routed then, or it is
-         * waiting as `stored` for offline delivery. */
-        pl_debug(0, job->u.msg.sender, "duplicate message id %s ignored",
+    if (!job->u.msg.pending) {
+        /* A retry of a message already stored and delivered. */
+        pl_debug(0, job->u.msg.sender, "duplicate message id %s already delivered",
                  job->u.msg.stanza_id ? job->u.msg.stanza_id : "-");
         goto done;
     }

@@ -1,6 +1,6 @@
 -- parley_store_message: the idempotent insert of a direct message.
 BEGIN;
-SELECT plan(16);
+SELECT plan(19);
 
 SELECT has_function('parley_store_message',
                     ARRAY['text', 'text', 'text', 'text', 'text']);
@@ -35,6 +35,14 @@ SELECT results_eq(
       WHERE id = (SELECT id FROM first_store)$$,
     $$VALUES ('chat'::text, 'alice@x'::text, 'bob@x'::text, NULL::text)$$,
     'a stored message is a chat message to its recipient');
+
+SELECT ok((SELECT pending FROM first_store), 'a new message is pending delivery');
+SELECT ok((SELECT pending FROM second_store),
+          'a repeat of a message still stored reports it pending');
+SELECT parley_mark_delivered((SELECT id FROM first_store), 'bob@x');
+SELECT ok(NOT (SELECT pending FROM parley_store_message('alice@x', 'bob@x', 'id-1', 'hello',
+                                                         '<message/>')),
+          'a repeat of a delivered message is not pending');
 
 -- the same stanza id from another sender is another message
 SELECT ok((SELECT inserted FROM parley_store_message('carol@x', 'bob@x', 'id-1', 'hi',
