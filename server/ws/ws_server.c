@@ -32,8 +32,10 @@ struct ws_conn {
     struct ws_out *out_head;
     struct ws_out *out_tail;
     size_t out_bytes;
-    int closing; /* close once the queue is written */
-    int dead;    /* dropped: nothing more is read or written */
+    int closing;          /* close once the queue is written */
+    int dead;             /* dropped: nothing more is read or written */
+    struct ws_conn *prev; /* every established connection, for shutdown */
+    struct ws_conn *next;
 };
 
 struct ws_server {
@@ -42,6 +44,7 @@ struct ws_server {
     struct lws_protocols protocols[3];
     lws_sorted_usec_list_t tick;
     uint64_t next_conn_id;
+    struct ws_conn *conns;
 };
 
 int ws_origin_allowed(const char *allowed, const char *origin)
@@ -303,6 +306,10 @@ static int xmpp_callback(struct lws *wsi, enum lws_callback_reasons reason, void
             return -1;
         free(c->username);
         c->username = NULL;
+        c->next = ws->conns;
+        if (ws->conns)
+            ws->conns->prev = c;
+        ws->conns = c;
         pl_debug(c->id, NULL, "websocket established");
         return 0;
     case LWS_CALLBACK_RECEIVE:
@@ -311,6 +318,14 @@ static int xmpp_callback(struct lws *wsi, enum lws_callback_reasons reason, void
         return on_writeable(c);
     case LWS_CALLBACK_CLOSED:
         pl_debug(c->id, c->stream ? xmpp_stream_full_jid(c->stream) : NULL, "closed");
+        if (c->stream) {
+            if (c->prev)
+                c->prev->next = c->next;
+            else
+                ws->conns = c->next;
+            if (c->next)
+                c->next->prev = c->prev;
+        }
         xmpp_stream_free(c->stream);
         c->stream = NULL;
         out_free_all(c);
@@ -443,6 +458,20 @@ int ws_server_run(struct ws_server *ws, volatile sig_atomic_t *stop)
     while (!*stop)
         if (lws_service(ws->ctx, 0) < 0)
             return PL_EIO;
+    /* Tell every client (RFC 6120 system-shutdown) and give the queues a
+     * moment to drain; whatever is not written stays `stored`. */
+    for (struct ws_conn *c = ws->conns; c; c = c->next)
+        if (c->stream && !c->dead)
+            xmpp_stream_error(c->stream, "system-shutdown", NULL);
+    struct timespec start, now;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    do {
+        if (!ws->conns || lws_service(ws->ctx, 0) < 0)
+            break;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+    } while ((now.tv_sec - start.tv_sec) * 1000 +
+                 (now.tv_nsec - start.tv_nsec) / 1000000 <
+             1000);
     return PL_OK;
 }
 
