@@ -1,0 +1,648 @@
+#!/usr/bin/env node
+// Parley load tool: measures a running parleyd and prints figures. It never
+// asserts a timing; it fails (exit 1) only when the server cannot be driven
+// at all (a login refused, a phase timed out, parleyd gone).
+//
+// Phases (each may be skipped with --phases):
+//   idle        open N authenticated, bound, available sessions; parleyd's
+//               VmRSS before and after gives KB per idle session.
+//   throughput  P sender/receiver pairs, each sender sends M messages keeping
+//               up to W in flight; messages/s end to end (send to receipt by
+//               the recipient) and latency percentiles.
+//   offline     K messages to a user with no session; once they are stored,
+//               the user logs in and the time until all have arrived.
+//
+// Usage: node tests/bench/load.mjs --port PORT [--pid PARLEYD_PID] [options]
+// Environment: PARLEY_JWT_SECRET (required; HS256 tokens are minted here),
+// PARLEY_JWT_ISSUER / PARLEY_JWT_AUDIENCE (when the server checks them),
+// DATABASE_URL (optional: lets the offline phase wait until the backlog is
+// stored, through psql; without it the phase waits a fixed --settle time).
+import { spawnSync } from "node:child_process";
+import crypto from "node:crypto";
+import fs from "node:fs";
+import { performance } from "node:perf_hooks";
+import { parseArgs } from "node:util";
+
+import WebSocket from "ws";
+
+const USAGE = `usage: load.mjs --port PORT [options]
+  --host HOST          127.0.0.1 (default), localhost or ::1 only
+  --pid PID            parleyd's pid, for VmRSS (idle phase needs it)
+  --phases LIST        comma-separated: idle,throughput,offline (default all)
+  --sessions N         idle sessions (default 2000)
+  --pairs P            sender/receiver pairs (default 50)
+  --messages M         messages per pair (default 200)
+  --window W           messages in flight per pair (default 20)
+  --offline K          offline backlog size (default 2000)
+  --connect-parallel C logins in progress at once (default 50)
+  --domain D           XMPP domain (default localhost)
+  --settle MS          offline phase without DATABASE_URL: wait after sending (default 5000)
+  --timeout S          overall limit in seconds (default 900)
+  --phase-timeout S    limit per phase in seconds (default 300)
+  --json               also print one line "RESULT {...}" with every figure`;
+
+const NS_FRAMING = "urn:ietf:params:xml:ns:xmpp-framing";
+const MAX_SESSIONS = 20000;
+const MAX_MESSAGES = 1_000_000;
+
+// ---------------------------------------------------------------------------
+// Options
+// ---------------------------------------------------------------------------
+
+function intOpt(values, name, def, min, max) {
+    if (values[name] === undefined) return def;
+    const n = Number(values[name]);
+    if (!Number.isInteger(n) || n < min || n > max) {
+        fail(`--${name} must be an integer in [${min}, ${max}]`);
+    }
+    return n;
+}
+
+function fail(msg) {
+    process.stderr.write(`load.mjs: ${msg}\n`);
+    process.exit(1);
+}
+
+function parseOptions() {
+    let parsed;
+    try {
+        parsed = parseArgs({
+            options: {
+                host: { type: "string" },
+                port: { type: "string" },
+                pid: { type: "string" },
+                phases: { type: "string" },
+                sessions: { type: "string" },
+                pairs: { type: "string" },
+                messages: { type: "string" },
+                window: { type: "string" },
+                offline: { type: "string" },
+                "connect-parallel": { type: "string" },
+                domain: { type: "string" },
+                settle: { type: "string" },
+                timeout: { type: "string" },
+                "phase-timeout": { type: "string" },
+                json: { type: "boolean" },
+                help: { type: "boolean" },
+            },
+        });
+    } catch (err) {
+        fail(`${err.message}\n${USAGE}`);
+    }
+    const v = parsed.values;
+    if (v.help) {
+        process.stdout.write(`${USAGE}\n`);
+        process.exit(0);
+    }
+    const host = v.host ?? "127.0.0.1";
+    // A load tool aimed elsewhere is a denial of service: loopback only.
+    if (!["127.0.0.1", "localhost", "::1"].includes(host)) fail("only loopback targets are allowed");
+    if (v.port === undefined) fail(`--port is required\n${USAGE}`);
+    const phases = (v.phases ?? "idle,throughput,offline").split(",").filter(Boolean);
+    for (const p of phases) {
+        if (!["idle", "throughput", "offline"].includes(p)) fail(`unknown phase ${p}`);
+    }
+    const secret = process.env.PARLEY_JWT_SECRET;
+    if (!secret) fail("PARLEY_JWT_SECRET is not set");
+    const opts = {
+        host,
+        port: intOpt(v, "port", 0, 1, 65535),
+        pid: v.pid === undefined ? null : intOpt(v, "pid", 0, 1, 2 ** 22),
+        phases,
+        sessions: intOpt(v, "sessions", 2000, 1, MAX_SESSIONS),
+        pairs: intOpt(v, "pairs", 50, 1, MAX_SESSIONS / 2),
+        messages: intOpt(v, "messages", 200, 1, MAX_MESSAGES),
+        window: intOpt(v, "window", 20, 1, 10000),
+        offline: intOpt(v, "offline", 2000, 1, MAX_MESSAGES),
+        parallel: intOpt(v, "connect-parallel", 50, 1, 1000),
+        domain: v.domain ?? "localhost",
+        settleMs: intOpt(v, "settle", 5000, 0, 600_000),
+        timeoutS: intOpt(v, "timeout", 900, 1, 86400),
+        phaseTimeoutS: intOpt(v, "phase-timeout", 300, 1, 86400),
+        json: Boolean(v.json),
+        secret,
+        issuer: process.env.PARLEY_JWT_ISSUER || undefined,
+        audience: process.env.PARLEY_JWT_AUDIENCE || undefined,
+    };
+    if (opts.pairs * opts.messages > MAX_MESSAGES) fail("--pairs × --messages is too large");
+    if (phases.includes("idle") && opts.pid === null) fail("the idle phase needs --pid");
+    const hostPart = host === "::1" ? "[::1]" : host;
+    opts.url = `ws://${hostPart}:${opts.port}/xmpp`;
+    return opts;
+}
+
+// ---------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------
+
+const b64url = (s) => Buffer.from(s).toString("base64url");
+
+function makeToken(opts, sub, ttl = 3600) {
+    const now = Math.floor(Date.now() / 1000);
+    const payload = { sub, iat: now, exp: now + ttl };
+    if (opts.issuer) payload.iss = opts.issuer;
+    if (opts.audience) payload.aud = opts.audience;
+    const input = `${b64url(JSON.stringify({ alg: "HS256", typ: "JWT" }))}.${b64url(JSON.stringify(payload))}`;
+    const sig = crypto.createHmac("sha256", opts.secret).update(input).digest("base64url");
+    return `${input}.${sig}`;
+}
+
+function sleep(ms) {
+    return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function withTimeout(promise, ms, what) {
+    let timer;
+    const t = new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`${what}: timed out after ${ms / 1000} s`)), ms);
+    });
+    return Promise.race([promise, t]).finally(() => clearTimeout(timer));
+}
+
+function xmlEscape(s) {
+    return String(s).replace(/[<>&'"]/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+/** parleyd's resident set in KB, from /proc/PID/status (VmRSS), and its
+ * peak (VmHWM) and open descriptors. */
+function procStatus(pid) {
+    const text = fs.readFileSync(`/proc/${pid}/status`, "utf8");
+    const kb = (name) => {
+        const m = text.match(new RegExp(`^${name}:\\s+(\\d+) kB`, "m"));
+        return m ? Number(m[1]) : null;
+    };
+    let fds = null;
+    try {
+        fds = fs.readdirSync(`/proc/${pid}/fd`).length;
+    } catch {
+        /* not ours to read: leave it out */
+    }
+    return { rssKb: kb("VmRSS"), hwmKb: kb("VmHWM"), fds };
+}
+
+function percentile(sorted, p) {
+    if (sorted.length === 0) return NaN;
+    const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+    return sorted[i];
+}
+
+const f1 = (x) => (Number.isFinite(x) ? x.toFixed(1) : "n/a");
+const f2 = (x) => (Number.isFinite(x) ? x.toFixed(2) : "n/a");
+
+/** Runs `fn(i)` for i in [0, n) with at most `limit` at a time; rejects on
+ * the first failure. */
+async function pool(n, limit, fn) {
+    let next = 0;
+    const workers = [];
+    for (let w = 0; w < Math.min(limit, n); w++) {
+        workers.push(
+            (async () => {
+                while (next < n) {
+                    const i = next++;
+                    await fn(i);
+                }
+            })(),
+        );
+    }
+    await Promise.all(workers);
+}
+
+// ---------------------------------------------------------------------------
+// One XMPP-over-WebSocket session, spoken with plain string frames: RFC 7395
+// puts one element in each frame, and a load tool should not spend its CPU on
+// a full XML parser. Only what this tool sends and expects is recognised.
+// ---------------------------------------------------------------------------
+
+class Session {
+    constructor(opts, username) {
+        this.opts = opts;
+        this.username = username;
+        this.bare = `${username}@${opts.domain}`;
+        this.ws = null;
+        this.state = "new";
+        this.closed = false;
+        this.onMessage = null; // (frame, now) => void, for <message/> frames
+        this.errors = 0;
+        this.closedPromise = null;
+    }
+
+    /** Connects and logs in; resolves once bound, available and the initial
+     * presence has been processed (a ping sent after it was answered). */
+    login(ms = 30_000) {
+        const token = makeToken(this.opts, this.username);
+        const open = `<open xmlns='${NS_FRAMING}' to='${this.opts.domain}' version='1.0'/>`;
+        const p = new Promise((resolve, reject) => {
+            const ws = new WebSocket(this.opts.url, "xmpp", {
+                headers: { Cookie: `auth_token=${token}` },
+                perMessageDeflate: false,
+                handshakeTimeout: ms,
+            });
+            this.ws = ws;
+            this.closedPromise = new Promise((r) => ws.once("close", r));
+            const bad = (why) => {
+                if (this.state === "ready") return;
+                this.state = "failed";
+                reject(new Error(`${this.username}: ${why}`));
+                ws.terminate();
+            };
+            ws.on("unexpected-response", (_req, res) => bad(`upgrade refused: HTTP ${res.statusCode}`));
+            ws.on("error", (err) => bad(err.message));
+            ws.on("close", (code) => {
+                this.closed = true;
+                bad(`closed during login (code ${code})`);
+            });
+            ws.on("open", () => {
+                this.state = "features1";
+                ws.send(open);
+            });
+            ws.on("message", (data) => {
+                const frame = data.toString();
+                const now = performance.now();
+                if (frame.startsWith("<message")) {
+                    if (this.onMessage) this.onMessage(frame, now);
+                    return;
+                }
+                if (frame.startsWith("<open")) return;
+                if (frame.startsWith("<close") || frame.includes("stream:error") || frame.startsWith("<error")) {
+                    this.errors++;
+                    bad(`stream closed by server: ${frame.slice(0, 200)}`);
+                    return;
+                }
+                switch (this.state) {
+                    case "features1":
+                        if (frame.includes("<mechanisms")) {
+                            const cred = Buffer.from(`\0${this.username}\0${token}`).toString("base64");
+                            ws.send(
+                                `<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>${cred}</auth>`,
+                            );
+                            this.state = "auth";
+                        }
+                        break;
+                    case "auth":
+                        if (frame.startsWith("<success")) {
+                            this.state = "features2";
+                            ws.send(open);
+                        } else if (frame.startsWith("<failure")) {
+                            bad(`SASL failure: ${frame.slice(0, 200)}`);
+                        }
+                        break;
+                    case "features2":
+                        if (frame.includes("<bind")) {
+                            this.state = "bind";
+                            ws.send(
+                                "<iq type='set' id='bind1' xmlns='jabber:client'>" +
+                                    "<bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>",
+                            );
+                        }
+                        break;
+                    case "bind":
+                        if (frame.startsWith("<iq") && frame.includes("bind1")) {
+                            if (!/type=['"]result['"]/.test(frame)) {
+                                bad(`bind failed: ${frame.slice(0, 200)}`);
+                                break;
+                            }
+                            const m = frame.match(/<jid>([^<]+)<\/jid>/);
+                            this.fullJid = m ? m[1] : null;
+                            this.state = "presence";
+                            ws.send("<presence xmlns='jabber:client'/>");
+                            ws.send(
+                                `<iq type='get' id='ping1' to='${this.opts.domain}' xmlns='jabber:client'>` +
+                                    "<ping xmlns='urn:xmpp:ping'/></iq>",
+                            );
+                        }
+                        break;
+                    case "presence":
+                        if (frame.startsWith("<iq") && frame.includes("ping1")) {
+                            this.state = "ready";
+                            resolve(this);
+                        }
+                        break;
+                    default:
+                        break; // presence echoes, pings from the server, ...
+                }
+            });
+        });
+        return withTimeout(p, ms, `login of ${this.username}`).catch((err) => {
+            this.ws?.terminate();
+            throw err;
+        });
+    }
+
+    sendMessage(to, id, body) {
+        this.ws.send(
+            `<message xmlns='jabber:client' type='chat' to='${to}' id='${id}'>` +
+                `<body>${xmlEscape(body)}</body></message>`,
+        );
+    }
+
+    /** Closes the stream cleanly; resolves once the socket is closed (or
+     * after `ms`, when it is torn down). */
+    async close(ms = 5000) {
+        if (!this.ws || this.closed) return;
+        try {
+            if (this.ws.readyState === WebSocket.OPEN) {
+                this.ws.send(`<close xmlns='${NS_FRAMING}'/>`);
+                this.ws.close(1000);
+            }
+        } catch {
+            /* already going */
+        }
+        const done = await Promise.race([this.closedPromise.then(() => true), sleep(ms).then(() => false)]);
+        if (!done) this.ws.terminate();
+    }
+}
+
+async function loginMany(opts, names) {
+    const sessions = new Array(names.length);
+    await pool(names.length, opts.parallel, async (i) => {
+        const s = new Session(opts, names[i]);
+        sessions[i] = s;
+        await s.login();
+    });
+    return sessions;
+}
+
+async function closeMany(sessions, parallel = 200) {
+    const live = sessions.filter(Boolean);
+    await pool(live.length, parallel, (i) => live[i].close());
+}
+
+// ---------------------------------------------------------------------------
+// Phases
+// ---------------------------------------------------------------------------
+
+async function phaseIdle(opts, run) {
+    const n = opts.sessions;
+    console.log(`\n== idle sessions: ${n}`);
+    await sleep(500);
+    const before = procStatus(opts.pid);
+    const names = Array.from({ length: n }, (_, i) => `idle_${run}_${i}`);
+    const t0 = performance.now();
+    let sessions = [];
+    try {
+        sessions = await loginMany(opts, names);
+        const loginS = (performance.now() - t0) / 1000;
+        // Let the store workers finish the session rows and the allocator settle.
+        await sleep(2000);
+        const after = procStatus(opts.pid);
+        const perKb = (after.rssKb - before.rssKb) / n;
+        console.log(`logins: ${n} in ${f2(loginS)} s (${f1(n / loginS)} logins/s, ${opts.parallel} at a time)`);
+        console.log(`parleyd VmRSS before: ${before.rssKb} KB, with ${n} idle sessions: ${after.rssKb} KB`);
+        console.log(`per idle session: ${f1(perKb)} KB`);
+        if (after.fds !== null) console.log(`parleyd open fds: ${before.fds} -> ${after.fds}`);
+        await closeMany(sessions);
+        sessions = [];
+        await sleep(1000);
+        const closed = procStatus(opts.pid);
+        console.log(`parleyd VmRSS after closing them: ${closed.rssKb} KB (peak VmHWM ${closed.hwmKb} KB)`);
+        return {
+            sessions: n,
+            login_s: loginS,
+            logins_per_s: n / loginS,
+            rss_before_kb: before.rssKb,
+            rss_after_kb: after.rssKb,
+            rss_closed_kb: closed.rssKb,
+            kb_per_session: perKb,
+        };
+    } finally {
+        if (sessions.length) await closeMany(sessions);
+    }
+}
+
+async function phaseThroughput(opts, run) {
+    const { pairs, messages: m, window: w } = opts;
+    const total = pairs * m;
+    console.log(`\n== throughput: ${pairs} pairs × ${m} messages, window ${w}`);
+    const senders = Array.from({ length: pairs }, (_, i) => `snd_${run}_${i}`);
+    const receivers = Array.from({ length: pairs }, (_, i) => `rcv_${run}_${i}`);
+    let sessions = [];
+    try {
+        sessions = await loginMany(opts, [...senders, ...receivers]);
+        const latencies = new Float64Array(total);
+        let received = 0;
+        let noStanzaId = 0;
+        let unexpected = 0;
+        let finish;
+        const allDone = new Promise((resolve) => (finish = resolve));
+        const t0 = performance.now();
+        for (let i = 0; i < pairs; i++) {
+            const snd = sessions[i];
+            const rcv = sessions[pairs + i];
+            const sentAt = new Float64Array(m);
+            const got = new Uint8Array(m);
+            let next = 0;
+            let inFlight = 0;
+            const pump = () => {
+                while (inFlight < w && next < m) {
+                    const seq = next++;
+                    inFlight++;
+                    sentAt[seq] = performance.now();
+                    snd.sendMessage(rcv.bare, `t${run}-${i}-${seq}`, `${seq}`);
+                }
+            };
+            rcv.onMessage = (frame, now) => {
+                const b = frame.match(/<body>(\d+)<\/body>/);
+                const seq = b ? Number(b[1]) : -1;
+                const fromOk = frame.includes(`from='${snd.bare}/`) || frame.includes(`from="${snd.bare}/`);
+                if (seq < 0 || seq >= m || got[seq] || !fromOk) {
+                    unexpected++;
+                    return;
+                }
+                got[seq] = 1;
+                if (!frame.includes("urn:xmpp:sid:0")) noStanzaId++;
+                latencies[received++] = now - sentAt[seq];
+                inFlight--;
+                if (received === total) finish();
+                else pump();
+            };
+            pump();
+        }
+        let timedOut = false;
+        await withTimeout(allDone, opts.phaseTimeoutS * 1000, "throughput").catch((err) => {
+            timedOut = true;
+            console.log(`!! ${err.message}: ${received} of ${total} received`);
+        });
+        const secs = (performance.now() - t0) / 1000;
+        const lat = Array.from(latencies.subarray(0, received)).sort((a, b) => a - b);
+        const res = {
+            pairs,
+            messages_per_pair: m,
+            window: w,
+            sent: total,
+            received,
+            seconds: secs,
+            msgs_per_s: received / secs,
+            p50_ms: percentile(lat, 50),
+            p95_ms: percentile(lat, 95),
+            p99_ms: percentile(lat, 99),
+            max_ms: lat.length ? lat[lat.length - 1] : NaN,
+            without_stanza_id: noStanzaId,
+            unexpected,
+            timed_out: timedOut,
+        };
+        console.log(`received ${received}/${total} in ${f2(secs)} s: ${f1(res.msgs_per_s)} messages/s`);
+        console.log(
+            `latency ms: p50 ${f1(res.p50_ms)}, p95 ${f1(res.p95_ms)}, p99 ${f1(res.p99_ms)}, max ${f1(res.max_ms)}`,
+        );
+        if (noStanzaId || unexpected) {
+            console.log(`note: ${noStanzaId} without <stanza-id/>, ${unexpected} unexpected frames`);
+        }
+        if (timedOut) throw Object.assign(new Error("throughput phase timed out"), { partial: res });
+        return res;
+    } finally {
+        await closeMany(sessions);
+    }
+}
+
+/** The number of deliveries still `stored` for `bare`, through psql; null
+ * when the database cannot be asked. */
+function storedCount(bare) {
+    const url = process.env.DATABASE_URL;
+    if (!url) return null;
+    // psql does not interpolate variables in -c commands: the query goes on
+    // standard input.
+    const r = spawnSync("psql", ["-X", "-Atq", "-v", "ON_ERROR_STOP=1", "-v", `who=${bare}`, url], {
+        input: "SELECT count(*) FROM deliveries WHERE recipient = :'who' AND state = 'stored';\n",
+        encoding: "utf8",
+        timeout: 10_000,
+    });
+    if (r.status !== 0) return null;
+    const n = Number(r.stdout.trim());
+    return Number.isInteger(n) ? n : null;
+}
+
+async function phaseOffline(opts, run) {
+    const k = opts.offline;
+    console.log(`\n== offline backlog: ${k} messages`);
+    const target = `off_${run}`;
+    const targetBare = `${target}@${opts.domain}`;
+    const sender = new Session(opts, `offsnd_${run}`);
+    const deadline = Date.now() + opts.phaseTimeoutS * 1000;
+    let rcv = null;
+    try {
+        await sender.login();
+        // Send them all, holding back only while the socket's buffer is full:
+        // with no recipient online there is nothing to wait for per message.
+        const t0 = performance.now();
+        for (let seq = 0; seq < k; seq++) {
+            sender.sendMessage(targetBare, `o${run}-${seq}`, `${seq}`);
+            while (sender.ws.bufferedAmount > 256 * 1024) {
+                if (Date.now() > deadline) throw new Error("offline: send timed out");
+                await sleep(5);
+            }
+        }
+        const sentS = (performance.now() - t0) / 1000;
+        console.log(`sent ${k} in ${f2(sentS)} s`);
+        let storedS = null;
+        let stored = storedCount(targetBare);
+        if (stored === null) {
+            console.log(`no database access: waiting ${opts.settleMs} ms for the store`);
+            await sleep(opts.settleMs);
+        } else {
+            while (stored < k) {
+                if (Date.now() > deadline) throw new Error(`offline: only ${stored}/${k} stored in time`);
+                await sleep(100);
+                stored = storedCount(targetBare);
+                if (stored === null) throw new Error("offline: psql stopped answering");
+            }
+            storedS = (performance.now() - t0) / 1000;
+            console.log(`all ${k} stored ${f2(storedS)} s after the first send (${f1(k / storedS)} stored/s)`);
+        }
+
+        rcv = new Session(opts, target);
+        let received = 0;
+        let outOfOrder = 0;
+        let delayed = 0;
+        let last = -1;
+        let tFirst = null;
+        let finish;
+        const allDone = new Promise((resolve) => (finish = resolve));
+        const seen = new Uint8Array(k);
+        rcv.onMessage = (frame, now) => {
+            const b = frame.match(/<body>(\d+)<\/body>/);
+            const seq = b ? Number(b[1]) : -1;
+            if (seq < 0 || seq >= k || seen[seq]) return;
+            seen[seq] = 1;
+            if (tFirst === null) tFirst = now;
+            if (seq < last) outOfOrder++;
+            last = seq;
+            if (frame.includes("urn:xmpp:delay")) delayed++;
+            if (++received === k) finish();
+        };
+        const tLogin = performance.now();
+        await rcv.login();
+        const tReady = performance.now();
+        const left = Math.max(1, deadline - Date.now());
+        let timedOut = false;
+        await withTimeout(allDone, left, "offline delivery").catch((err) => {
+            timedOut = true;
+            console.log(`!! ${err.message}: ${received} of ${k} received`);
+        });
+        const tEnd = performance.now();
+        const res = {
+            messages: k,
+            send_s: sentS,
+            stored_s: storedS,
+            received,
+            login_to_all_s: (tEnd - tLogin) / 1000,
+            login_ms: tReady - tLogin,
+            first_after_login_ms: tFirst === null ? null : tFirst - tLogin,
+            msgs_per_s: received / ((tEnd - tLogin) / 1000),
+            out_of_order: outOfOrder,
+            with_delay: delayed,
+            timed_out: timedOut,
+        };
+        console.log(
+            `login to all ${received}/${k} arrived: ${f2(res.login_to_all_s)} s ` +
+                `(${f1(res.msgs_per_s)} messages/s; login itself ${f1(res.login_ms)} ms, ` +
+                `first message ${f1(res.first_after_login_ms ?? NaN)} ms after connecting)`,
+        );
+        console.log(`in order: ${outOfOrder === 0 ? "yes" : `no, ${outOfOrder} out of order`}; with <delay/>: ${delayed}`);
+        if (timedOut) throw Object.assign(new Error("offline phase timed out"), { partial: res });
+        return res;
+    } finally {
+        await sender.close();
+        if (rcv) await rcv.close();
+    }
+}
+
+// ---------------------------------------------------------------------------
+
+async function main() {
+    const opts = parseOptions();
+    const run = crypto.randomBytes(4).toString("hex");
+    const overall = setTimeout(() => {
+        process.stderr.write(`load.mjs: overall limit of ${opts.timeoutS} s reached\n`);
+        process.exit(2);
+    }, opts.timeoutS * 1000);
+    overall.unref();
+    console.log(`target ${opts.url}${opts.pid ? ` (parleyd pid ${opts.pid})` : ""}, run ${run}`);
+    const results = { run, date: new Date().toISOString() };
+    let failed = false;
+    const phases = { idle: phaseIdle, throughput: phaseThroughput, offline: phaseOffline };
+    for (const name of opts.phases) {
+        if (opts.pid !== null && !fs.existsSync(`/proc/${opts.pid}`)) {
+            console.log(`!! parleyd (pid ${opts.pid}) is gone`);
+            failed = true;
+            break;
+        }
+        try {
+            results[name] = await withTimeout(phases[name](opts, run), opts.phaseTimeoutS * 1000 + 60_000, name);
+        } catch (err) {
+            console.log(`!! ${name}: ${err.message}`);
+            if (err.partial) results[name] = err.partial;
+            failed = true;
+        }
+    }
+    if (opts.pid !== null && fs.existsSync(`/proc/${opts.pid}`)) {
+        const st = procStatus(opts.pid);
+        console.log(`\nparleyd at the end: VmRSS ${st.rssKb} KB, peak VmHWM ${st.hwmKb} KB`);
+    }
+    if (opts.json) console.log(`RESULT ${JSON.stringify(results)}`);
+    clearTimeout(overall);
+    process.exit(failed ? 1 : 0);
+}
+
+main().catch((err) => {
+    fail(err.stack || String(err));
+});
