@@ -7,6 +7,7 @@ import {
     SLOW,
     DOMAIN,
     useServer,
+    stopsCleanly,
     connect,
     upgrade,
     uniqueUser,
@@ -197,3 +198,5 @@ test("parleyd refuses to start without a JWT key", SLOW, async () => {
     assert.equal(r.sanitizer, null, `sanitizer report:\n${r.sanitizer}`);
     assert.match(r.out, /JWT|key|secret/i, "the message names the missing key");
 });
+
+stopsCleanly(srv);

@@ -8,6 +8,7 @@ import {
     NS,
     xml,
     useServer,
+    stopsCleanly,
     online,
     uniqueUser,
     bareJid,
@@ -198,3 +199,5 @@ test("the sender's bare JID in stored rows", T, async () => {
         await stopAll(ca, cb);
     }
 });
+
+stopsCleanly(srv);

@@ -9,6 +9,7 @@ import {
     NS,
     xml,
     useServer,
+    stopsCleanly,
     connect,
     online,
     uniqueUser,
@@ -144,3 +145,5 @@ test("messages from several senders all arrive, each sender's in order", SLOW, a
         await stopAll(ca, cc, cb);
     }
 });
+
+stopsCleanly(srv);

@@ -7,6 +7,7 @@ import {
     NS,
     xml,
     useServer,
+    stopsCleanly,
     online,
     uniqueUser,
     sql,
@@ -135,3 +136,5 @@ test("a receipt for a message delivered offline marks it received", T, async () 
         await stopAll(ca, cb);
     }
 });
+
+stopsCleanly(srv);

@@ -4,7 +4,16 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 
-import { T, NS, DOMAIN, useServer, connect, rawConnect, uniqueUser } from "./lib/harness.mjs";
+import {
+    T,
+    NS,
+    DOMAIN,
+    useServer,
+    stopsCleanly,
+    connect,
+    rawConnect,
+    uniqueUser,
+} from "./lib/harness.mjs";
 
 const srv = useServer();
 
@@ -161,3 +170,5 @@ test("a client that vanishes mid-stream does not hurt the server", T, async () =
     }
     await serverStillWorks();
 });
+
+stopsCleanly(srv);

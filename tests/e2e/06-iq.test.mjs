@@ -8,6 +8,7 @@ import {
     DOMAIN,
     xml,
     useServer,
+    stopsCleanly,
     connect,
     uniqueUser,
     sql,
@@ -160,3 +161,5 @@ test("closing the connection removes the session row", T, async () => {
         "sessions row gone after disconnect",
     );
 });
+
+stopsCleanly(srv);

@@ -10,7 +10,7 @@ import fs from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { before, after } from "node:test";
+import { before, after, test } from "node:test";
 
 import WebSocket from "ws";
 import { client, xml, jid } from "@xmpp/client";
@@ -282,7 +282,12 @@ export class Server {
     /** Throws if parleyd crashed, reported a sanitizer error, or did not
      * exit 0 on SIGTERM. */
     async stop() {
-        if (!this.child) return;
+        if (!this.child || this.stopping) return this.stopping;
+        this.stopping = this.stopChecked();
+        return this.stopping;
+    }
+
+    async stopChecked() {
         const crashed = this.exit;
         if (!crashed) this.child.kill("SIGTERM");
         let exit = await withTimeout(this.exited, 15_000, "parleyd exit after SIGTERM").catch(
@@ -314,12 +319,25 @@ export class Server {
 }
 
 /** Registers before/after hooks that start and stop one parleyd for the
- * test file; returns the Server (ready inside tests). */
+ * test file; returns the Server (ready inside tests). End the file with
+ * stopsCleanly(srv) so that the shutdown check is a named test; the after
+ * hook only makes sure the process is gone (and checks it if no test did). */
 export function useServer(opts) {
     const srv = new Server(opts);
     before(() => srv.start(), { timeout: 30_000 });
-    after(() => srv.stop(), { timeout: 30_000 });
+    after(() => (srv.stopping ? srv.stopping.catch(() => {}) : srv.stop()), {
+        timeout: 30_000,
+    });
     return srv;
+}
+
+/** The last test of a file: parleyd exits 0 on SIGTERM, with no sanitizer
+ * report (a leak makes it exit 23) and no crash during the tests. */
+export function stopsCleanly(srv) {
+    const file = path.basename(process.argv[1] || "e2e");
+    test(`${file}: parleyd stops on SIGTERM: exit 0, no sanitizer report`, { timeout: 30_000 }, () =>
+        srv.stop(),
+    );
 }
 
 // ---------------------------------------------------------------------------
