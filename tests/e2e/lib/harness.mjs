@@ -204,6 +204,13 @@ export function runParleyd(args, env, ms = 15_000) {
     });
 }
 
+// parleyd processes still running: killed if this test process exits early
+// (a crash or an interrupt), so none outlives the run.
+const live = new Set();
+process.on("exit", () => {
+    for (const child of live) child.kill("SIGKILL");
+});
+
 export class Server {
     /** env: extra environment (e.g. PARLEY_ALLOWED_ORIGINS). */
     constructor({ env = {}, name = "parleyd" } = {}) {
@@ -240,6 +247,8 @@ export class Server {
             ...this.extraEnv,
         };
         this.child = spawn(bin, [], { env, stdio: ["ignore", "pipe", "pipe"] });
+        live.add(this.child);
+        this.child.on("exit", () => live.delete(this.child));
         const logDir = process.env.PARLEY_E2E_LOG_DIR;
         let logFile = null;
         if (logDir) {
