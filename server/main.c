@@ -244,12 +244,10 @@ static int cmd_serve(const struct pl_config *cfg)
     pl_info(0, NULL, "stopping");
 out:
     /* Order matters: closing streams submits their last presence jobs, the
-     * store finishes them, then chat frees what is left. */
+     * store finishes them (and frees completions nobody took), then chat
+     * frees the contexts of those jobs. */
     ws_server_free(ws);
-    if (store) {
-        db_store_stop(store);
-        chat_server_drain(chat);
-    }
+    db_store_stop(store);
     chat_server_free(chat);
     xmpp_parser_free(parser);
     auth_verifier_free(verifier);

@@ -12,13 +12,13 @@
 struct auth_verifier;
 
 struct auth_config {
-    const char *alg;            /* "HS256", "RS256" or "ES256" */
-    const char *secret;         /* HS256 secret; NULL otherwise */
-    const char *public_key_pem; /* RS256/ES256: PEM text of the public key */
+    const char *alg;             /* "HS256", "RS256" or "ES256" */
+    const char *secret;          /* HS256 secret; NULL otherwise */
+    const char *public_key_pem;  /* RS256/ES256: PEM text of the public key */
     const char *private_key_pem; /* optional: lets auth_token_issue sign RS/ES */
-    const char *issuer;         /* required `iss` value, or NULL for no check */
-    const char *audience;       /* required `aud` value, or NULL for no check */
-    long leeway;                /* seconds of clock skew allowed on exp/nbf */
+    const char *issuer;          /* required `iss` value, or NULL for no check */
+    const char *audience;        /* required `aud` value, or NULL for no check */
+    long leeway;                 /* seconds of clock skew allowed on exp/nbf */
 };
 
 enum auth_result {
@@ -39,8 +39,8 @@ struct auth_claims {
 };
 
 /* Builds a verifier; on failure writes why into err. Copies what it keeps. */
-int auth_verifier_new(const struct auth_config *cfg, struct auth_verifier **out, char *err,
-                      size_t errlen);
+int auth_verifier_new(const struct auth_config *cfg, struct auth_verifier **out,
+                      char *err, size_t errlen);
 void auth_verifier_free(struct auth_verifier *v);
 
 /* Verifies `token` at time `now` (seconds since the epoch). Returns PL_OK and
@@ -54,8 +54,8 @@ const char *auth_result_str(enum auth_result r);
 /* Signs a token for `subject` valid for `ttl` seconds from `now`, with
  * "role":"admin" when `admin`. Needs the HS256 secret or a private key:
  * PL_ESTATE otherwise. The caller frees *out. */
-int auth_token_issue(const struct auth_verifier *v, const char *subject, int admin, long ttl,
-                     long now, char **out);
+int auth_token_issue(const struct auth_verifier *v, const char *subject, int admin,
+                     long ttl, long now, char **out);
 
 /* Base64 (RFC 4648, with padding), as SASL needs it. Decoding rejects bad
  * characters and bad padding with PL_EINVAL. Output is NUL-terminated and
