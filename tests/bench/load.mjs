@@ -28,6 +28,7 @@ import WebSocket from "ws";
 const USAGE = `usage: load.mjs --port PORT [options]
   --host HOST          127.0.0.1 (default), localhost or ::1 only
   --pid PID            parleyd's pid, for VmRSS (idle phase needs it)
+  --pg-pid PID         the postmaster's pid, for PostgreSQL's CPU time (optional)
   --phases LIST        comma-separated: idle,throughput,offline (default all)
   --sessions N         idle sessions (default 2000)
   --pairs P            sender/receiver pairs (default 50)
@@ -71,6 +72,7 @@ function parseOptions() {
                 host: { type: "string" },
                 port: { type: "string" },
                 pid: { type: "string" },
+                "pg-pid": { type: "string" },
                 phases: { type: "string" },
                 sessions: { type: "string" },
                 pairs: { type: "string" },
@@ -108,6 +110,7 @@ function parseOptions() {
         host,
         port: intOpt(v, "port", 0, 1, 65535),
         pid: v.pid === undefined ? null : intOpt(v, "pid", 0, 1, 2 ** 22),
+        pgPid: v["pg-pid"] === undefined ? null : intOpt(v, "pg-pid", 0, 1, 2 ** 22),
         phases,
         sessions: intOpt(v, "sessions", 2000, 1, MAX_SESSIONS),
         pairs: intOpt(v, "pairs", 50, 1, MAX_SESSIONS / 2),
@@ -178,6 +181,64 @@ function procStatus(pid) {
         /* not ours to read: leave it out */
     }
     return { rssKb: kb("VmRSS"), hwmKb: kb("VmHWM"), fds };
+}
+
+/** parleyd's CPU time (user + system) in ms, from /proc/PID/stat; the
+ * kernel reports it in USER_HZ ticks, 100 a second on Linux. */
+function procCpuMs(pid) {
+    if (pid === null) return NaN;
+    const text = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+    // The command name may hold spaces: count the fields after its ')'.
+    const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+/** CPU time in ms of PostgreSQL: the postmaster `pid` and its children
+ * (backends, walwriter, checkpointer...). Backends that ended in between are
+ * missed, which is fine for a server whose connections are long-lived. */
+function pgCpuMs(pid) {
+    if (pid === null) return NaN;
+    let total = 0;
+    for (const d of fs.readdirSync("/proc")) {
+        if (!/^\d+$/.test(d)) continue;
+        let text;
+        try {
+            text = fs.readFileSync(`/proc/${d}/stat`, "utf8");
+        } catch {
+            continue; // gone meanwhile
+        }
+        const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
+        if (Number(d) === pid || Number(fields[1]) === pid) {
+            total += (Number(fields[11]) + Number(fields[12])) * 10;
+        }
+    }
+    return total;
+}
+
+/** CPU used by parleyd, PostgreSQL and this tool since the call; call the
+ * returned function to read it. */
+function cpuMark(pid, pgPid) {
+    const server0 = procCpuMs(pid);
+    const pg0 = pgCpuMs(pgPid);
+    const self0 = process.cpuUsage();
+    return () => {
+        const self = process.cpuUsage(self0);
+        return {
+            server_ms: procCpuMs(pid) - server0,
+            pg_ms: pgCpuMs(pgPid) - pg0,
+            tool_ms: (self.user + self.system) / 1000,
+        };
+    };
+}
+
+function printCpu(cpu, secs, what) {
+    const srv = Number.isFinite(cpu.server_ms)
+        ? `parleyd ${f1(cpu.server_ms)} ms (${f1((cpu.server_ms / (secs * 1000)) * 100)}% of a core)`
+        : "parleyd n/a";
+    const pg = Number.isFinite(cpu.pg_ms)
+        ? `, PostgreSQL ${f1(cpu.pg_ms)} ms (${f1((cpu.pg_ms / (secs * 1000)) * 100)}%)`
+        : "";
+    console.log(`cpu during ${what}: ${srv}${pg}, load tool ${f1(cpu.tool_ms)} ms (${f1((cpu.tool_ms / (secs * 1000)) * 100)}% of a core)`);
 }
 
 function percentile(sorted, p) {
@@ -378,15 +439,18 @@ async function phaseIdle(opts, run) {
     const before = procStatus(opts.pid);
     const names = Array.from({ length: n }, (_, i) => `idle_${run}_${i}`);
     const t0 = performance.now();
+    const cpu = cpuMark(opts.pid, opts.pgPid);
     let sessions = [];
     try {
         sessions = await loginMany(opts, names);
         const loginS = (performance.now() - t0) / 1000;
+        const loginCpu = cpu();
         // Let the store workers finish the session rows and the allocator settle.
         await sleep(2000);
         const after = procStatus(opts.pid);
         const perKb = (after.rssKb - before.rssKb) / n;
         console.log(`logins: ${n} in ${f2(loginS)} s (${f1(n / loginS)} logins/s, ${opts.parallel} at a time)`);
+        printCpu(loginCpu, loginS, "logins");
         console.log(`parleyd VmRSS before: ${before.rssKb} KB, with ${n} idle sessions: ${after.rssKb} KB`);
         console.log(`per idle session: ${f1(perKb)} KB`);
         if (after.fds !== null) console.log(`parleyd open fds: ${before.fds} -> ${after.fds}`);
@@ -403,6 +467,7 @@ async function phaseIdle(opts, run) {
             rss_after_kb: after.rssKb,
             rss_closed_kb: closed.rssKb,
             kb_per_session: perKb,
+            login_cpu: loginCpu,
         };
     } finally {
         if (sessions.length) await closeMany(sessions);
@@ -425,6 +490,7 @@ async function phaseThroughput(opts, run) {
         let finish;
         const allDone = new Promise((resolve) => (finish = resolve));
         const t0 = performance.now();
+        const cpu = cpuMark(opts.pid, opts.pgPid);
         for (let i = 0; i < pairs; i++) {
             const snd = sessions[i];
             const rcv = sessions[pairs + i];
@@ -463,6 +529,7 @@ async function phaseThroughput(opts, run) {
             console.log(`!! ${err.message}: ${received} of ${total} received`);
         });
         const secs = (performance.now() - t0) / 1000;
+        const used = cpu();
         const lat = Array.from(latencies.subarray(0, received)).sort((a, b) => a - b);
         const res = {
             pairs,
@@ -479,10 +546,17 @@ async function phaseThroughput(opts, run) {
             without_stanza_id: noStanzaId,
             unexpected,
             timed_out: timedOut,
+            cpu: used,
+            server_cpu_us_per_msg: (used.server_ms * 1000) / Math.max(1, received),
+            pg_cpu_us_per_msg: (used.pg_ms * 1000) / Math.max(1, received),
         };
         console.log(`received ${received}/${total} in ${f2(secs)} s: ${f1(res.msgs_per_s)} messages/s`);
         console.log(
             `latency ms: p50 ${f1(res.p50_ms)}, p95 ${f1(res.p95_ms)}, p99 ${f1(res.p99_ms)}, max ${f1(res.max_ms)}`,
+        );
+        printCpu(used, secs, "the run");
+        console.log(
+            `cpu per message: parleyd ${f1(res.server_cpu_us_per_msg)} µs, PostgreSQL ${f1(res.pg_cpu_us_per_msg)} µs`,
         );
         if (noStanzaId || unexpected) {
             console.log(`note: ${noStanzaId} without <stanza-id/>, ${unexpected} unexpected frames`);
