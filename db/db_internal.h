@@ -71,8 +71,8 @@ const char *db_conn_error(PGconn *conn, char *buf, size_t len);
 
 /* Prepares every store statement on conn: after each (re)connect. */
 int db_jobs_prepare(PGconn *conn);
-/* Deletes `node`'s rows from sessions (at start: it has no sessions yet). */
-int db_jobs_clear_sessions(PGconn *conn, const char *node);
+/* Ends the sessions `node` had in an earlier run (at start: it has none yet). */
+int db_jobs_node_restart(PGconn *conn, const char *node);
 
 /* Runs n jobs in one transaction in pipeline mode: BEGIN, one prepared
  * statement per job, COMMIT, one sync. Fills the jobs' out fields.

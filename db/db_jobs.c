@@ -30,7 +30,9 @@ static const struct db_stmt db_stmts[] = {
                           "created_at") ", inserted, pending"
                                         " FROM parley_store_message($1, $2, $3, $4, $5)"},
     /* db_job_send_delivered */
-    {"mark_delivered", "SELECT parley_mark_delivered($1, $2)"},
+    {"mark_delivered", "SELECT parley_mark_delivered($1, $2, $3)"},
+    /* db_job_send_session_end */
+    {"session_end", "SELECT parley_session_end($1, $2)"},
     /* db_job_send_received */
     {"mark_received", "SELECT parley_mark_received($1, $2, $3)"},
     /* db_job_send_offline: the partial index deliveries_stored_by_recipient
@@ -40,7 +42,8 @@ static const struct db_stmt db_stmts[] = {
          "m.created_at") ", m.stanza"
                          " FROM deliveries d JOIN messages m ON m.id = d.message_id"
                          " WHERE d.recipient = $1 AND d.state = 'stored'"
-                         " ORDER BY m.id LIMIT " DB_STR(DB_OFFLINE_BATCH)},
+                         " AND d.message_id > $2"
+                         " ORDER BY d.message_id LIMIT " DB_STR(DB_OFFLINE_BATCH)},
     /* db_job_send_presence, available: `since` keeps the first value */
     {"presence_upsert",
      "INSERT INTO sessions (node, full_jid, username, resource, available, show,"
@@ -53,8 +56,8 @@ static const struct db_stmt db_stmts[] = {
     /* db_job_send_presence, unavailable: only this node's row, in case the
      * full JID has since been bound on another node */
     {"presence_delete", "DELETE FROM sessions WHERE full_jid = $1 AND node = $2"},
-    /* db_jobs_clear_sessions */
-    {"sessions_clear", "DELETE FROM sessions WHERE node = $1"},
+    /* db_jobs_node_restart */
+    {"node_restart", "SELECT parley_node_restart($1)"},
 };
 
 int db_jobs_prepare(PGconn *conn)
@@ -72,11 +75,16 @@ int db_jobs_prepare(PGconn *conn)
     return PL_OK;
 }
 
-int db_jobs_clear_sessions(PGconn *conn, const char *node)
+int db_jobs_node_restart(PGconn *conn, const char *node)
 {
     const char *params[1] = {node};
-    PGresult *res = PQexecPrepared(conn, "sessions_clear", 1, params, NULL, NULL, 0);
-    int rc = res && PQresultStatus(res) == PGRES_COMMAND_OK ? PL_OK : PL_EIO;
+    PGresult *res = PQexecPrepared(conn, "node_restart", 1, params, NULL, NULL, 0);
+    int rc = res && PQresultStatus(res) == PGRES_TUPLES_OK ? PL_OK : PL_EIO;
+    if (rc == PL_OK && strcmp(PQgetvalue(res, 0, 0), "0") != 0)
+        pl_info(0, NULL,
+                "db: %s messages written to sessions of the last run go back "
+                "to offline delivery",
+                PQgetvalue(res, 0, 0));
     PQclear(res);
     return rc;
 }
@@ -103,8 +111,14 @@ static int db_job_send_delivered(PGconn *conn, struct db_job *job)
 {
     char id[24];
     snprintf(id, sizeof(id), "%" PRId64, job->u.delivered.message_id);
-    const char *p[2] = {id, job->u.delivered.recipient};
-    return db_send(conn, "mark_delivered", 2, p);
+    const char *p[3] = {id, job->u.delivered.recipient, job->u.delivered.via};
+    return db_send(conn, "mark_delivered", 3, p);
+}
+
+static int db_job_send_session_end(PGconn *conn, struct db_job *job)
+{
+    const char *p[2] = {job->u.session_end.via, job->u.session_end.clean ? "t" : "f"};
+    return db_send(conn, "session_end", 2, p);
 }
 
 static int db_job_send_received(PGconn *conn, struct db_job *job)
@@ -116,8 +130,10 @@ static int db_job_send_received(PGconn *conn, struct db_job *job)
 
 static int db_job_send_offline(PGconn *conn, struct db_job *job)
 {
-    const char *p[1] = {job->u.offline.recipient};
-    return db_send(conn, "offline_load", 1, p);
+    char after[24];
+    snprintf(after, sizeof(after), "%" PRId64, job->u.offline.after_id);
+    const char *p[2] = {job->u.offline.recipient, after};
+    return db_send(conn, "offline_load", 2, p);
 }
 
 static int db_job_send_presence(PGconn *conn, const char *node, struct db_job *job)
@@ -157,6 +173,8 @@ static int db_job_send(PGconn *conn, const char *node, struct db_job *job)
         return db_job_send_offline(conn, job);
     case DB_JOB_PRESENCE:
         return db_job_send_presence(conn, node, job);
+    case DB_JOB_SESSION_END:
+        return db_job_send_session_end(conn, job);
     case DB_EVENT_USER_STATE:
         break;
     }
@@ -241,6 +259,13 @@ static int db_job_read(struct db_job *job, const PGresult *res)
     }
     case DB_JOB_OFFLINE_LOAD:
         return db_job_read_offline(job, res);
+    case DB_JOB_SESSION_END: {
+        int64_t n = 0;
+        if (rows != 1 || db_parse_i64(PQgetvalue(res, 0, 0), &n) != PL_OK)
+            return PL_EIO;
+        job->u.session_end.requeued = (int)n;
+        return PL_OK;
+    }
     case DB_JOB_PRESENCE:
     case DB_EVENT_USER_STATE:
         return PL_OK;

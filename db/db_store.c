@@ -34,6 +34,11 @@ void db_job_free(struct db_job *job)
         break;
     case DB_JOB_MARK_DELIVERED:
         free(job->u.delivered.recipient);
+        free(job->u.delivered.via);
+        break;
+    case DB_JOB_SESSION_END:
+        free(job->u.session_end.via);
+        free(job->u.session_end.recipient);
         break;
     case DB_JOB_MARK_RECEIVED:
         free(job->u.received.sender);
@@ -271,7 +276,7 @@ int db_store_start(const struct db_store_config *cfg, struct db_store **out)
         goto fail;
     /* This node has no sessions yet: whatever rows carry its name are left
      * from a previous run that did not stop cleanly. */
-    rc = db_jobs_clear_sessions(st->workers[0].conn, st->node);
+    rc = db_jobs_node_restart(st->workers[0].conn, st->node);
     if (rc != PL_OK) {
         pl_error(0, NULL, "db: cannot clear the sessions of node %s", st->node);
         goto fail;

@@ -21,6 +21,7 @@ enum db_job_kind {
     DB_JOB_MARK_RECEIVED,  /* -> received, by the real recipient only */
     DB_JOB_OFFLINE_LOAD,   /* everything still `stored` for a recipient */
     DB_JOB_PRESENCE,       /* upsert or delete a session's presence row */
+    DB_JOB_SESSION_END,    /* settle or requeue what a session was written */
     DB_EVENT_USER_STATE,   /* not submitted: the store reports a user's
                               disabled flag changing (and at start, every
                               disabled user) */
@@ -69,6 +70,7 @@ struct db_job {
         struct {
             int64_t message_id;
             char *recipient; /* bare JID */
+            char *via;       /* the session it was written to */
         } delivered;
         struct {
             char *sender;    /* bare JID of the original message's sender */
@@ -92,6 +94,12 @@ struct db_job {
             int priority;
         } presence;
         struct {
+            char *via;       /* the session, as given to MARK_DELIVERED */
+            char *recipient; /* its bare JID */
+            int clean;       /* 1: the client closed it; 0: it died */
+            int requeued;    /* out: rows put back to `stored` */
+        } session_end;
+        struct {
             char *username;
             int disabled;
         } user_state;
@@ -109,8 +117,9 @@ struct db_store_config {
 };
 
 /* Connects the workers (waiting for the database if it is not up yet is the
- * caller's choice: this fails with PL_EIO when it cannot connect), clears this
- * node's session rows, and starts the threads. */
+ * caller's choice: this fails with PL_EIO when it cannot connect), ends this
+ * node's sessions of an earlier run (their rows go, and what was written to
+ * them but not settled goes back to `stored`), and starts the threads. */
 int db_store_start(const struct db_store_config *cfg, struct db_store **out);
 /* Takes ownership of job until it comes back from db_store_take_completed.
  * `shard_key` picks the worker (NULL: worker 0). Thread-safe. */

@@ -64,6 +64,9 @@ CREATE TABLE deliveries (
     delivered_at timestamptz,
     received_at  timestamptz,
     displayed_at timestamptz,
+    -- The session a 'delivered' row was written to, until that session ends:
+    -- cleanly (cleared) or not (the row goes back to 'stored').
+    delivered_via text,
     -- The primary key also indexes message_id for the cascade from messages.
     PRIMARY KEY (message_id, recipient),
     CONSTRAINT deliveries_state_valid
@@ -73,6 +76,11 @@ CREATE TABLE deliveries (
 -- Offline loading: "everything still stored for this recipient, oldest
 -- first". Partial, so it stays as small as the offline backlog rather than
 -- growing with the archive.
+-- Ending a session finds the rows written to it.
+CREATE INDEX deliveries_by_session
+    ON deliveries (delivered_via)
+    WHERE delivered_via IS NOT NULL;
+
 CREATE INDEX deliveries_stored_by_recipient
     ON deliveries (recipient, message_id)
     WHERE state = 'stored';
@@ -94,7 +102,9 @@ $$;
 -- backward move is ignored rather than raised: receipts and store retries can
 -- arrive late or twice, and neither should fail a batch. The row is skipped
 -- (RETURN NULL) rather than rewritten with OLD so that the caller's row count
--- says nothing changed.
+-- says nothing changed. The one move back allowed is a requeue: 'delivered'
+-- to 'stored' while clearing delivered_via, when the connection it was
+-- written to died before the client could have read it.
 CREATE FUNCTION parley_deliveries_monotonic()
 RETURNS trigger
 LANGUAGE plpgsql
@@ -102,6 +112,11 @@ AS $$
 DECLARE
     new_rank int := parley_delivery_state_rank(NEW.state);
 BEGIN
+    IF TG_OP = 'UPDATE' AND OLD.state = 'delivered' AND NEW.state = 'stored'
+       AND OLD.delivered_via IS NOT NULL AND NEW.delivered_via IS NULL THEN
+        NEW.delivered_at := NULL;
+        RETURN NEW;
+    END IF;
     IF TG_OP = 'UPDATE' AND new_rank < parley_delivery_state_rank(OLD.state) THEN
         RETURN NULL;
     END IF;
@@ -205,7 +220,8 @@ $$;
 
 -- stored -> delivered for one recipient; returns the rows changed (0 when the
 -- row had already moved on, which makes a retry harmless).
-CREATE FUNCTION parley_mark_delivered(p_message_id bigint, p_recipient text)
+CREATE FUNCTION parley_mark_delivered(p_message_id bigint, p_recipient text,
+                                      p_via text DEFAULT NULL)
 RETURNS int
 LANGUAGE plpgsql
 AS $$
@@ -213,11 +229,54 @@ DECLARE
     n int;
 BEGIN
     UPDATE deliveries
-    SET state = 'delivered'
+    SET state = 'delivered', delivered_via = p_via
     WHERE message_id = p_message_id
       AND recipient = p_recipient
       AND state = 'stored';
     GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END
+$$;
+
+-- A session ended. Cleanly (the client closed the stream): what was written
+-- to it stays 'delivered'. Not cleanly (the connection died, or the server
+-- closed it): what it had not acknowledged with a receipt goes back to
+-- 'stored' for the next login, at least once (PROTOCOL.md). Returns the
+-- number of rows put back.
+CREATE FUNCTION parley_session_end(p_via text, p_clean boolean)
+RETURNS int
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    n int := 0;
+BEGIN
+    IF NOT p_clean THEN
+        UPDATE deliveries
+        SET state = 'stored', delivered_via = NULL
+        WHERE delivered_via = p_via AND state = 'delivered';
+        GET DIAGNOSTICS n = ROW_COUNT;
+    END IF;
+    UPDATE deliveries SET delivered_via = NULL WHERE delivered_via = p_via;
+    RETURN n;
+END
+$$;
+
+-- A node starts: every session it had died with it. Session names are
+-- 'node/...', so this requeues what its earlier run wrote and nobody read.
+CREATE FUNCTION parley_node_restart(p_node text)
+RETURNS int
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    n int;
+BEGIN
+    UPDATE deliveries
+    SET state = 'stored', delivered_via = NULL
+    WHERE starts_with(delivered_via, p_node || '/') AND state = 'delivered';
+    GET DIAGNOSTICS n = ROW_COUNT;
+    UPDATE deliveries SET delivered_via = NULL
+    WHERE starts_with(delivered_via, p_node || '/');
+    DELETE FROM sessions WHERE node = p_node;
     RETURN n;
 END
 $$;

@@ -163,10 +163,21 @@ static int cmd_token(const struct pl_config *cfg, int argc, char **argv)
     return 0;
 }
 
+/* Where store workers send their wake-ups: the loop, until it is gone. The
+ * lock keeps a worker from waking a loop that is being freed. */
+struct loop_waker {
+    pthread_mutex_t lock;
+    struct ws_server *ws;
+};
+
 /* The store's wake-up, from a worker thread: hand over to the loop. */
 static void wake_loop(void *ctx)
 {
-    ws_server_wake(ctx);
+    struct loop_waker *w = ctx;
+    pthread_mutex_lock(&w->lock);
+    if (w->ws)
+        ws_server_wake(w->ws);
+    pthread_mutex_unlock(&w->lock);
 }
 
 static void drain_chat(void *ctx)
@@ -183,6 +194,7 @@ static int cmd_serve(const struct pl_config *cfg)
     struct chat_server *chat = NULL;
     struct ws_server *ws = NULL;
     struct db_store *store = NULL;
+    struct loop_waker waker = {.lock = PTHREAD_MUTEX_INITIALIZER};
     char err[512] = "";
 
     if (make_verifier(cfg, &verifier) != PL_OK)
@@ -191,7 +203,8 @@ static int cmd_serve(const struct pl_config *cfg)
         pl_error(0, NULL, "database not ready: %s (run `parleyd migrate`)", err);
         goto out;
     }
-    struct chat_config cc = {.domain = cfg->domain, .muc_domain = cfg->muc_domain};
+    struct chat_config cc = {
+        .domain = cfg->domain, .muc_domain = cfg->muc_domain, .node = cfg->node_name};
     if (xmpp_parser_new(&parser) != PL_OK || chat_server_new(&cc, &chat) != PL_OK)
         goto out;
     struct xmpp_env env = {
@@ -215,6 +228,7 @@ static int cmd_serve(const struct pl_config *cfg)
     };
     if (ws_server_new(&wc, &ws) != PL_OK)
         goto out;
+    waker.ws = ws;
 
     /* Workers must not take the stop signals: block them while the threads
      * are created (they inherit the mask), then let the loop thread have them. */
@@ -228,7 +242,7 @@ static int cmd_serve(const struct pl_config *cfg)
         .node = cfg->node_name,
         .workers = cfg->store_workers,
         .wake = wake_loop,
-        .wake_ctx = ws,
+        .wake_ctx = &waker,
     };
     int rc = db_store_start(&sc, &store);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
@@ -246,6 +260,9 @@ out:
     /* Order matters: closing streams submits their last presence jobs, the
      * store finishes them (and frees completions nobody took), then chat
      * frees the contexts of those jobs. */
+    pthread_mutex_lock(&waker.lock);
+    waker.ws = NULL;
+    pthread_mutex_unlock(&waker.lock);
     ws_server_free(ws);
     db_store_stop(store);
     chat_server_free(chat);

@@ -13,6 +13,7 @@ struct chat_server;
 struct chat_config {
     const char *domain;     /* borrowed for the server's lifetime */
     const char *muc_domain; /* borrowed */
+    const char *node;       /* this node's name, prefix of its session names */
 };
 
 int chat_server_new(const struct chat_config *cfg, struct chat_server **out);

@@ -27,6 +27,8 @@ struct chat_session {
     struct chat_session *next_in_user;
     uint64_t serial; /* tells a store completion whether it is still ours */
     char *resource;
+    char *via;     /* the session's name in deliveries.delivered_via */
+    int wrote;     /* a stored message was written to it */
     int available; /* initial presence sent, not yet unavailable */
     int priority;
     enum chat_offline_state offline;
@@ -56,6 +58,8 @@ struct chat_op {
 struct chat_server {
     char *domain;
     char *muc_domain;
+    char *node;
+    uint64_t boot; /* start time in microseconds: session names are unique */
     struct db_store *store;
     struct xmpp_parser *parser; /* for stored stanzas */
     struct pl_map users;        /* username -> struct chat_user */
@@ -84,6 +88,9 @@ void chat_deliver(struct chat_session *s, int64_t id, const char *bytes, size_t 
 void chat_presence_handle(struct chat_server *cs, struct chat_session *s,
                           struct xmpp_stanza *st);
 void chat_offline_loaded(struct chat_server *cs, struct db_job *job);
+/* Messages of `username` went back to `stored`: load them again for the
+ * sessions that are online and past their first load. */
+void chat_offline_requeued(struct chat_server *cs, const char *username);
 void chat_presence_gone(struct chat_server *cs, struct chat_session *s);
 
 /* chat_iq.c */

@@ -241,10 +241,12 @@ void chat_message_written(struct chat_server *cs, struct chat_session *s, uint64
 {
     const char *bare = xmpp_stream_bare_jid(s->stream);
     struct db_job *job = db_job_new(DB_JOB_MARK_DELIVERED);
-    if (!job || !bare || !(job->u.delivered.recipient = strdup(bare))) {
+    if (!job || !bare || !(job->u.delivered.recipient = strdup(bare)) ||
+        !(job->u.delivered.via = strdup(s->via))) {
         db_job_free(job);
         return;
     }
     job->u.delivered.message_id = (int64_t)tag;
+    s->wrote = 1;
     chat_submit(cs, job, bare);
 }

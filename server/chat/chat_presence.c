@@ -191,3 +191,11 @@ void chat_offline_loaded(struct chat_server *cs, struct db_job *job)
         h = next;
     }
 }
+
+void chat_offline_requeued(struct chat_server *cs, const char *username)
+{
+    struct chat_user *u = chat_user_find(cs, username);
+    for (struct chat_session *s = u ? u->sessions : NULL; s; s = s->next_in_user)
+        if (s->available && s->offline == CHAT_OFFLINE_DONE)
+            load_offline(cs, s, 0);
+}

@@ -6,6 +6,7 @@
 #include "pl_log.h"
 
 #include <inttypes.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +24,12 @@ int chat_server_new(const struct chat_config *cfg, struct chat_server **out)
         return PL_ENOMEM;
     cs->domain = strdup(cfg->domain);
     cs->muc_domain = strdup(cfg->muc_domain);
-    if (!cs->domain || !cs->muc_domain || xmpp_parser_new(&cs->parser) != PL_OK) {
+    cs->node = strdup(cfg->node ? cfg->node : "node1");
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    cs->boot = (uint64_t)now.tv_sec * 1000000u + (uint64_t)now.tv_nsec / 1000u;
+    if (!cs->domain || !cs->muc_domain || !cs->node ||
+        xmpp_parser_new(&cs->parser) != PL_OK) {
         chat_server_free(cs);
         return PL_ENOMEM;
     }
@@ -241,6 +247,12 @@ static int hook_bind(void *ctx, struct xmpp_stream *stream, const char *requeste
     s->user = u;
     s->serial = ++cs->next_serial;
     s->resource = res;
+    size_t vlen = strlen(cs->node) + 48;
+    if (!(s->via = malloc(vlen))) {
+        s->resource = NULL;
+        goto nomem;
+    }
+    snprintf(s->via, vlen, "%s/%" PRIx64 "/%" PRIu64, cs->node, cs->boot, s->serial);
     s->next_in_user = u->sessions;
     u->sessions = s;
     xmpp_stream_set_user(stream, s);
@@ -256,6 +268,8 @@ static int hook_bind(void *ctx, struct xmpp_stream *stream, const char *requeste
     return *resource ? PL_OK : PL_ENOMEM;
 nomem:
     free(res);
+    if (s)
+        free(s->via);
     free(s);
     db_job_free(job);
     return PL_ENOMEM;
@@ -290,6 +304,23 @@ static void hook_written(void *ctx, struct xmpp_stream *stream, uint64_t tag)
         chat_message_written(ctx, s, tag);
 }
 
+/* Settles what was written to the session, or, when the client did not end
+ * it, puts it back for the next login (PROTOCOL.md: at least once). */
+static void end_deliveries(struct chat_server *cs, struct chat_session *s,
+                           struct xmpp_stream *stream)
+{
+    const char *bare = xmpp_stream_bare_jid(stream);
+    struct db_job *job = db_job_new(DB_JOB_SESSION_END);
+    if (!job || !bare || !(job->u.session_end.via = strdup(s->via)) ||
+        !(job->u.session_end.recipient = strdup(bare))) {
+        db_job_free(job);
+        return;
+    }
+    job->u.session_end.clean = xmpp_stream_ended_cleanly(stream);
+    /* The recipient's shard: after every delivered mark of this session. */
+    chat_submit(cs, job, bare);
+}
+
 static void hook_closed(void *ctx, struct xmpp_stream *stream)
 {
     struct chat_server *cs = ctx;
@@ -300,9 +331,12 @@ static void hook_closed(void *ctx, struct xmpp_stream *stream)
         chat_presence_gone(cs, s);
         session_detach(cs, s);
     }
+    if (s->wrote)
+        end_deliveries(cs, s, stream);
     xmpp_stream_set_user(stream, NULL);
     held_free_all(s);
     free(s->resource);
+    free(s->via);
     free(s);
 }
 
@@ -346,6 +380,15 @@ static void login_done(struct chat_server *cs, struct db_job *job)
         chat_user_state(cs, job->u.login.username, 1);
 }
 
+static void session_requeued(struct chat_server *cs, const char *bare)
+{
+    const char *at = strchr(bare, '@');
+    char *username = at ? strndup(bare, (size_t)(at - bare)) : NULL;
+    if (username)
+        chat_offline_requeued(cs, username);
+    free(username);
+}
+
 void chat_server_drain(struct chat_server *cs)
 {
     struct db_job *job = cs->store ? db_store_take_completed(cs->store) : NULL;
@@ -363,6 +406,10 @@ void chat_server_drain(struct chat_server *cs)
             break;
         case DB_EVENT_USER_STATE:
             chat_user_state(cs, job->u.user_state.username, job->u.user_state.disabled);
+            break;
+        case DB_JOB_SESSION_END:
+            if (job->status == PL_OK && job->u.session_end.requeued > 0)
+                session_requeued(cs, job->u.session_end.recipient);
             break;
         default:
             if (job->status != PL_OK)
@@ -394,5 +441,6 @@ void chat_server_free(struct chat_server *cs)
     xmpp_parser_free(cs->parser);
     free(cs->domain);
     free(cs->muc_domain);
+    free(cs->node);
     free(cs);
 }

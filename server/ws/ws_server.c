@@ -316,6 +316,10 @@ static int xmpp_callback(struct lws *wsi, enum lws_callback_reasons reason, void
         return on_receive(c, in, len);
     case LWS_CALLBACK_SERVER_WRITEABLE:
         return on_writeable(c);
+    case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+        if (c->stream)
+            xmpp_stream_peer_closed(c->stream);
+        return 0;
     case LWS_CALLBACK_CLOSED:
         pl_debug(c->id, c->stream ? xmpp_stream_full_jid(c->stream) : NULL, "closed");
         if (c->stream) {

@@ -510,9 +510,10 @@ static void stream_dispatch(struct xmpp_stream *s, struct xmpp_node *el)
     } else if (el->ns && strcmp(el->ns, XMPP_NS_FRAMING) == 0) {
         if (strcmp(el->name, "open") == 0)
             stream_handle_open(s, el);
-        else if (strcmp(el->name, "close") == 0)
+        else if (strcmp(el->name, "close") == 0) {
+            s->ended_cleanly = 1;
             stream_handle_close(s);
-        else
+        } else
             xmpp_stream_error(s, "unsupported-stanza-type", NULL);
     } else if (el->ns && strcmp(el->ns, XMPP_NS_SASL) == 0) {
         xmpp_sasl_handle(s, el);
@@ -607,4 +608,14 @@ void xmpp_stream_set_user(struct xmpp_stream *s, void *user)
 void *xmpp_stream_user(const struct xmpp_stream *s)
 {
     return s->user;
+}
+
+void xmpp_stream_peer_closed(struct xmpp_stream *s)
+{
+    s->ended_cleanly = 1;
+}
+
+int xmpp_stream_ended_cleanly(const struct xmpp_stream *s)
+{
+    return s->ended_cleanly;
 }

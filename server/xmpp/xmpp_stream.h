@@ -95,6 +95,12 @@ const char *xmpp_stream_full_jid(const struct xmpp_stream *s);
 const char *xmpp_stream_bare_jid(const struct xmpp_stream *s);
 const char *xmpp_stream_resource(const struct xmpp_stream *s);
 int xmpp_stream_is_closing(const struct xmpp_stream *s);
+/* The transport saw the client close the WebSocket with a close frame. */
+void xmpp_stream_peer_closed(struct xmpp_stream *s);
+/* 1 if the client ended the stream itself (<close/> or a WebSocket close
+ * frame): it had everything written before. Otherwise the connection died
+ * or the server closed it, and what was written may not have been read. */
+int xmpp_stream_ended_cleanly(const struct xmpp_stream *s);
 /* A pointer the chat layer hangs on the stream (its session). */
 void xmpp_stream_set_user(struct xmpp_stream *s, void *user);
 void *xmpp_stream_user(const struct xmpp_stream *s);

@@ -31,6 +31,7 @@ struct xmpp_stream {
     int opened; /* an <open/> was sent to the client */
     int bound;  /* hooks.bind succeeded: hooks.closed is owed */
     int sasl_failures;
+    int ended_cleanly; /* the client sent <close/> or a WebSocket close */
     void *user;
 };
 
