@@ -146,4 +146,30 @@ test("messages from several senders all arrive, each sender's in order", SLOW, a
     }
 });
 
+test("more offline messages than one load (1,000) all arrive once, in order", { timeout: 60_000 }, async () => {
+    const bob = uniqueUser("bob");
+    const ca = await online(srv, uniqueUser("alice"));
+    let cb;
+    const n = 1_205;
+    try {
+        for (let i = 0; i < n; i++) await ca.send(chat(bareJid(bob), `bulk ${i}`, `bulk-${i}`));
+        await waitForSql(
+            "SELECT count(*) FROM deliveries d JOIN messages m ON m.id = d.message_id " +
+                "WHERE m.sender = :'s' AND d.recipient = :'r' AND d.state = 'stored'",
+            { s: ca.bare, r: bareJid(bob) },
+            (rows) => rows[0]?.[0] === String(n),
+            `${n} messages stored`,
+            20_000,
+        );
+        cb = await online(srv, bob);
+        for (let i = 0; i < n; i++) {
+            const m = await cb.nextMessage(undefined, 10_000);
+            assert.equal(m.getChildText("body"), `bulk ${i}`, "in order, no repeats");
+        }
+        await cb.expectNone((el) => el.is("message"), "a repeated message", 800);
+    } finally {
+        await stopAll(ca, cb);
+    }
+});
+
 stopsCleanly(srv);
