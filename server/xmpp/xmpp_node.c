@@ -210,38 +210,12 @@ char *xmpp_node_text(const struct xmpp_node *n)
     return pl_buf_steal(&b, NULL);
 }
 
-/* Escapes text content: only & and < must be escaped, > is escaped too so
- * that "]]>" can never appear. */
-static int escape_text(struct pl_buf *out, const char *s)
-{
-    const char *run = s;
-    for (; *s; s++) {
-        const char *rep = NULL;
-        switch (*s) {
-        case '&':
-            rep = "&amp;";
-            break;
-        case '<':
-            rep = "&lt;";
-            break;
-        case '>':
-            rep = "&gt;";
-            break;
-        default:
-            continue;
-        }
-        if (pl_buf_append(out, run, (size_t)(s - run)) != PL_OK ||
-            pl_buf_append_str(out, rep) != PL_OK)
-            return PL_ENOMEM;
-        run = s + 1;
-    }
-    return pl_buf_append(out, run, (size_t)(s - run));
-}
-
-/* Attribute values are written between single quotes. Whitespace characters
- * become character references because a parser normalises literal ones to
- * spaces (XML 1.0 section 3.3.3), which would change the value. */
-static int escape_attr(struct pl_buf *out, const char *s)
+/* Escapes text (attr 0) or a single-quoted attribute value (attr 1). In
+ * text only & and < must be escaped; > is escaped too so that "]]>" can
+ * never appear. In attributes, quotes are escaped too, and whitespace
+ * becomes character references because a parser normalises literal
+ * whitespace to spaces (XML 1.0 section 3.3.3), which would change the value. */
+static int escape(struct pl_buf *out, const char *s, int attr)
 {
     const char *run = s;
     for (; *s; s++) {
@@ -257,23 +231,25 @@ static int escape_attr(struct pl_buf *out, const char *s)
             rep = "&gt;";
             break;
         case '"':
-            rep = "&quot;";
+            rep = attr ? "&quot;" : NULL;
             break;
         case '\'':
-            rep = "&apos;";
+            rep = attr ? "&apos;" : NULL;
             break;
         case '\n':
-            rep = "&#10;";
+            rep = attr ? "&#10;" : NULL;
             break;
         case '\r':
-            rep = "&#13;";
+            rep = attr ? "&#13;" : NULL;
             break;
         case '\t':
-            rep = "&#9;";
+            rep = attr ? "&#9;" : NULL;
             break;
         default:
-            continue;
+            break;
         }
+        if (!rep)
+            continue;
         if (pl_buf_append(out, run, (size_t)(s - run)) != PL_OK ||
             pl_buf_append_str(out, rep) != PL_OK)
             return PL_ENOMEM;
@@ -291,7 +267,7 @@ int xmpp_node_serialize(const struct xmpp_node *n, const char *parent_ns,
                         struct pl_buf *out)
 {
     if (!n->name)
-        return escape_text(out, n->text ? n->text : "");
+        return escape(out, n->text ? n->text : "", 0);
     const char *ns = n->ns ? n->ns : parent_ns;
     int rc = pl_buf_append_str(out, "<");
     if (rc == PL_OK)
@@ -299,7 +275,7 @@ int xmpp_node_serialize(const struct xmpp_node *n, const char *parent_ns,
     if (rc == PL_OK && n->ns && (!parent_ns || strcmp(n->ns, parent_ns) != 0)) {
         rc = pl_buf_append_str(out, " xmlns='");
         if (rc == PL_OK)
-            rc = escape_attr(out, n->ns);
+            rc = escape(out, n->ns, 1);
         if (rc == PL_OK)
             rc = pl_buf_append_str(out, "'");
     }
@@ -310,7 +286,7 @@ int xmpp_node_serialize(const struct xmpp_node *n, const char *parent_ns,
         if (rc == PL_OK)
             rc = pl_buf_append_str(out, "='");
         if (rc == PL_OK)
-            rc = escape_attr(out, n->attrs[i].value);
+            rc = escape(out, n->attrs[i].value, 1);
         if (rc == PL_OK)
             rc = pl_buf_append_str(out, "'");
     }

@@ -32,8 +32,9 @@
 
 struct xmpp_parser {
     xmlParserCtxtPtr ctxt;
-    int restricted; /* a restricted construct was seen in this frame */
-    int last_error; /* libxml2's first error code in this frame, for debugging */
+    int restricted;    /* a restricted construct was seen in this frame */
+    int last_error;    /* libxml2's first error code in this frame, for debugging */
+    unsigned renewals; /* contexts replaced because the dictionary grew */
 };
 
 static struct xmpp_parser *parser_of(void *ctx)
@@ -294,6 +295,7 @@ done:
     if (p->ctxt->dict && xmlDictSize(p->ctxt->dict) > PARSE_DICT_MAX) {
         xmlFreeParserCtxt(p->ctxt);
         p->ctxt = NULL;
+        p->renewals++;
         if (parser_ctxt_make(p) != PL_OK) {
             /* Keep the parser usable later: the next call retries. */
             xmpp_node_free(*out);

@@ -239,13 +239,14 @@ static void test_reuse(void **state)
     xmpp_node_free(n);
     /* Many distinct names: the context is renewed and keeps working. */
     char xml[64];
-    void *first_ctxt = p->ctxt;
+    unsigned renewals = p->renewals;
     for (int i = 0; i < 10000; i++) {
         snprintf(xml, sizeof(xml), "<e%d a%d='v'/>", i, i);
         n = parse_ok(p, xml);
         xmpp_node_free(n);
     }
-    assert_ptr_not_equal(p->ctxt, first_ctxt);
+    /* (Not the context's address: malloc may hand the same one back.) */
+    assert_true(p->renewals > renewals);
     assert_true(xmlDictSize(p->ctxt->dict) <= PARSE_DICT_MAX);
     n = parse_ok(p, "<last/>");
     xmpp_node_free(n);
