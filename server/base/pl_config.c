@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #ifndef PL_DEFAULT_MIGRATIONS_DIR
 #define PL_DEFAULT_MIGRATIONS_DIR "migrations"
@@ -217,8 +218,17 @@ int pl_config_load(struct pl_config *cfg, const char *path, char *err, size_t er
     }
     if (!cfg->jwt_alg && set_str(&cfg->jwt_alg, cfg->jwt_public_key ? "RS256" : "HS256"))
         goto fail;
-    if (!cfg->node_name && set_str(&cfg->node_name, "node1"))
-        goto fail;
+    if (!cfg->node_name) {
+        /* Host and port: two servers on one machine sharing a database get
+         * different names, and a restarted server finds its own rows. */
+        char host[256] = "localhost";
+        gethostname(host, sizeof(host) - 1);
+        host[sizeof(host) - 1] = '\0';
+        size_t n = strlen(host) + 8;
+        if (!(cfg->node_name = malloc(n)))
+            goto fail;
+        snprintf(cfg->node_name, n, "%s:%d", host, cfg->xmpp_port);
+    }
     return PL_OK;
 fail:
     if (rc == PL_ENOMEM)

@@ -35,6 +35,11 @@ static void test_defaults(void **state)
     assert_int_equal(cfg.max_stanza_size, 65536);
     assert_null(cfg.jwt_secret);
     assert_string_equal(cfg.jwt_alg, "HS256");
+    char host[256] = "";
+    gethostname(host, sizeof(host) - 1);
+    char node[300];
+    snprintf(node, sizeof(node), "%s:5280", host);
+    assert_string_equal(cfg.node_name, node);
     pl_config_free(&cfg);
 }
 
