@@ -44,17 +44,19 @@ static const struct db_stmt db_stmts[] = {
                          " WHERE d.recipient = $1 AND d.state = 'stored'"
                          " AND d.message_id > $2"
                          " ORDER BY d.message_id LIMIT " DB_STR(DB_OFFLINE_BATCH)},
-    /* db_job_send_presence, available: `since` keeps the first value */
+    /* db_job_send_presence: a bound session, available or not; `since`
+     * keeps the first value, the address the first known one */
     {"presence_upsert",
      "INSERT INTO sessions (node, full_jid, username, resource, available, show,"
-     " status, priority, since, updated_at)"
-     " VALUES ($1, $2, $3, $4, true, $5, $6, $7, now(), now())"
+     " status, priority, address, since, updated_at)"
+     " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now(), now())"
      " ON CONFLICT (full_jid) DO UPDATE SET node = EXCLUDED.node,"
-     " username = EXCLUDED.username, resource = EXCLUDED.resource, available = true,"
-     " show = EXCLUDED.show, status = EXCLUDED.status, priority = EXCLUDED.priority,"
-     " updated_at = now()"},
-    /* db_job_send_presence, unavailable: only this node's row, in case the
-     * full JID has since been bound on another node */
+     " username = EXCLUDED.username, resource = EXCLUDED.resource,"
+     " available = EXCLUDED.available, show = EXCLUDED.show, status = EXCLUDED.status,"
+     " priority = EXCLUDED.priority,"
+     " address = coalesce(EXCLUDED.address, sessions.address), updated_at = now()"},
+    /* db_job_send_presence, gone: only this node's row, in case the full JID
+     * has since been bound on another node */
     {"presence_delete", "DELETE FROM sessions WHERE full_jid = $1 AND node = $2"},
     /* db_jobs_node_restart */
     {"node_restart", "SELECT parley_node_restart($1)"},
@@ -138,20 +140,22 @@ static int db_job_send_offline(PGconn *conn, struct db_job *job)
 
 static int db_job_send_presence(PGconn *conn, const char *node, struct db_job *job)
 {
-    if (!job->u.presence.available) {
+    if (job->u.presence.gone) {
         const char *p[2] = {job->u.presence.full_jid, node};
         return db_send(conn, "presence_delete", 2, p);
     }
     char prio[16];
     snprintf(prio, sizeof(prio), "%d", job->u.presence.priority);
-    const char *p[7] = {node,
+    const char *p[9] = {node,
                         job->u.presence.full_jid,
                         job->u.presence.username,
                         job->u.presence.resource,
+                        job->u.presence.available ? "t" : "f",
                         job->u.presence.show,
                         job->u.presence.status,
-                        prio};
-    return db_send(conn, "presence_upsert", 7, p);
+                        prio,
+                        job->u.presence.address};
+    return db_send(conn, "presence_upsert", 9, p);
 }
 
 /* Queues the job's statement; 0 when libpq refused it (connection gone).

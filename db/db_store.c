@@ -55,6 +55,7 @@ void db_job_free(struct db_job *job)
         free(job->u.presence.full_jid);
         free(job->u.presence.username);
         free(job->u.presence.resource);
+        free(job->u.presence.address);
         free(job->u.presence.show);
         free(job->u.presence.status);
         break;

@@ -20,7 +20,7 @@ enum db_job_kind {
     DB_JOB_MARK_DELIVERED, /* stored -> delivered */
     DB_JOB_MARK_RECEIVED,  /* -> received, by the real recipient only */
     DB_JOB_OFFLINE_LOAD,   /* everything still `stored` for a recipient */
-    DB_JOB_PRESENCE,       /* upsert or delete a session's presence row */
+    DB_JOB_PRESENCE,       /* upsert or delete a session's row */
     DB_JOB_SESSION_END,    /* settle or requeue what a session was written */
     DB_EVENT_USER_STATE,   /* not submitted: the store reports a user's
                               disabled flag changing (and at start, every
@@ -88,7 +88,9 @@ struct db_job {
             char *full_jid;
             char *username;
             char *resource;
-            int available; /* 0: delete the row (session gone or unavailable) */
+            char *address; /* the client's IP address, may be NULL */
+            int gone;      /* 1: the session ended, delete the row */
+            int available; /* else: upsert the row, available or not */
             char *show;    /* may be NULL */
             char *status;  /* may be NULL */
             int priority;

@@ -153,6 +153,7 @@ CREATE TABLE sessions (
     show       text,
     status     text,
     priority   int NOT NULL DEFAULT 0,
+    address    text,                     -- the client's IP address
     since      timestamptz NOT NULL DEFAULT now(),
     updated_at timestamptz
 );

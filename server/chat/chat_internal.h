@@ -91,6 +91,8 @@ void chat_offline_loaded(struct chat_server *cs, struct db_job *job);
 /* Messages of `username` went back to `stored`: load them again for the
  * sessions that are online and past their first load. */
 void chat_offline_requeued(struct chat_server *cs, const char *username);
+/* The session's row: written at bind (not available), deleted at the end. */
+void chat_presence_bound(struct chat_server *cs, struct chat_session *s);
 void chat_presence_gone(struct chat_server *cs, struct chat_session *s);
 
 /* chat_iq.c */

@@ -23,21 +23,28 @@ static char *child_text(const struct xmpp_node *n, const char *name)
     return c ? xmpp_node_text(c) : NULL;
 }
 
+/* Writes the session's row: available or not (show and status are taken),
+ * or gone (deleted). */
 static void submit_presence(struct chat_server *cs, struct chat_session *s, int available,
-                            char *show, char *status)
+                            int gone, char *show, char *status)
 {
-    const char *full = xmpp_stream_full_jid(s->stream);
+    /* Built here: at bind the stream does not know its full JID yet. */
+    struct pl_buf full = PL_BUF_INIT;
     struct db_job *job = db_job_new(DB_JOB_PRESENCE);
-    if (!job || !full) {
+    if (!job || pl_buf_appendf(&full, "%s/%s", s->user->bare_jid, s->resource) != PL_OK) {
         free(show);
         free(status);
+        pl_buf_free(&full);
         db_job_free(job);
         return;
     }
-    job->u.presence.full_jid = strdup(full);
-    job->u.presence.username = strdup(xmpp_stream_username(s->stream));
+    job->u.presence.full_jid = pl_buf_steal(&full, NULL);
+    job->u.presence.username = strdup(s->user->username);
     job->u.presence.resource = strdup(s->resource);
     job->u.presence.available = available;
+    job->u.presence.gone = gone;
+    const char *addr = xmpp_stream_address(s->stream);
+    job->u.presence.address = addr ? strdup(addr) : NULL;
     job->u.presence.show = show;
     job->u.presence.status = status;
     job->u.presence.priority = s->priority;
@@ -46,7 +53,7 @@ static void submit_presence(struct chat_server *cs, struct chat_session *s, int 
         db_job_free(job);
         return;
     }
-    chat_submit(cs, job, full);
+    chat_submit(cs, job, job->u.presence.full_jid);
 }
 
 static void load_offline(struct chat_server *cs, struct chat_session *s, int64_t after_id)
@@ -90,22 +97,26 @@ void chat_presence_handle(struct chat_server *cs, struct chat_session *s,
     if (!st->type) {
         s->priority = parse_priority(st->node);
         s->available = 1;
-        submit_presence(cs, s, 1, child_text(st->node, "show"),
+        submit_presence(cs, s, 1, 0, child_text(st->node, "show"),
                         child_text(st->node, "status"));
         if (s->offline == CHAT_OFFLINE_NONE)
             load_offline(cs, s, 0);
-    } else if (strcmp(st->type, "unavailable") == 0) {
-        chat_presence_gone(cs, s);
+    } else if (strcmp(st->type, "unavailable") == 0 && s->available) {
+        s->available = 0;
+        submit_presence(cs, s, 0, 0, NULL, NULL);
     }
     xmpp_stanza_free(st);
 }
 
+void chat_presence_bound(struct chat_server *cs, struct chat_session *s)
+{
+    submit_presence(cs, s, 0, 0, NULL, NULL);
+}
+
 void chat_presence_gone(struct chat_server *cs, struct chat_session *s)
 {
-    if (!s->available)
-        return;
     s->available = 0;
-    submit_presence(cs, s, 0, NULL, NULL);
+    submit_presence(cs, s, 0, 1, NULL, NULL);
 }
 
 /* Sends one stored message with its XEP-0203 delay and XEP-0359 id. */

@@ -256,6 +256,7 @@ static int hook_bind(void *ctx, struct xmpp_stream *stream, const char *requeste
     s->next_in_user = u->sessions;
     u->sessions = s;
     xmpp_stream_set_user(stream, s);
+    chat_presence_bound(cs, s);
 
     job->u.login.username = strdup(username);
     job->owner_gen = s->serial;

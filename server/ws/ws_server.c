@@ -306,6 +306,14 @@ static int xmpp_callback(struct lws *wsi, enum lws_callback_reasons reason, void
             return -1;
         free(c->username);
         c->username = NULL;
+        char peer[64];
+        if (lws_get_peer_simple(wsi, peer, sizeof(peer))) {
+            /* An IPv4 client on a dual-stack socket shows as ::ffff:a.b.c.d. */
+            const char *addr = peer;
+            if (strncmp(addr, "::ffff:", 7) == 0 && strchr(addr + 7, '.'))
+                addr += 7;
+            xmpp_stream_set_address(c->stream, addr);
+        }
         c->next = ws->conns;
         if (ws->conns)
             ws->conns->prev = c;

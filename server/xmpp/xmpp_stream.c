@@ -139,6 +139,7 @@ void xmpp_stream_free(struct xmpp_stream *s)
     free(s->bare_jid);
     free(s->full_jid);
     free(s->resource);
+    free(s->address);
     free(s);
 }
 
@@ -618,4 +619,19 @@ void xmpp_stream_peer_closed(struct xmpp_stream *s)
 int xmpp_stream_ended_cleanly(const struct xmpp_stream *s)
 {
     return s->ended_cleanly;
+}
+
+int xmpp_stream_set_address(struct xmpp_stream *s, const char *address)
+{
+    char *copy = address ? strdup(address) : NULL;
+    if (address && !copy)
+        return PL_ENOMEM;
+    free(s->address);
+    s->address = copy;
+    return PL_OK;
+}
+
+const char *xmpp_stream_address(const struct xmpp_stream *s)
+{
+    return s->address;
 }

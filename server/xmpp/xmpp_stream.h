@@ -95,6 +95,9 @@ const char *xmpp_stream_full_jid(const struct xmpp_stream *s);
 const char *xmpp_stream_bare_jid(const struct xmpp_stream *s);
 const char *xmpp_stream_resource(const struct xmpp_stream *s);
 int xmpp_stream_is_closing(const struct xmpp_stream *s);
+/* The peer's address as the transport knows it (copied); NULL if unknown. */
+int xmpp_stream_set_address(struct xmpp_stream *s, const char *address);
+const char *xmpp_stream_address(const struct xmpp_stream *s);
 /* The transport saw the client close the WebSocket with a close frame. */
 void xmpp_stream_peer_closed(struct xmpp_stream *s);
 /* 1 if the client ended the stream itself (<close/> or a WebSocket close

@@ -32,6 +32,7 @@ struct xmpp_stream {
     int bound;  /* hooks.bind succeeded: hooks.closed is owed */
     int sasl_failures;
     int ended_cleanly; /* the client sent <close/> or a WebSocket close */
+    char *address;     /* the peer's IP address, or NULL */
     void *user;
 };
 

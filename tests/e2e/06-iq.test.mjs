@@ -108,14 +108,23 @@ test("the legacy session iq is answered with a result", T, async () => {
 });
 
 const sessionQuery =
-    "SELECT full_jid, username, resource, available, coalesce(show, ''), coalesce(status, '') " +
-    "FROM sessions WHERE username = :'u'";
+    "SELECT full_jid, username, resource, available, coalesce(show, ''), coalesce(status, ''), " +
+    "coalesce(address, '') FROM sessions WHERE username = :'u'";
 
 test("presence is tracked in sessions: initial, show/status, unavailable", T, async () => {
     const alice = uniqueUser("alice");
     const c = await connect(srv, alice, { resource: "desk" });
     const full = `${alice}@${DOMAIN}/desk`;
     try {
+        await c.sync();
+        await waitForSql(
+            sessionQuery,
+            { u: alice },
+            (rows) =>
+                rows.length === 1 &&
+                rows[0].join("|") === [full, alice, "desk", "f", "", "", "127.0.0.1"].join("|"),
+            "a bound session has a row, not available yet, with the client's address",
+        );
         await c.presence([xml("show", {}, "away"), xml("status", {}, "Be right back")]);
         await c.sync();
         await waitForSql(
@@ -123,7 +132,8 @@ test("presence is tracked in sessions: initial, show/status, unavailable", T, as
             { u: alice },
             (rows) =>
                 rows.length === 1 &&
-                rows[0].join("|") === [full, alice, "desk", "t", "away", "Be right back"].join("|"),
+                rows[0].slice(0, 6).join("|") ===
+                    [full, alice, "desk", "t", "away", "Be right back"].join("|"),
             "sessions row available/away/'Be right back'",
         );
 
@@ -139,8 +149,8 @@ test("presence is tracked in sessions: initial, show/status, unavailable", T, as
         await waitForSql(
             sessionQuery,
             { u: alice },
-            (rows) => rows.length === 0 || rows[0][3] !== "t",
-            "sessions row gone or unavailable",
+            (rows) => rows.length === 1 && rows[0][3] === "f" && rows[0][4] === "",
+            "the still-connected session's row says unavailable",
         );
     } finally {
         await c.stop();
@@ -157,7 +167,7 @@ test("closing the connection removes the session row", T, async () => {
     await waitForSql(
         sessionQuery,
         { u: alice },
-        (rows) => rows.length === 0 || rows[0][3] !== "t",
+        (rows) => rows.length === 0,
         "sessions row gone after disconnect",
     );
 });

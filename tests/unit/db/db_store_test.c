@@ -563,7 +563,19 @@ static void test_presence_rows(void **state)
                                " AND resource = 'web'",
                                c->tag),
                      1);
-    db_store_submit(c->st, presence_job(c, 0, NULL), "dave");
+    struct db_job *unavailable = presence_job(c, 0, NULL);
+    db_store_submit(c->st, unavailable, "dave");
+    collect(c, done, 1, NULL);
+    assert_int_equal(done[0]->status, PL_OK);
+    db_job_free(done[0]);
+    assert_int_equal(sql_count(c,
+                               "SELECT count(*) FROM sessions WHERE node = $1"
+                               " AND NOT available AND show IS NULL",
+                               c->tag),
+                     1);
+    struct db_job *gone = presence_job(c, 0, NULL);
+    gone->u.presence.gone = 1;
+    db_store_submit(c->st, gone, "dave");
     collect(c, done, 1, NULL);
     assert_int_equal(done[0]->status, PL_OK);
     db_job_free(done[0]);
