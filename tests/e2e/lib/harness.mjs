@@ -236,6 +236,7 @@ export class Server {
         if (!fs.existsSync(bin)) throw new Error(`no parleyd at ${bin} (set PARLEYD)`);
         this.port = await freePort();
         this.apiPort = await freePort();
+        this.appName = `parleyd-e2e-${this.port}`;
         const env = {
             ...baseEnv(),
             DATABASE_URL: process.env.DATABASE_URL,
@@ -244,6 +245,8 @@ export class Server {
             PARLEY_API_ADDR: `127.0.0.1:${this.apiPort}`,
             PARLEY_JWT_SECRET: this.secret,
             PARLEY_NODE: `e2e-${this.port}`,
+            // Names this server's database connections in pg_stat_activity.
+            PGAPPNAME: this.appName,
             ...this.extraEnv,
         };
         this.child = spawn(bin, [], { env, stdio: ["ignore", "pipe", "pipe"] });
