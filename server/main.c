@@ -180,9 +180,26 @@ static void wake_loop(void *ctx)
     pthread_mutex_unlock(&w->lock);
 }
 
-static void drain_chat(void *ctx)
+/* What the loop does when woken: hand every completed store job to chat. */
+struct loop_drain {
+    struct chat_server *chat;
+    struct db_store *store;
+};
+
+static void drain_store(void *ctx)
 {
-    chat_server_drain(ctx);
+    struct loop_drain *d = ctx;
+    struct db_job *job = d->store ? db_store_take_completed(d->store) : NULL;
+    while (job) {
+        struct db_job *next = (struct db_job *)job->item.next;
+        chat_server_complete(d->chat, job);
+        job = next;
+    }
+}
+
+static void submit_job(void *ctx, struct db_job *job, const char *shard_key)
+{
+    db_store_submit(ctx, job, shard_key);
 }
 
 static int cmd_serve(const struct pl_config *cfg)
@@ -195,6 +212,7 @@ static int cmd_serve(const struct pl_config *cfg)
     struct ws_server *ws = NULL;
     struct db_store *store = NULL;
     struct loop_waker waker = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    struct loop_drain drain = {NULL, NULL};
     char err[512] = "";
 
     if (make_verifier(cfg, &verifier) != PL_OK)
@@ -223,8 +241,8 @@ static int cmd_serve(const struct pl_config *cfg)
         .allowed_origins = cfg->allowed_origins,
         .max_send_queue = cfg->max_send_queue,
         .env = &env,
-        .wake = drain_chat,
-        .ctx = chat,
+        .wake = drain_store,
+        .ctx = &drain,
     };
     if (ws_server_new(&wc, &ws) != PL_OK)
         goto out;
@@ -250,7 +268,9 @@ static int cmd_serve(const struct pl_config *cfg)
         pl_error(0, NULL, "cannot start the store: %s", pl_strerror(rc));
         goto out;
     }
-    chat_server_set_store(chat, store);
+    drain.chat = chat;
+    drain.store = store;
+    chat_server_set_store(chat, &(struct chat_store){submit_job, store});
 
     pl_info(0, NULL, "parleyd serving domain %s", cfg->domain);
     if (ws_server_run(ws, &stop_requested) == PL_OK)

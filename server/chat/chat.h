@@ -16,14 +16,23 @@ struct chat_config {
     const char *node;       /* this node's name, prefix of its session names */
 };
 
+/* Where chat sends its jobs: db_store_submit at wiring, a recorder in unit
+ * tests. Takes ownership of the job; it comes back through
+ * chat_server_complete. */
+struct chat_store {
+    void (*submit)(void *ctx, struct db_job *job, const char *shard_key);
+    void *ctx;
+};
+
 int chat_server_new(const struct chat_config *cfg, struct chat_server **out);
 /* The store is started after the transport (its wake-ups go to the loop), so
- * it is attached here, before the loop runs. Borrowed. */
-void chat_server_set_store(struct chat_server *cs, struct db_store *store);
+ * it is attached here, before the loop runs. Copied. */
+void chat_server_set_store(struct chat_server *cs, const struct chat_store *store);
 /* Fills the hooks every stream calls into. */
 void chat_server_hooks(struct chat_server *cs, struct xmpp_stream_hooks *hooks);
-/* Handles every completed store job; call on the loop after a wake-up. */
-void chat_server_drain(struct chat_server *cs);
+/* Handles one completed store job (or store event) and frees it; on the
+ * loop. */
+void chat_server_complete(struct chat_server *cs, struct db_job *job);
 /* Frees what is left (call after the transport and the store are gone). */
 void chat_server_free(struct chat_server *cs);
 

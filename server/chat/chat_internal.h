@@ -60,7 +60,7 @@ struct chat_server {
     char *muc_domain;
     char *node;
     uint64_t boot; /* start time in microseconds: session names are unique */
-    struct db_store *store;
+    struct chat_store store;
     struct xmpp_parser *parser; /* for stored stanzas */
     struct pl_map users;        /* username -> struct chat_user */
     struct pl_map disabled;     /* username -> (void *)1 */

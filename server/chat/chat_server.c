@@ -37,9 +37,9 @@ int chat_server_new(const struct chat_config *cfg, struct chat_server **out)
     return PL_OK;
 }
 
-void chat_server_set_store(struct chat_server *cs, struct db_store *store)
+void chat_server_set_store(struct chat_server *cs, const struct chat_store *store)
 {
-    cs->store = store;
+    cs->store = *store;
 }
 
 struct chat_op *chat_op_new(struct chat_server *cs, struct chat_session *s)
@@ -81,7 +81,11 @@ void chat_op_free(struct chat_server *cs, struct chat_op *op)
 
 void chat_submit(struct chat_server *cs, struct db_job *job, const char *shard_key)
 {
-    db_store_submit(cs->store, job, shard_key);
+    if (!cs->store.submit) {
+        db_job_free(job);
+        return;
+    }
+    cs->store.submit(cs->store.ctx, job, shard_key);
 }
 
 void chat_reply_error(struct chat_server *cs, struct chat_session *s,
@@ -390,37 +394,32 @@ static void session_requeued(struct chat_server *cs, const char *bare)
     free(username);
 }
 
-void chat_server_drain(struct chat_server *cs)
+void chat_server_complete(struct chat_server *cs, struct db_job *job)
 {
-    struct db_job *job = cs->store ? db_store_take_completed(cs->store) : NULL;
-    while (job) {
-        struct db_job *next = (struct db_job *)job->item.next;
-        switch (job->kind) {
-        case DB_JOB_MSG_STORE:
-            chat_message_stored(cs, job);
-            break;
-        case DB_JOB_OFFLINE_LOAD:
-            chat_offline_loaded(cs, job);
-            break;
-        case DB_JOB_USER_LOGIN:
-            login_done(cs, job);
-            break;
-        case DB_EVENT_USER_STATE:
-            chat_user_state(cs, job->u.user_state.username, job->u.user_state.disabled);
-            break;
-        case DB_JOB_SESSION_END:
-            if (job->status == PL_OK && job->u.session_end.requeued > 0)
-                session_requeued(cs, job->u.session_end.recipient);
-            break;
-        default:
-            if (job->status != PL_OK)
-                pl_warn(0, NULL, "store job %d failed: %s", job->kind,
-                        pl_strerror(job->status));
-            break;
-        }
-        db_job_free(job);
-        job = next;
+    switch (job->kind) {
+    case DB_JOB_MSG_STORE:
+        chat_message_stored(cs, job);
+        break;
+    case DB_JOB_OFFLINE_LOAD:
+        chat_offline_loaded(cs, job);
+        break;
+    case DB_JOB_USER_LOGIN:
+        login_done(cs, job);
+        break;
+    case DB_EVENT_USER_STATE:
+        chat_user_state(cs, job->u.user_state.username, job->u.user_state.disabled);
+        break;
+    case DB_JOB_SESSION_END:
+        if (job->status == PL_OK && job->u.session_end.requeued > 0)
+            session_requeued(cs, job->u.session_end.recipient);
+        break;
+    default:
+        if (job->status != PL_OK)
+            pl_warn(0, NULL, "store job %d failed: %s", job->kind,
+                    pl_strerror(job->status));
+        break;
     }
+    db_job_free(job);
 }
 
 static void free_user_entry(const char *key, void *value, void *arg)
