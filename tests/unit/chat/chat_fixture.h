@@ -1,0 +1,402 @@
+/* The chat layer without a socket and without a database: real streams fed
+ * frames through a fake transport that records what is written, and a
+ * recording store whose jobs the tests inspect, fill in and hand back with
+ * chat_server_complete. Included by each chat_*_test.c; everything here is
+ * static inline so that a test need not use all of it. */
+#ifndef CHAT_FIXTURE_H
+#define CHAT_FIXTURE_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "auth_jwt.h"
+#include "chat.h"
+#include "db_store.h"
+#include "pl_error.h"
+#include "pl_log.h"
+#include "xmpp_stream.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FX_NS_FRAMING "urn:ietf:params:xml:ns:xmpp-framing"
+#define FX_OPEN "<open xmlns='" FX_NS_FRAMING "' to='localhost' version='1.0'/>"
+#define FX_CLOSE "<close xmlns='" FX_NS_FRAMING "'/>"
+#define FX_MAX_CLIENTS 32
+
+struct fx_frame {
+    char *data;
+    size_t len;
+    uint64_t tag;
+};
+
+struct fx;
+
+/* One connection: the stream and what the transport was asked to write. */
+struct fx_client {
+    struct fx *fx;
+    struct xmpp_stream *s;
+    struct fx_frame *frames;
+    size_t nframes;
+    size_t cap;
+    size_t seen; /* frames already looked at by the test */
+    int closed;  /* io.close was called */
+};
+
+struct fx_job {
+    struct db_job *job;
+    char *shard; /* copy of the shard key, or NULL */
+};
+
+struct fx {
+    struct auth_verifier *verifier;
+    struct xmpp_env env;
+    struct chat_server *cs;
+    struct xmpp_parser *check; /* a second parser, for what the tests read */
+    struct fx_job *jobs;
+    size_t njobs;
+    size_t jobs_cap;
+    struct fx_client *clients[FX_MAX_CLIENTS];
+    size_t nclients;
+    uint64_t next_conn;
+};
+
+/* ---- the fake transport ------------------------------------------------ */
+
+static inline int fx_io_write(void *ctx, const char *data, size_t len, uint64_t tag)
+{
+    struct fx_client *c = ctx;
+    if (c->nframes == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 16;
+        struct fx_frame *f = realloc(c->frames, cap * sizeof(*f));
+        assert_non_null(f);
+        c->frames = f;
+        c->cap = cap;
+    }
+    char *copy = malloc(len + 1);
+    assert_non_null(copy);
+    memcpy(copy, data, len);
+    copy[len] = '\0';
+    c->frames[c->nframes++] = (struct fx_frame){copy, len, tag};
+    return PL_OK;
+}
+
+static inline void fx_io_close(void *ctx)
+{
+    struct fx_client *c = ctx;
+    c->closed = 1;
+}
+
+static const struct xmpp_stream_io fx_io = {fx_io_write, fx_io_close};
+
+/* ---- the recording store ----------------------------------------------- */
+
+static inline void fx_store_submit(void *ctx, struct db_job *job, const char *shard_key)
+{
+    struct fx *fx = ctx;
+    if (fx->njobs == fx->jobs_cap) {
+        size_t cap = fx->jobs_cap ? fx->jobs_cap * 2 : 32;
+        struct fx_job *j = realloc(fx->jobs, cap * sizeof(*j));
+        assert_non_null(j);
+        fx->jobs = j;
+        fx->jobs_cap = cap;
+    }
+    fx->jobs[fx->njobs].job = job;
+    fx->jobs[fx->njobs].shard = shard_key ? strdup(shard_key) : NULL;
+    fx->njobs++;
+}
+
+/* How many recorded jobs of this kind wait. */
+static inline size_t fx_count(struct fx *fx, enum db_job_kind kind)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < fx->njobs; i++)
+        if (fx->jobs[i].job->kind == kind)
+            n++;
+    return n;
+}
+
+/* Removes and returns the oldest recorded job of this kind (it must exist);
+ * its shard key goes to *shard (caller frees) when shard is not NULL. */
+static inline struct db_job *fx_take(struct fx *fx, enum db_job_kind kind, char **shard)
+{
+    for (size_t i = 0; i < fx->njobs; i++) {
+        if (fx->jobs[i].job->kind != kind)
+            continue;
+        struct db_job *job = fx->jobs[i].job;
+        if (shard)
+            *shard = fx->jobs[i].shard;
+        else
+            free(fx->jobs[i].shard);
+        memmove(&fx->jobs[i], &fx->jobs[i + 1], (fx->njobs - i - 1) * sizeof(*fx->jobs));
+        fx->njobs--;
+        return job;
+    }
+    fail_msg("no recorded job of kind %d", (int)kind);
+    return NULL;
+}
+
+/* Completes every recorded job of this kind with PL_OK and zeroed outs. */
+static inline void fx_complete_all(struct fx *fx, enum db_job_kind kind)
+{
+    while (fx_count(fx, kind) > 0)
+        chat_server_complete(fx->cs, fx_take(fx, kind, NULL));
+}
+
+/* Frees every recorded job without completing it. */
+static inline void fx_drop_all(struct fx *fx)
+{
+    for (size_t i = 0; i < fx->njobs; i++) {
+        db_job_free(fx->jobs[i].job);
+        free(fx->jobs[i].shard);
+    }
+    fx->njobs = 0;
+}
+
+/* ---- set-up and tear-down ---------------------------------------------- */
+
+static inline int fx_setup(void **state)
+{
+    struct fx *fx = calloc(1, sizeof(*fx));
+    assert_non_null(fx);
+    pl_log_set_level(PL_LOG_ERROR);
+    struct auth_config acfg = {.alg = "HS256",
+                               .secret = "chat-unit-test-secret-0123456789abcdef"};
+    char err[200];
+    assert_int_equal(auth_verifier_new(&acfg, &fx->verifier, err, sizeof(err)), PL_OK);
+    fx->env.domain = "localhost";
+    fx->env.max_stanza_size = 65536;
+    fx->env.verifier = fx->verifier;
+    assert_int_equal(xmpp_parser_new(&fx->env.parser), PL_OK);
+    assert_int_equal(xmpp_parser_new(&fx->check), PL_OK);
+    struct chat_config ccfg = {
+        .domain = "localhost", .muc_domain = "conference.localhost", .node = "test"};
+    assert_int_equal(chat_server_new(&ccfg, &fx->cs), PL_OK);
+    chat_server_hooks(fx->cs, &fx->env.hooks);
+    struct chat_store store = {fx_store_submit, fx};
+    chat_server_set_store(fx->cs, &store);
+    *state = fx;
+    return 0;
+}
+
+static inline void fx_client_release(struct fx_client *c)
+{
+    for (size_t i = 0; i < c->nframes; i++)
+        free(c->frames[i].data);
+    free(c->frames);
+    free(c);
+}
+
+/* The connection goes away (hooks.closed runs); the client is freed. */
+static inline void fx_disconnect(struct fx_client *c)
+{
+    struct fx *fx = c->fx;
+    xmpp_stream_free(c->s);
+    for (size_t i = 0; i < fx->nclients; i++) {
+        if (fx->clients[i] == c) {
+            fx->clients[i] = fx->clients[--fx->nclients];
+            break;
+        }
+    }
+    fx_client_release(c);
+}
+
+static inline int fx_teardown(void **state)
+{
+    struct fx *fx = *state;
+    while (fx->nclients > 0)
+        fx_disconnect(fx->clients[fx->nclients - 1]);
+    fx_drop_all(fx);
+    free(fx->jobs);
+    chat_server_free(fx->cs);
+    xmpp_parser_free(fx->check);
+    xmpp_parser_free(fx->env.parser);
+    auth_verifier_free(fx->verifier);
+    free(fx);
+    return 0;
+}
+
+/* ---- clients ----------------------------------------------------------- */
+
+static inline int fx_send(struct fx_client *c, const char *frame)
+{
+    return xmpp_stream_input(c->s, frame, strlen(frame));
+}
+
+static inline int fx_sendf(struct fx_client *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static inline int fx_sendf(struct fx_client *c, const char *fmt, ...)
+{
+    char buf[8192];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    assert_true(n > 0 && (size_t)n < sizeof(buf));
+    return fx_send(c, buf);
+}
+
+/* Frames written and not yet looked at. */
+static inline size_t fx_unseen(const struct fx_client *c)
+{
+    return c->nframes - c->seen;
+}
+
+static inline void fx_skip_all(struct fx_client *c)
+{
+    c->seen = c->nframes;
+}
+
+/* Parses the next unseen frame (it must exist); *tag gets its tag when
+ * tag is not NULL. The caller frees the tree. */
+static inline struct xmpp_node *fx_next(struct fx_client *c, uint64_t *tag)
+{
+    assert_true(c->seen < c->nframes);
+    struct fx_frame *f = &c->frames[c->seen++];
+    if (tag)
+        *tag = f->tag;
+    struct xmpp_node *n = NULL;
+    enum xmpp_parse_error why;
+    if (xmpp_parse(c->fx->check, f->data, f->len, XMPP_NS_CLIENT, &n, &why) != PL_OK)
+        fail_msg("frame does not parse: %s", f->data);
+    return n;
+}
+
+/* A stream authenticated (EXTERNAL) and bound to user/resource; the bind's
+ * USER_LOGIN (not disabled) and bound-row PRESENCE jobs are completed. */
+static inline struct fx_client *fx_login_raw(struct fx *fx, const char *user,
+                                             const char *resource)
+{
+    assert_true(fx->nclients < FX_MAX_CLIENTS);
+    struct fx_client *c = calloc(1, sizeof(*c));
+    assert_non_null(c);
+    c->fx = fx;
+    assert_int_equal(xmpp_stream_new(&fx->env, &fx_io, c, ++fx->next_conn, user, &c->s),
+                     PL_OK);
+    fx->clients[fx->nclients++] = c;
+    assert_int_equal(fx_send(c, FX_OPEN), PL_OK);
+    assert_int_equal(fx_send(c, "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' "
+                                "mechanism='EXTERNAL'>=</auth>"),
+                     PL_OK);
+    assert_int_equal(fx_send(c, FX_OPEN), PL_OK);
+    assert_int_equal(fx_sendf(c,
+                              "<iq type='set' id='b' xmlns='jabber:client'>"
+                              "<bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>"
+                              "<resource>%s</resource></bind></iq>",
+                              resource),
+                     PL_OK);
+    /* The last frame is the bind result. */
+    assert_true(c->nframes > 0);
+    c->seen = c->nframes - 1;
+    struct xmpp_node *res = fx_next(c, NULL);
+    assert_string_equal(res->name, "iq");
+    assert_string_equal(xmpp_node_attr(res, "type"), "result");
+    xmpp_node_free(res);
+    return c;
+}
+
+static inline struct fx_client *fx_login(struct fx *fx, const char *user,
+                                         const char *resource)
+{
+    struct fx_client *c = fx_login_raw(fx, user, resource);
+    fx_complete_all(fx, DB_JOB_USER_LOGIN);
+    fx_complete_all(fx, DB_JOB_PRESENCE);
+    return c;
+}
+
+/* Sends initial presence with a priority and completes the first offline
+ * load with nothing in it: the session is available and past its load. */
+static inline struct fx_client *fx_online(struct fx *fx, const char *user,
+                                          const char *resource, int priority)
+{
+    struct fx_client *c = fx_login(fx, user, resource);
+    assert_int_equal(
+        fx_sendf(c, "<presence><priority>%d</priority></presence>", priority), PL_OK);
+    fx_complete_all(fx, DB_JOB_PRESENCE);
+    fx_complete_all(fx, DB_JOB_OFFLINE_LOAD);
+    assert_int_equal(fx_unseen(c), 0);
+    return c;
+}
+
+/* ---- assertions on trees ----------------------------------------------- */
+
+static inline size_t fx_count_children(const struct xmpp_node *n, const char *name,
+                                       const char *ns)
+{
+    size_t k = 0;
+    for (const struct xmpp_node *c = n->children; c; c = c->next)
+        if (c->name && strcmp(c->name, name) == 0 &&
+            (!ns || (c->ns && !strcmp(c->ns, ns))))
+            k++;
+    return k;
+}
+
+/* n is a stanza `name` of type error with <error type=TYPE><COND/></error>. */
+static inline void fx_assert_stanza_error(const struct xmpp_node *n, const char *name,
+                                          const char *type, const char *condition)
+{
+    assert_string_equal(n->name, name);
+    assert_string_equal(n->ns, XMPP_NS_CLIENT);
+    assert_string_equal(xmpp_node_attr(n, "type"), "error");
+    struct xmpp_node *e = xmpp_node_child(n, "error", XMPP_NS_CLIENT);
+    assert_non_null(e);
+    assert_string_equal(xmpp_node_attr(e, "type"), type);
+    struct xmpp_node *cond = xmpp_node_child(e, condition, XMPP_NS_STANZAS);
+    if (!cond)
+        fail_msg("no <%s/> in the error", condition);
+}
+
+/* Reads the next frame and checks it is the stanza error. */
+static inline void fx_expect_error(struct fx_client *c, const char *name,
+                                   const char *type, const char *condition)
+{
+    struct xmpp_node *n = fx_next(c, NULL);
+    fx_assert_stanza_error(n, name, type, condition);
+    xmpp_node_free(n);
+}
+
+/* Reads the next frames: a stream error with this condition, then <close/>,
+ * and the transport was told to close. */
+static inline void fx_expect_stream_error(struct fx_client *c, const char *condition)
+{
+    struct xmpp_node *n = fx_next(c, NULL);
+    assert_string_equal(n->name, "error");
+    assert_string_equal(n->ns, XMPP_NS_STREAM);
+    assert_non_null(xmpp_node_child(n, condition, XMPP_NS_STREAMS));
+    xmpp_node_free(n);
+    n = fx_next(c, NULL);
+    assert_string_equal(n->name, "close");
+    assert_string_equal(n->ns, XMPP_NS_FRAMING);
+    xmpp_node_free(n);
+    assert_true(c->closed);
+}
+
+/* The MSG_STORE job that is recorded next, completed as stored with `id`
+ * (inserted, pending). */
+static inline void fx_store_ok(struct fx *fx, int64_t id)
+{
+    struct db_job *job = fx_take(fx, DB_JOB_MSG_STORE, NULL);
+    job->status = PL_OK;
+    job->u.msg.id = id;
+    job->u.msg.inserted = 1;
+    job->u.msg.pending = 1;
+    job->u.msg.created_at_us = 1700000000000000;
+    chat_server_complete(fx->cs, job);
+}
+
+static inline void fx_chat(struct fx_client *from, const char *to, const char *id,
+                           const char *body)
+{
+    assert_int_equal(fx_sendf(from,
+                              "<message to='%s' type='chat' id='%s'><body>%s</body>"
+                              "</message>",
+                              to, id, body),
+                     PL_OK);
+}
+
+#endif
