@@ -12,7 +12,7 @@ PARLEY_DEB_PACKAGES=(
     libwebsockets-dev libxml2-dev libpq-dev libjwt-dev libjansson-dev
     libmicrohttpd-dev libssl-dev libcmocka-dev
     postgresql-15 postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl
-    clang-format
+    clang-format clang libclang-rt-14-dev
 )
 
 say() {
