@@ -113,6 +113,12 @@ static int apply(struct pl_config *cfg, const char *name, const char *value, cha
         rc = parse_size(value, &cfg->max_stanza_size);
     } else if (strcmp(name, "PARLEY_MAX_SEND_QUEUE") == 0) {
         rc = parse_size(value, &cfg->max_send_queue);
+    } else if (strcmp(name, "PARLEY_IDLE_TIMEOUT") == 0) {
+        size_t n = 0;
+        rc = parse_size(value, &n);
+        if (rc == PL_OK && (n < 2 || n > 65535))
+            rc = PL_EINVAL;
+        cfg->idle_timeout = (int)n;
     } else if (strcmp(name, "PARLEY_STORE_WORKERS") == 0) {
         size_t n = 0;
         rc = parse_size(value, &n);
@@ -181,7 +187,7 @@ static const char *const env_names[] = {
     "PARLEY_JWT_AUDIENCE",   "PARLEY_ALLOWED_ORIGINS", "PARLEY_TLS_CERT",
     "PARLEY_TLS_KEY",        "PARLEY_ALLOW_PLAIN_WS",  "PARLEY_MAX_STANZA_SIZE",
     "PARLEY_MAX_SEND_QUEUE", "PARLEY_STORE_WORKERS",   "PARLEY_MIGRATIONS_DIR",
-    "PARLEY_NODE",           "PARLEY_LOG_LEVEL",
+    "PARLEY_NODE",           "PARLEY_LOG_LEVEL",       "PARLEY_IDLE_TIMEOUT",
 };
 
 int pl_config_load(struct pl_config *cfg, const char *path, char *err, size_t errlen)
@@ -192,6 +198,7 @@ int pl_config_load(struct pl_config *cfg, const char *path, char *err, size_t er
     cfg->max_stanza_size = 64 * 1024;
     cfg->max_send_queue = 1024 * 1024;
     cfg->store_workers = 2;
+    cfg->idle_timeout = 90;
     int rc = PL_ENOMEM;
     if (set_str(&cfg->domain, "localhost") || set_str(&cfg->xmpp_host, "127.0.0.1") ||
         set_str(&cfg->api_host, "127.0.0.1") ||

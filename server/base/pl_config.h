@@ -26,6 +26,8 @@ struct pl_config {
     size_t max_stanza_size; /* PARLEY_MAX_STANZA_SIZE, bytes */
     size_t max_send_queue;  /* PARLEY_MAX_SEND_QUEUE: bytes queued to one client */
     int store_workers;      /* PARLEY_STORE_WORKERS */
+    int idle_timeout;       /* PARLEY_IDLE_TIMEOUT: seconds of silence before a
+                               connection is dropped (pinged at half) */
     char *migrations_dir;   /* PARLEY_MIGRATIONS_DIR */
     char *node_name;        /* PARLEY_NODE: this node's name in shared tables */
     char *log_level;        /* PARLEY_LOG_LEVEL */

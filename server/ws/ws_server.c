@@ -43,6 +43,7 @@ struct ws_server {
     struct lws_context *ctx;
     struct lws_protocols protocols[3];
     lws_sorted_usec_list_t tick;
+    lws_retry_bo_t idle_policy;
     uint64_t next_conn_id;
     struct ws_conn *conns;
 };
@@ -444,6 +445,12 @@ int ws_server_new(const struct ws_server_config *cfg, struct ws_server **out)
     info.user = ws;
     info.gid = -1;
     info.uid = -1;
+    /* A connection that died without a FIN (a phone that lost its network)
+     * would otherwise hold its session, and what was written to it, for
+     * ever: lws pings it when idle and drops it when nothing comes back. */
+    ws->idle_policy.secs_since_valid_ping = (uint16_t)(cfg->idle_timeout / 2);
+    ws->idle_policy.secs_since_valid_hangup = (uint16_t)cfg->idle_timeout;
+    info.retry_and_idle_policy = &ws->idle_policy;
     info.options = LWS_SERVER_OPTION_VALIDATE_UTF8;
     if (strcmp(cfg->host, "localhost") == 0)
         info.iface = "127.0.0.1";

@@ -25,6 +25,9 @@ struct ws_server_config {
      * http://127.0.0.1[:port] origin (development). */
     const char *allowed_origins;
     size_t max_send_queue;   /* bytes queued to one client before it is dropped */
+    int idle_timeout;        /* seconds without a sign of life before a
+                                connection is dropped; a WebSocket ping goes
+                                out at half of it */
     struct xmpp_env *env;    /* borrowed; its max_stanza_size caps frames */
     void (*wake)(void *ctx); /* on the loop, after ws_server_wake */
     void (*tick)(void *ctx); /* on the loop, about once a second */

@@ -595,7 +595,8 @@ export async function stopAll(...clients) {
 
 /**
  * Attempts a WebSocket upgrade. Options: token (cookie), bearer, origin,
- * protocols (default ['xmpp']), headers. Resolves {status} when the server
+ * protocols (default ['xmpp']), headers, wsOptions (for the ws package,
+ * e.g. {autoPong: false}). Resolves {status} when the server
  * answered with an HTTP status instead of 101, {error} when the handshake
  * failed otherwise, or {conn: RawConn} when the WebSocket is open.
  */
@@ -609,7 +610,11 @@ export function upgrade(srv, opts = {}) {
     });
     return withTimeout(
         new Promise((resolve) => {
-            const ws = new WebSocket(srv.url, protocols, { headers, maxPayload: 1 << 24 });
+            const ws = new WebSocket(srv.url, protocols, {
+                headers,
+                maxPayload: 1 << 24,
+                ...opts.wsOptions,
+            });
             const conn = new RawConn(ws);
             ws.on("unexpected-response", (req, res) => {
                 res.resume();
