@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 
 char *chat_strdup(const char *s)
@@ -195,11 +196,8 @@ static int hook_user_allowed(void *ctx, const char *username)
 static char *random_resource(void)
 {
     unsigned char rnd[8];
-    FILE *f = fopen("/dev/urandom", "rb");
-    size_t got = f ? fread(rnd, 1, sizeof(rnd), f) : 0;
-    if (f)
-        fclose(f);
-    if (got != sizeof(rnd))
+    /* getrandom does not block once the pool is initialised (at boot). */
+    if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
         return NULL;
     char *res = malloc(4 + 2 * sizeof(rnd) + 1);
     if (!res)
