@@ -506,6 +506,37 @@ static void test_message_without_id(void **state)
     chat_server_complete(fx->cs, job);
 }
 
+/* Error messages are never stored; one to a connected full JID is routed,
+ * one to a bare JID is dropped (RFC 6121 8.5.2.1.1). */
+static void test_error_messages(void **state)
+{
+    struct fx *fx = *state;
+    struct fx_client *alice = fx_online(fx, "alice", "A", 0);
+    struct fx_client *bob = fx_online(fx, "bob", "B", 0);
+
+    assert_int_equal(fx_send(bob, "<message to='alice@localhost/A' type='error' id='e1'>"
+                                  "<body>x</body><error type='cancel'>"
+                                  "<item-not-found xmlns='urn:ietf:params:xml:ns:"
+                                  "xmpp-stanzas'/></error></message>"),
+                     PL_OK);
+    assert_int_equal(fx_count(fx, DB_JOB_MSG_STORE), 0);
+    assert_int_equal(fx_unseen(alice), 1);
+    struct xmpp_node *m = fx_next(alice, NULL);
+    assert_string_equal(xmpp_node_attr(m, "type"), "error");
+    assert_string_equal(xmpp_node_attr(m, "from"), "bob@localhost/B");
+    xmpp_node_free(m);
+
+    assert_int_equal(fx_send(bob, "<message to='alice@localhost' type='error' id='e2'>"
+                                  "<body>x</body></message>"),
+                     PL_OK);
+    assert_int_equal(fx_send(bob, "<message to='alice@localhost/gone' type='error' "
+                                  "id='e3'><body>x</body></message>"),
+                     PL_OK);
+    assert_int_equal(fx_count(fx, DB_JOB_MSG_STORE), 0);
+    assert_int_equal(fx_unseen(alice), 0);
+    assert_int_equal(fx_unseen(bob), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -537,6 +568,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_muc_domain, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_long_stanza_id, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_message_without_id, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_error_messages, fx_setup, fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

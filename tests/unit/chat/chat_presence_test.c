@@ -351,6 +351,31 @@ static void test_available_again_gets_offline(void **state)
     expect_stored(bob, 8);
 }
 
+/* A message to the full JID of a session whose load is out is held too,
+ * and sent once, after the stored ones. */
+static void test_full_jid_held_while_loading(void **state)
+{
+    struct fx *fx = *state;
+    struct fx_client *alice = fx_online(fx, "alice", "A", 0);
+    struct fx_client *other = fx_online(fx, "bob", "other", 9);
+    struct fx_client *bob = fx_login(fx, "bob", "B");
+
+    assert_int_equal(fx_send(bob, "<presence><priority>-5</priority></presence>"), PL_OK);
+    fx_complete_all(fx, DB_JOB_PRESENCE);
+    struct db_job *load = fx_take(fx, DB_JOB_OFFLINE_LOAD, NULL);
+    fx_chat(alice, "bob@localhost/B", "s6", "for B");
+    fx_store_ok(fx, 6);
+    assert_int_equal(fx_unseen(bob), 0);
+    assert_int_equal(fx_unseen(other), 0);
+
+    int64_t ids[] = {2, 6};
+    complete_load(fx, load, ids, 2);
+    assert_int_equal(fx_unseen(bob), 2);
+    expect_stored(bob, 2);
+    expect_stored(bob, 6);
+    assert_int_equal(fx_unseen(other), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -365,6 +390,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_offline_bad_stored_xml, fx_setup,
                                         fx_teardown),
         cmocka_unit_test_setup_teardown(test_directed_presence_ignored, fx_setup,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_full_jid_held_while_loading, fx_setup,
                                         fx_teardown),
         cmocka_unit_test_setup_teardown(test_available_again_gets_offline, fx_setup,
                                         fx_teardown),
