@@ -240,6 +240,33 @@ err:
     return rc;
 }
 
+/* The length of an acceptable XML declaration at the start of data (and the
+ * white space after it), or 0 if it is not one we accept. */
+static size_t xml_decl_len(const char *data, size_t len)
+{
+    char decl[128];
+    size_t n = 0;
+    while (n + 1 < len && !(data[n] == '?' && data[n + 1] == '>'))
+        n++;
+    if (n + 1 >= len || n >= sizeof(decl) || (data[5] != ' ' && data[5] != '\t'))
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = data[i];
+        if (c == '<' && i > 0)
+            return 0;
+        decl[i] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+    }
+    decl[n] = '\0';
+    const char *enc = strstr(decl, "encoding");
+    if (!strstr(decl, "version") || (enc && !strstr(enc, "utf-8")))
+        return 0;
+    n += 2;
+    while (n < len &&
+           (data[n] == ' ' || data[n] == '\t' || data[n] == '\r' || data[n] == '\n'))
+        n++;
+    return n;
+}
+
 int xmpp_parse(struct xmpp_parser *p, const char *data, size_t len,
                const char *default_ns, struct xmpp_node **out, enum xmpp_parse_error *why)
 {
@@ -254,11 +281,21 @@ int xmpp_parse(struct xmpp_parser *p, const char *data, size_t len,
     }
     if (!data || len == 0 || len > INT_MAX)
         goto err;
-    /* The XML declaration may switch the encoding and has no place inside
-     * a frame: refused like a processing instruction. */
+    /* RFC 6120 section 11.5 lets an entity send an XML declaration, and
+     * some clients put one in front of their frames: it is skipped when it
+     * declares nothing but version 1.0, UTF-8 and standalone. Any other
+     * (another encoding, say) is refused like a processing instruction. */
     if (len >= 5 && memcmp(data, "<?xml", 5) == 0) {
-        reason = XMPP_PARSE_RESTRICTED;
-        goto err;
+        size_t skip = xml_decl_len(data, len);
+        /* One declaration: libxml2 would take a second one as the first. */
+        if (!skip || (len - skip >= 2 && memcmp(data + skip, "<?", 2) == 0)) {
+            reason = XMPP_PARSE_RESTRICTED;
+            goto err;
+        }
+        data += skip;
+        len -= skip;
+        if (len == 0)
+            goto err;
     }
     p->restricted = 0;
     p->last_error = 0;

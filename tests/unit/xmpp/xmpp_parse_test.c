@@ -156,8 +156,22 @@ static void test_restricted(void **state)
     restricted(p, "<m><?pi data?></m>");
     restricted(p, "<?pi data?><m/>");
     restricted(p, "<m/><?pi data?>");
-    restricted(p, "<?xml version='1.0'?><m/>");
+    restricted(p, "<?xml-stylesheet href='x'?><m/>");
+    restricted(p, "<?xml version='1.0'?><?xml version='1.0'?><m/>");
     restricted(p, "<?xml version='1.0' encoding='UTF-16'?><m/>");
+}
+
+static void test_xml_declaration(void **state)
+{
+    struct xmpp_parser *p = *state;
+    /* RFC 6120 section 11.5: a declaration of version 1.0 in UTF-8 may lead. */
+    struct xmpp_node *n = parse_ok(p, "<?xml version='1.0'?><m a='1'/>");
+    assert_string_equal(n->name, "m");
+    xmpp_node_free(n);
+    n = parse_ok(p, "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<m/>");
+    assert_string_equal(n->name, "m");
+    xmpp_node_free(n);
+    malformed(p, "<?xml version='1.0'?>");
 }
 
 static void test_billion_laughs(void **state)
@@ -261,6 +275,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_attributes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_text_entities, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restricted, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_xml_declaration, setup, teardown),
         cmocka_unit_test_setup_teardown(test_billion_laughs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_not_well_formed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_long_names, setup, teardown),
