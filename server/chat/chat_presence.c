@@ -95,11 +95,14 @@ void chat_presence_handle(struct chat_server *cs, struct chat_session *s,
         return;
     }
     if (!st->type) {
+        /* Available after unavailable is an initial presence again (RFC
+         * 6121 section 4.2): what was stored meanwhile is delivered now. */
+        int initial = !s->available;
         s->priority = parse_priority(st->node);
         s->available = 1;
         submit_presence(cs, s, 1, 0, child_text(st->node, "show"),
                         child_text(st->node, "status"));
-        if (s->offline == CHAT_OFFLINE_NONE)
+        if (initial && s->offline != CHAT_OFFLINE_LOADING)
             load_offline(cs, s, 0);
     } else if (strcmp(st->type, "unavailable") == 0 && s->available) {
         s->available = 0;

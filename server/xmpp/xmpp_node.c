@@ -212,7 +212,8 @@ char *xmpp_node_text(const struct xmpp_node *n)
 
 /* Escapes text (attr 0) or a single-quoted attribute value (attr 1). In
  * text only & and < must be escaped; > is escaped too so that "]]>" can
- * never appear. In attributes, quotes are escaped too, and whitespace
+ * never appear, and CR because a parser turns a literal one into LF (XML
+ * 1.0 section 2.11). In attributes, quotes are escaped too, and whitespace
  * becomes character references because a parser normalises literal
  * whitespace to spaces (XML 1.0 section 3.3.3), which would change the value. */
 static int escape(struct pl_buf *out, const char *s, int attr)
@@ -240,7 +241,9 @@ static int escape(struct pl_buf *out, const char *s, int attr)
             rep = attr ? "&#10;" : NULL;
             break;
         case '\r':
-            rep = attr ? "&#13;" : NULL;
+            /* A literal CR becomes LF when read back (XML 1.0 section 2.11),
+             * in text as well. */
+            rep = "&#13;";
             break;
         case '\t':
             rep = attr ? "&#9;" : NULL;

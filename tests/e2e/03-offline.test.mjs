@@ -172,4 +172,20 @@ test("more offline messages than one load (1,000) all arrive once, in order", { 
     }
 });
 
+test("a session that goes unavailable and comes back gets what was stored meanwhile", SLOW, async () => {
+    const bob = uniqueUser("bob");
+    const ca = await online(srv, uniqueUser("alice"));
+    const cb = await online(srv, bob);
+    try {
+        await cb.presence([], { type: "unavailable" });
+        await cb.sync();
+        const bodies = await sendStored(ca, bareJid(bob), 2, "away");
+        await cb.expectNone((el) => el.is("message"), "a message while unavailable", 500);
+        await cb.presence();
+        await expectOffline(cb, ca.jid.toString(), bodies);
+    } finally {
+        await stopAll(ca, cb);
+    }
+});
+
 stopsCleanly(srv);
