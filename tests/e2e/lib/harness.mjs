@@ -212,9 +212,11 @@ process.on("exit", () => {
 });
 
 export class Server {
-    /** env: extra environment (e.g. PARLEY_ALLOWED_ORIGINS). */
-    constructor({ env = {}, name = "parleyd" } = {}) {
+    /** env: extra environment (e.g. PARLEY_ALLOWED_ORIGINS); bindHost: the
+     * listener's address (clients still connect to 127.0.0.1). */
+    constructor({ env = {}, name = "parleyd", bindHost = "127.0.0.1" } = {}) {
         this.extraEnv = env;
+        this.bindHost = bindHost;
         this.name = name;
         this.secret = crypto.randomBytes(32).toString("hex");
         this.child = null;
@@ -223,7 +225,8 @@ export class Server {
     }
 
     get url() {
-        return `ws://127.0.0.1:${this.port}/xmpp`;
+        const tls = this.extraEnv.PARLEY_TLS_CERT && this.extraEnv.PARLEY_TLS_KEY;
+        return `${tls ? "wss" : "ws"}://127.0.0.1:${this.port}/xmpp`;
     }
 
     token(username, opts = {}) {
@@ -241,7 +244,7 @@ export class Server {
             ...baseEnv(),
             DATABASE_URL: process.env.DATABASE_URL,
             PARLEY_DOMAIN: DOMAIN,
-            PARLEY_XMPP_ADDR: `127.0.0.1:${this.port}`,
+            PARLEY_XMPP_ADDR: `${this.bindHost}:${this.port}`,
             PARLEY_API_ADDR: `127.0.0.1:${this.apiPort}`,
             PARLEY_JWT_SECRET: this.secret,
             PARLEY_NODE: `e2e-${this.port}`,
