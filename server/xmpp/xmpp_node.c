@@ -150,6 +150,10 @@ struct xmpp_node *xmpp_node_add(struct xmpp_node *parent, const char *name,
 
 int xmpp_node_add_text(struct xmpp_node *parent, const char *text)
 {
+    /* No empty text nodes: <a></a> and <a/> are the same element, and the
+     * tree must say so (an empty CDATA section would otherwise differ). */
+    if (!*text)
+        return PL_OK;
     struct xmpp_node *t = node_new_text(text);
     if (!t)
         return PL_ENOMEM;

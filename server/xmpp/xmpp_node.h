@@ -56,7 +56,7 @@ struct xmpp_node *xmpp_node_append(struct xmpp_node *parent, struct xmpp_node *c
 /* Appends a new child element; returns it or NULL. */
 struct xmpp_node *xmpp_node_add(struct xmpp_node *parent, const char *name,
                                 const char *ns);
-/* Appends a text node (copies text). */
+/* Appends a text node (copies text); an empty text adds nothing. */
 int xmpp_node_add_text(struct xmpp_node *parent, const char *text);
 /* Unlinks `child` from `parent` without freeing it. */
 void xmpp_node_unlink(struct xmpp_node *parent, struct xmpp_node *child);
