@@ -28,9 +28,10 @@ enum db_job_kind {
 };
 
 /* An offline load returns at most this many messages, oldest first; when
- * `count` equals it, more may be waiting: load again once these are marked
- * delivered. */
-#define DB_OFFLINE_BATCH 1000
+ * `count` equals it, more may be waiting: load again after the last id.
+ * Small enough that a batch of large messages held in memory while it is
+ * sent stays modest. */
+#define DB_OFFLINE_BATCH 200
 
 struct db_offline_msg {
     int64_t id;            /* archive id */

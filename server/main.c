@@ -223,7 +223,11 @@ static int cmd_serve(const struct pl_config *cfg)
         goto out;
     }
     struct chat_config cc = {
-        .domain = cfg->domain, .muc_domain = cfg->muc_domain, .node = cfg->node_name};
+        .domain = cfg->domain,
+        .muc_domain = cfg->muc_domain,
+        .node = cfg->node_name,
+        .send_window = cfg->max_send_queue / 2,
+    };
     if (xmpp_parser_new(&parser) != PL_OK || chat_server_new(&cc, &chat) != PL_OK)
         goto out;
     struct xmpp_env env = {

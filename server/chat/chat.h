@@ -14,6 +14,9 @@ struct chat_config {
     const char *domain;     /* borrowed for the server's lifetime */
     const char *muc_domain; /* borrowed */
     const char *node;       /* this node's name, prefix of its session names */
+    size_t send_window;     /* bytes of offline backlog queued ahead of a
+                               socket (0: 256 KiB); keep it under the
+                               transport's send-queue bound */
 };
 
 /* Where chat sends its jobs: db_store_submit at wiring, a recorder in unit

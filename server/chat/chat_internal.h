@@ -32,6 +32,15 @@ struct chat_session {
     int available; /* initial presence sent, not yet unavailable */
     int priority;
     enum chat_offline_state offline;
+    int reload; /* messages went back to stored while loading: load again */
+    /* The offline batch being sent, paced by what the socket takes so a
+     * large backlog never overflows the send queue. */
+    struct db_offline_msg *backlog; /* owned, taken from the load job */
+    size_t *backlog_len;            /* bytes queued per sent entry; 0: skipped */
+    size_t backlog_count;
+    size_t backlog_sent;  /* entries queued to the stream */
+    size_t backlog_acked; /* entries the transport has written */
+    size_t inflight;      /* bytes queued and not yet written */
     struct chat_held *held_head;
     struct chat_held *held_tail;
 };
@@ -59,7 +68,8 @@ struct chat_server {
     char *domain;
     char *muc_domain;
     char *node;
-    uint64_t boot; /* start time in microseconds: session names are unique */
+    uint64_t boot;      /* start time in microseconds: session names are unique */
+    size_t send_window; /* offline bytes queued ahead of the socket */
     struct chat_store store;
     struct xmpp_parser *parser; /* for stored stanzas */
     struct pl_map users;        /* username -> struct chat_user */
@@ -91,6 +101,10 @@ void chat_offline_loaded(struct chat_server *cs, struct db_job *job);
 /* Messages of `username` went back to `stored`: load them again for the
  * sessions that are online and past their first load. */
 void chat_offline_requeued(struct chat_server *cs, const char *username);
+/* The transport wrote the frame tagged `tag` to s: send more of the backlog. */
+void chat_offline_written(struct chat_server *cs, struct chat_session *s, uint64_t tag);
+/* Frees what is left of s's backlog and held messages. */
+void chat_offline_free(struct chat_session *s);
 /* The session's row: written at bind (not available), deleted at the end. */
 void chat_presence_bound(struct chat_server *cs, struct chat_session *s);
 void chat_presence_gone(struct chat_server *cs, struct chat_session *s);

@@ -122,9 +122,10 @@ void chat_presence_gone(struct chat_server *cs, struct chat_session *s)
     submit_presence(cs, s, 0, 1, NULL, NULL);
 }
 
-/* Sends one stored message with its XEP-0203 delay and XEP-0359 id. */
-static void send_stored(struct chat_server *cs, struct chat_session *s,
-                        const struct db_offline_msg *m)
+/* Queues one stored message with its XEP-0203 delay and XEP-0359 id;
+ * returns the bytes queued, 0 if it could not be sent. */
+static size_t send_stored(struct chat_server *cs, struct chat_session *s,
+                          const struct db_offline_msg *m)
 {
     struct xmpp_node *msg = NULL;
     enum xmpp_parse_error why;
@@ -132,22 +133,25 @@ static void send_stored(struct chat_server *cs, struct chat_session *s,
                    &why) != PL_OK) {
         pl_error(xmpp_stream_conn_id(s->stream), s->user->bare_jid,
                  "stored message %lld does not parse", (long long)m->id);
-        return;
+        return 0;
     }
     char stamp[40];
     chat_format_stamp(m->created_at_us, stamp, sizeof(stamp));
     struct xmpp_node *delay = xmpp_node_add(msg, "delay", XMPP_NS_DELAY);
     struct pl_buf out = PL_BUF_INIT;
+    size_t sent = 0;
     if (delay && xmpp_node_set_attr(delay, "from", cs->domain) == PL_OK &&
         xmpp_node_set_attr(delay, "stamp", stamp) == PL_OK &&
         chat_add_stanza_id(msg, m->id, s->user->bare_jid) == PL_OK &&
-        xmpp_node_serialize(msg, NULL, &out) == PL_OK)
-        xmpp_stream_send_bytes(s->stream, out.data, out.len, (uint64_t)m->id);
+        xmpp_node_serialize(msg, NULL, &out) == PL_OK &&
+        xmpp_stream_send_bytes(s->stream, out.data, out.len, (uint64_t)m->id) == PL_OK)
+        sent = out.len;
     pl_buf_free(&out);
     xmpp_node_free(msg);
+    return sent;
 }
 
-/* Drops held live copies of messages this batch just sent from the store. */
+/* Drops held live copies of messages this batch is sending from the store. */
 static void drop_held_in_batch(struct chat_session *s, const struct db_offline_msg *msgs,
                                size_t count)
 {
@@ -174,24 +178,37 @@ static void drop_held_in_batch(struct chat_session *s, const struct db_offline_m
     }
 }
 
-void chat_offline_loaded(struct chat_server *cs, struct db_job *job)
+static void backlog_free(struct chat_session *s)
 {
-    const char *bare = job->u.offline.recipient;
-    const char *at = strchr(bare, '@');
-    char *username = at ? strndup(bare, (size_t)(at - bare)) : NULL;
-    struct chat_session *s = chat_session_by_serial(cs, username, job->owner_gen);
-    free(username);
-    if (!s)
-        return; /* gone: what was not sent stays `stored` */
-    if (job->status != PL_OK)
-        pl_error(xmpp_stream_conn_id(s->stream), bare,
-                 "loading offline messages failed: %s", pl_strerror(job->status));
-    size_t n = job->status == PL_OK ? job->u.offline.count : 0;
-    for (size_t i = 0; i < n; i++)
-        send_stored(cs, s, &job->u.offline.msgs[i]);
-    drop_held_in_batch(s, job->u.offline.msgs, n);
-    if (n == DB_OFFLINE_BATCH) {
-        load_offline(cs, s, job->u.offline.msgs[n - 1].id);
+    for (size_t i = 0; i < s->backlog_count; i++)
+        free(s->backlog[i].stanza_xml);
+    free(s->backlog);
+    free(s->backlog_len);
+    s->backlog = NULL;
+    s->backlog_len = NULL;
+    s->backlog_count = s->backlog_sent = s->backlog_acked = 0;
+    s->inflight = 0;
+}
+
+void chat_offline_free(struct chat_session *s)
+{
+    backlog_free(s);
+    struct chat_held *h = s->held_head;
+    while (h) {
+        struct chat_held *next = h->next;
+        free(h->bytes);
+        free(h);
+        h = next;
+    }
+    s->held_head = s->held_tail = NULL;
+}
+
+/* The backlog is out: live messages held meanwhile follow it. */
+static void offline_done(struct chat_server *cs, struct chat_session *s)
+{
+    if (s->reload) {
+        s->reload = 0;
+        load_offline(cs, s, 0);
         return;
     }
     s->offline = CHAT_OFFLINE_DONE;
@@ -206,10 +223,79 @@ void chat_offline_loaded(struct chat_server *cs, struct db_job *job)
     }
 }
 
+/* Queues backlog entries while less than the window is waiting for the
+ * socket; once the whole batch is written, loads the next or finishes. */
+static void pump(struct chat_server *cs, struct chat_session *s)
+{
+    while (s->backlog_sent < s->backlog_count && s->inflight < cs->send_window &&
+           !xmpp_stream_is_closing(s->stream)) {
+        size_t len = send_stored(cs, s, &s->backlog[s->backlog_sent]);
+        s->backlog_len[s->backlog_sent++] = len;
+        s->inflight += len;
+    }
+    while (s->backlog_acked < s->backlog_sent && s->backlog_len[s->backlog_acked] == 0)
+        s->backlog_acked++;
+    if (s->backlog_acked < s->backlog_count)
+        return; /* more to send, or to be written */
+    int full = s->backlog_count == DB_OFFLINE_BATCH;
+    int64_t last = full ? s->backlog[s->backlog_count - 1].id : 0;
+    backlog_free(s);
+    if (full)
+        load_offline(cs, s, last);
+    else
+        offline_done(cs, s);
+}
+
+void chat_offline_written(struct chat_server *cs, struct chat_session *s, uint64_t tag)
+{
+    if (s->backlog_acked >= s->backlog_sent ||
+        s->backlog[s->backlog_acked].id != (int64_t)tag)
+        return; /* not the backlog's next frame (a live message) */
+    s->inflight -= s->backlog_len[s->backlog_acked];
+    s->backlog_acked++;
+    pump(cs, s);
+}
+
+void chat_offline_loaded(struct chat_server *cs, struct db_job *job)
+{
+    const char *bare = job->u.offline.recipient;
+    const char *at = strchr(bare, '@');
+    char *username = at ? strndup(bare, (size_t)(at - bare)) : NULL;
+    struct chat_session *s = chat_session_by_serial(cs, username, job->owner_gen);
+    free(username);
+    if (!s)
+        return; /* gone: what was not sent stays `stored` */
+    size_t n = job->status == PL_OK ? job->u.offline.count : 0;
+    if (job->status != PL_OK)
+        pl_error(xmpp_stream_conn_id(s->stream), bare,
+                 "loading offline messages failed: %s", pl_strerror(job->status));
+    size_t *lens = n ? calloc(n, sizeof(*lens)) : NULL;
+    if (n && !lens) {
+        pl_error(xmpp_stream_conn_id(s->stream), bare,
+                 "out of memory for offline messages");
+        n = 0;
+    }
+    if (n) {
+        /* The session keeps the rows until they are written. */
+        s->backlog = job->u.offline.msgs;
+        s->backlog_count = n;
+        s->backlog_len = lens;
+        job->u.offline.msgs = NULL;
+        job->u.offline.count = 0;
+        drop_held_in_batch(s, s->backlog, n);
+    }
+    pump(cs, s);
+}
+
 void chat_offline_requeued(struct chat_server *cs, const char *username)
 {
     struct chat_user *u = chat_user_find(cs, username);
-    for (struct chat_session *s = u ? u->sessions : NULL; s; s = s->next_in_user)
-        if (s->available && s->offline == CHAT_OFFLINE_DONE)
+    for (struct chat_session *s = u ? u->sessions : NULL; s; s = s->next_in_user) {
+        if (!s->available)
+            continue; /* its next available presence loads them */
+        if (s->offline == CHAT_OFFLINE_DONE)
             load_offline(cs, s, 0);
+        else if (s->offline == CHAT_OFFLINE_LOADING)
+            s->reload = 1; /* they may lie behind the load's cursor */
+    }
 }

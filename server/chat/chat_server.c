@@ -26,6 +26,7 @@ int chat_server_new(const struct chat_config *cfg, struct chat_server **out)
     cs->domain = strdup(cfg->domain);
     cs->muc_domain = strdup(cfg->muc_domain);
     cs->node = strdup(cfg->node ? cfg->node : "node1");
+    cs->send_window = cfg->send_window ? cfg->send_window : 256 * 1024;
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     cs->boot = (uint64_t)now.tv_sec * 1000000u + (uint64_t)now.tv_nsec / 1000u;
@@ -174,18 +175,6 @@ static void session_detach(struct chat_server *cs, struct chat_session *s)
     }
 }
 
-static void held_free_all(struct chat_session *s)
-{
-    struct chat_held *h = s->held_head;
-    while (h) {
-        struct chat_held *next = h->next;
-        free(h->bytes);
-        free(h);
-        h = next;
-    }
-    s->held_head = s->held_tail = NULL;
-}
-
 static int hook_user_allowed(void *ctx, const char *username)
 {
     struct chat_server *cs = ctx;
@@ -303,8 +292,10 @@ static void hook_stanza(void *ctx, struct xmpp_stream *stream, struct xmpp_stanz
 static void hook_written(void *ctx, struct xmpp_stream *stream, uint64_t tag)
 {
     struct chat_session *s = xmpp_stream_user(stream);
-    if (s)
-        chat_message_written(ctx, s, tag);
+    if (!s)
+        return;
+    chat_message_written(ctx, s, tag);
+    chat_offline_written(ctx, s, tag);
 }
 
 /* Settles what was written to the session, or, when the client did not end
@@ -337,7 +328,7 @@ static void hook_closed(void *ctx, struct xmpp_stream *stream)
     if (s->wrote)
         end_deliveries(cs, s, stream);
     xmpp_stream_set_user(stream, NULL);
-    held_free_all(s);
+    chat_offline_free(s);
     free(s->resource);
     free(s->via);
     free(s);

@@ -6,6 +6,9 @@
 #ifndef CHAT_FIXTURE_H
 #define CHAT_FIXTURE_H
 
+/* Bytes of offline backlog chat queues ahead of the (fake) socket. */
+#define FX_SEND_WINDOW 2000
+
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -173,8 +176,12 @@ static inline int fx_setup(void **state)
     fx->env.verifier = fx->verifier;
     assert_int_equal(xmpp_parser_new(&fx->env.parser), PL_OK);
     assert_int_equal(xmpp_parser_new(&fx->check), PL_OK);
-    struct chat_config ccfg = {
-        .domain = "localhost", .muc_domain = "conference.localhost", .node = "test"};
+    /* A small window: a few stored messages at a time, so tests see the
+     * backlog paced by the writes they report. */
+    struct chat_config ccfg = {.domain = "localhost",
+                               .muc_domain = "conference.localhost",
+                               .node = "test",
+                               .send_window = FX_SEND_WINDOW};
     assert_int_equal(chat_server_new(&ccfg, &fx->cs), PL_OK);
     chat_server_hooks(fx->cs, &fx->env.hooks);
     struct chat_store store = {fx_store_submit, fx};

@@ -371,6 +371,7 @@ static void test_requeue_reloads_others(void **state)
     assert_int_equal(tag, 21);
     assert_non_null(xmpp_node_child(m, "delay", XMPP_NS_DELAY));
     xmpp_node_free(m);
+    xmpp_stream_written(b2->s, tag);
     assert_int_equal(fx_unseen(b3), 0);
 
     /* Nothing requeued, or the end failed: no load. */
