@@ -203,9 +203,13 @@ static int hook_bind(void *ctx, struct xmpp_stream *stream, const char *requeste
     struct chat_server *cs = ctx;
     const char *username = xmpp_stream_username(stream);
     char *res = requested ? strdup(requested) : random_resource();
+    char *answer = res ? strdup(res) : NULL; /* the stream's copy */
     struct chat_session *s = calloc(1, sizeof(*s));
     struct db_job *job = db_job_new(DB_JOB_USER_LOGIN);
-    if (!res || !s || !job)
+    if (!res || !answer || !s || !job || !(job->u.login.username = strdup(username)))
+        goto nomem;
+    size_t vlen = strlen(cs->node) + 48;
+    if (!(s->via = malloc(vlen)))
         goto nomem;
     /* The same resource again: the newer session wins and the older one is
      * told so (what ejabberd and Prosody do by default). Done first, as it
@@ -238,28 +242,19 @@ static int hook_bind(void *ctx, struct xmpp_stream *stream, const char *requeste
     s->user = u;
     s->serial = ++cs->next_serial;
     s->resource = res;
-    size_t vlen = strlen(cs->node) + 48;
-    if (!(s->via = malloc(vlen))) {
-        s->resource = NULL;
-        goto nomem;
-    }
     snprintf(s->via, vlen, "%s/%" PRIx64 "/%" PRIu64, cs->node, cs->boot, s->serial);
     s->next_in_user = u->sessions;
     u->sessions = s;
     xmpp_stream_set_user(stream, s);
     chat_presence_bound(cs, s);
 
-    job->u.login.username = strdup(username);
     job->owner_gen = s->serial;
-    if (!job->u.login.username) {
-        db_job_free(job);
-    } else {
-        chat_submit(cs, job, username);
-    }
-    *resource = strdup(res);
-    return *resource ? PL_OK : PL_ENOMEM;
+    chat_submit(cs, job, username);
+    *resource = answer;
+    return PL_OK;
 nomem:
     free(res);
+    free(answer);
     if (s)
         free(s->via);
     free(s);
