@@ -135,9 +135,18 @@ BEGIN
 END
 $$;
 
+-- The WHEN clauses are checked without calling the function: the common
+-- insert (a new 'stored' row) and updates that leave the state alone
+-- (settling a session) cost nothing here.
 CREATE TRIGGER deliveries_monotonic
-    BEFORE INSERT OR UPDATE ON deliveries
-    FOR EACH ROW EXECUTE FUNCTION parley_deliveries_monotonic();
+    BEFORE UPDATE ON deliveries
+    FOR EACH ROW WHEN (OLD.state IS DISTINCT FROM NEW.state)
+    EXECUTE FUNCTION parley_deliveries_monotonic();
+
+CREATE TRIGGER deliveries_stamped
+    BEFORE INSERT ON deliveries
+    FOR EACH ROW WHEN (NEW.state <> 'stored')
+    EXECUTE FUNCTION parley_deliveries_monotonic();
 
 -- ---------------------------------------------------------------------------
 -- sessions: who is online, on which node, with what presence. Written by the

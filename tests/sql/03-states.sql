@@ -1,8 +1,9 @@
 -- Delivery states: stored -> delivered -> received (-> displayed), never back.
 BEGIN;
-SELECT plan(22);
+SELECT plan(24);
 
 SELECT has_trigger('deliveries', 'deliveries_monotonic');
+SELECT has_trigger('deliveries', 'deliveries_stamped');
 
 CREATE TEMP TABLE m1 AS
     SELECT id FROM parley_store_message('alice@x', 'bob@x', 'm1', 'one', '<message/>');
@@ -68,6 +69,13 @@ SELECT is(parley_mark_received('alice@x', 'm2', 'bob@x'), 0,
 -- the partial index sees only stored rows
 SELECT is((SELECT count(*) FROM deliveries WHERE recipient = 'bob@x' AND state = 'stored')::int,
           0, 'nothing is left stored for bob');
+
+-- a row inserted past 'stored' is stamped too
+INSERT INTO deliveries (message_id, recipient, state)
+    VALUES ((SELECT id FROM m1), 'carol@x', 'received');
+SELECT ok((SELECT delivered_at IS NOT NULL AND received_at IS NOT NULL FROM deliveries
+           WHERE message_id = (SELECT id FROM m1) AND recipient = 'carol@x'),
+          'an insert in a later state sets the timestamps');
 
 SELECT * FROM finish();
 ROLLBACK;
