@@ -3,20 +3,18 @@
  * libjwt 1.10 trusts the token: jwt_decode() takes the algorithm from the
  * token's header, accepts `alg: none` (and skips the signature) when it is
  * given no key, and would HMAC-verify an "HS256" token with an RSA public
- * key's PEM text as the secret (key confusion). So we never call it without
- * the configured key, we read the header ourselves first (to refuse a
- * foreign algorithm before any crypto, and to report it as AUTH_BAD_ALG
- * rather than a bad signature), and we check jwt_get_alg() again after
- * decoding. libjwt does not check `exp`, `nbf`, `iss` or `aud`: we do.
+ * key's PEM text as the secret (key confusion). So we read the header first
+ * (to refuse a foreign algorithm before any crypto, and to report it as
+ * AUTH_BAD_ALG rather than a bad signature), verify only with the
+ * configured key, and check jwt_get_alg() again after decoding. libjwt does
+ * not check `exp`, `nbf`, `iss` or `aud`: we do.
  *
  * The signature comparison is libjwt's. Debian's 1.10.2-1+deb12u1 carries
  * the fix for CVE-2024-25189 (a timing leak in that comparison), so it is
  * constant-time; do not build against an older libjwt.
  *
- * We may not include jansson (only api/ may): claims are read through
- * libjwt's accessors, and the little JSON we must read ourselves (the
- * header, and the JSON text libjwt hands back for `aud`, `iss`, `exp` and
- * `nbf`) goes through the small validating scanner below. */
+ * We may not include jansson (only api/ may): the header and claims are
+ * read through libjwt's accessors, which parse with jansson for us. */
 #include "auth_jwt.h"
 
 #include <errno.h>
@@ -40,8 +38,6 @@
 #define AUTH_TOKEN_MAX 8192
 /* More clock skew than this is a configuration mistake. */
 #define AUTH_LEEWAY_MAX 86400
-/* Nesting depth the JSON scanner follows before giving up. */
-#define AUTH_JSON_DEPTH 32
 #define AUTH_RSA_MIN_BITS 2048
 
 struct auth_verifier {
@@ -61,382 +57,6 @@ static void set_err(char *err, size_t errlen, const char *msg)
         snprintf(err, errlen, "%s", msg);
 }
 
-/* ---- a minimal JSON scanner (RFC 8259), enough to find keys and compare
- * strings without building a tree ---- */
-
-static void json_ws(const char **p, const char *end)
-{
-    while (*p < end && (**p == ' ' || **p == '\t' || **p == '\n' || **p == '\r'))
-        (*p)++;
-}
-
-static int json_hex4(const char **p, const char *end, unsigned *out)
-{
-    unsigned v = 0;
-    int i;
-
-    if (end - *p < 4)
-        return PL_EINVAL;
-    for (i = 0; i < 4; i++) {
-        char c = (*p)[i];
-        v <<= 4;
-        if (c >= '0' && c <= '9')
-            v |= (unsigned)(c - '0');
-        else if (c >= 'a' && c <= 'f')
-            v |= (unsigned)(c - 'a' + 10);
-        else if (c >= 'A' && c <= 'F')
-            v |= (unsigned)(c - 'A' + 10);
-        else
-            return PL_EINVAL;
-    }
-    *p += 4;
-    *out = v;
-    return PL_OK;
-}
-
-/* Compares decoded string bytes with `want` as they come. */
-struct json_match {
-    const char *want; /* NULL: only validate */
-    size_t wantlen;
-    size_t pos;
-    int nocase;
-    int differs;
-};
-
-static void json_match_byte(struct json_match *m, unsigned char c)
-{
-    unsigned char w;
-
-    if (m->want == NULL || m->differs)
-        return;
-    if (m->pos >= m->wantlen) {
-        m->differs = 1;
-        return;
-    }
-    w = (unsigned char)m->want[m->pos++];
-    if (m->nocase && c < 0x80 && w < 0x80) {
-        if (c >= 'A' && c <= 'Z')
-            c = (unsigned char)(c - 'A' + 'a');
-        if (w >= 'A' && w <= 'Z')
-            w = (unsigned char)(w - 'A' + 'a');
-    }
-    if (c != w)
-        m->differs = 1;
-}
-
-static void json_match_cp(struct json_match *m, unsigned cp)
-{
-    if (cp < 0x80) {
-        json_match_byte(m, (unsigned char)cp);
-    } else if (cp < 0x800) {
-        json_match_byte(m, (unsigned char)(0xc0 | (cp >> 6)));
-        json_match_byte(m, (unsigned char)(0x80 | (cp & 0x3f)));
-    } else if (cp < 0x10000) {
-        json_match_byte(m, (unsigned char)(0xe0 | (cp >> 12)));
-        json_match_byte(m, (unsigned char)(0x80 | ((cp >> 6) & 0x3f)));
-        json_match_byte(m, (unsigned char)(0x80 | (cp & 0x3f)));
-    } else {
-        json_match_byte(m, (unsigned char)(0xf0 | (cp >> 18)));
-        json_match_byte(m, (unsigned char)(0x80 | ((cp >> 12) & 0x3f)));
-        json_match_byte(m, (unsigned char)(0x80 | ((cp >> 6) & 0x3f)));
-        json_match_byte(m, (unsigned char)(0x80 | (cp & 0x3f)));
-    }
-}
-
-/* Reads the string at *p (which must be at its opening quote), decoding
- * escapes, and sets *eq to whether it equals `want` (NULL: skip it).
- * Advances *p past the closing quote. A `\u0000` escape fails: jansson
- * refuses it too, and a C string could not hold it. */
-static int json_string(const char **p, const char *end, const char *want, int nocase,
-                       int *eq)
-{
-    struct json_match m = {want, want ? strlen(want) : 0, 0, nocase, 0};
-    unsigned cp, lo;
-
-    if (*p >= end || **p != '"')
-        return PL_EINVAL;
-    (*p)++;
-    while (*p < end) {
-        unsigned char c = (unsigned char)*(*p)++;
-        if (c == '"') {
-            if (eq != NULL)
-                *eq = want != NULL && !m.differs && m.pos == m.wantlen;
-            return PL_OK;
-        }
-        if (c < 0x20)
-            return PL_EINVAL;
-        if (c != '\\') {
-            json_match_byte(&m, c);
-            continue;
-        }
-        if (*p >= end)
-            return PL_EINVAL;
-        c = (unsigned char)*(*p)++;
-        switch (c) {
-        case '"':
-        case '\\':
-        case '/':
-            json_match_byte(&m, c);
-            break;
-        case 'b':
-            json_match_byte(&m, '\b');
-            break;
-        case 'f':
-            json_match_byte(&m, '\f');
-            break;
-        case 'n':
-            json_match_byte(&m, '\n');
-            break;
-        case 'r':
-            json_match_byte(&m, '\r');
-            break;
-        case 't':
-            json_match_byte(&m, '\t');
-            break;
-        case 'u':
-            if (json_hex4(p, end, &cp) != PL_OK || cp == 0)
-                return PL_EINVAL;
-            if (cp >= 0xdc00 && cp <= 0xdfff)
-                return PL_EINVAL; /* a lone low surrogate */
-            if (cp >= 0xd800 && cp <= 0xdbff) {
-                if (end - *p < 2 || (*p)[0] != '\\' || (*p)[1] != 'u')
-                    return PL_EINVAL;
-                *p += 2;
-                if (json_hex4(p, end, &lo) != PL_OK || lo < 0xdc00 || lo > 0xdfff)
-                    return PL_EINVAL;
-                cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-            }
-            json_match_cp(&m, cp);
-            break;
-        default:
-            return PL_EINVAL;
-        }
-    }
-    return PL_EINVAL;
-}
-
-static int json_literal(const char **p, const char *end, const char *lit)
-{
-    size_t n = strlen(lit);
-
-    if ((size_t)(end - *p) < n || memcmp(*p, lit, n) != 0)
-        return PL_EINVAL;
-    *p += n;
-    return PL_OK;
-}
-
-static int json_number(const char **p, const char *end)
-{
-    const char *s = *p;
-
-    if (*p < end && **p == '-')
-        (*p)++;
-    if (*p >= end)
-        return PL_EINVAL;
-    if (**p == '0') {
-        (*p)++;
-    } else if (**p >= '1' && **p <= '9') {
-        while (*p < end && **p >= '0' && **p <= '9')
-            (*p)++;
-    } else {
-        return PL_EINVAL;
-    }
-    if (*p < end && **p == '.') {
-        (*p)++;
-        if (*p >= end || **p < '0' || **p > '9')
-            return PL_EINVAL;
-        while (*p < end && **p >= '0' && **p <= '9')
-            (*p)++;
-    }
-    if (*p < end && (**p == 'e' || **p == 'E')) {
-        (*p)++;
-        if (*p < end && (**p == '+' || **p == '-'))
-            (*p)++;
-        if (*p >= end || **p < '0' || **p > '9')
-            return PL_EINVAL;
-        while (*p < end && **p >= '0' && **p <= '9')
-            (*p)++;
-    }
-    return *p > s ? PL_OK : PL_EINVAL;
-}
-
-static int json_value(const char **p, const char *end, int depth);
-
-/* Reads an object or array body after its opening bracket. */
-static int json_container(const char **p, const char *end, int depth, char close)
-{
-    int rc;
-
-    json_ws(p, end);
-    if (*p < end && **p == close) {
-        (*p)++;
-        return PL_OK;
-    }
-    for (;;) {
-        if (close == '}') {
-            rc = json_string(p, end, NULL, 0, NULL);
-            if (rc != PL_OK)
-                return rc;
-            json_ws(p, end);
-            if (*p >= end || **p != ':')
-                return PL_EINVAL;
-            (*p)++;
-        }
-        rc = json_value(p, end, depth + 1);
-        if (rc != PL_OK)
-            return rc;
-        json_ws(p, end);
-        if (*p >= end)
-            return PL_EINVAL;
-        if (**p == close) {
-            (*p)++;
-            return PL_OK;
-        }
-        if (**p != ',')
-            return PL_EINVAL;
-        (*p)++;
-        json_ws(p, end);
-    }
-}
-
-/* Skips one value, with the whitespace before it. */
-static int json_value(const char **p, const char *end, int depth)
-{
-    if (depth > AUTH_JSON_DEPTH)
-        return PL_EINVAL;
-    json_ws(p, end);
-    if (*p >= end)
-        return PL_EINVAL;
-    switch (**p) {
-    case '"':
-        return json_string(p, end, NULL, 0, NULL);
-    case '{':
-        (*p)++;
-        return json_container(p, end, depth, '}');
-    case '[':
-        (*p)++;
-        return json_container(p, end, depth, ']');
-    case 't':
-        return json_literal(p, end, "true");
-    case 'f':
-        return json_literal(p, end, "false");
-    case 'n':
-        return json_literal(p, end, "null");
-    default:
-        return json_number(p, end);
-    }
-}
-
-/* Checks that text[0..len) is one JSON object and finds the member `key`
- * (NULL: only check). Sets *val to the start of its value. Returns PL_OK,
- * PL_ENOENT when absent, PL_EINVAL when the text is not an object or names
- * `key` twice (parsers disagree on which one wins). */
-static int json_object_find(const char *text, size_t len, const char *key,
-                            const char **val)
-{
-    const char *p = text, *end = text + len;
-    const char *found = NULL;
-    int eq = 0, rc;
-
-    json_ws(&p, end);
-    if (p >= end || *p != '{')
-        return PL_EINVAL;
-    p++;
-    json_ws(&p, end);
-    if (p < end && *p == '}') {
-        p++;
-    } else {
-        for (;;) {
-            rc = json_string(&p, end, key, 0, &eq);
-            if (rc != PL_OK)
-                return rc;
-            json_ws(&p, end);
-            if (p >= end || *p != ':')
-                return PL_EINVAL;
-            p++;
-            json_ws(&p, end);
-            if (key != NULL && eq) {
-                if (found != NULL)
-                    return PL_EINVAL;
-                found = p;
-            }
-            rc = json_value(&p, end, 1);
-            if (rc != PL_OK)
-                return rc;
-            json_ws(&p, end);
-            if (p < end && *p == '}') {
-                p++;
-                break;
-            }
-            if (p >= end || *p != ',')
-                return PL_EINVAL;
-            p++;
-            json_ws(&p, end);
-        }
-    }
-    json_ws(&p, end);
-    if (p != end)
-        return PL_EINVAL;
-    if (key == NULL)
-        return PL_OK;
-    if (found == NULL)
-        return PL_ENOENT;
-    if (val != NULL)
-        *val = found;
-    return PL_OK;
-}
-
-/* Sets *eq to whether the value at `val` is a string equal to `want`.
- * Returns PL_EINVAL when it is not a string. */
-static int json_string_is(const char *val, const char *end, const char *want, int nocase,
-                          int *eq)
-{
-    const char *p = val;
-
-    *eq = 0;
-    json_ws(&p, end);
-    if (p >= end || *p != '"')
-        return PL_EINVAL;
-    return json_string(&p, end, want, nocase, eq);
-}
-
-/* For `aud`: sets *eq when the JSON text is the string `want` or an array
- * holding it. Returns PL_EINVAL for anything else. */
-static int json_string_or_array_has(const char *text, const char *want, int *eq)
-{
-    const char *p = text, *end = text + strlen(text);
-    int hit = 0, rc;
-
-    *eq = 0;
-    json_ws(&p, end);
-    if (p < end && *p == '"')
-        return json_string_is(p, end, want, 0, eq);
-    if (p >= end || *p != '[')
-        return PL_EINVAL;
-    p++;
-    json_ws(&p, end);
-    if (p < end && *p == ']')
-        return PL_OK;
-    for (;;) {
-        json_ws(&p, end);
-        if (p < end && *p == '"') {
-            rc = json_string(&p, end, want, 0, &hit);
-            if (rc == PL_OK && hit)
-                *eq = 1;
-        } else {
-            rc = json_value(&p, end, 1);
-        }
-        if (rc != PL_OK)
-            return rc;
-        json_ws(&p, end);
-        if (p < end && *p == ']')
-            return PL_OK;
-        if (p >= end || *p != ',')
-            return PL_EINVAL;
-        p++;
-    }
-}
-
 /* ---- token shape ---- */
 
 static int b64url_char(unsigned char c)
@@ -445,98 +65,54 @@ static int b64url_char(unsigned char c)
            c == '-' || c == '_';
 }
 
-/* Decodes one unpadded base64url segment (RFC 7515 section 2) by mapping it
- * onto standard base64 and padding it. */
-static int b64url_decode(const char *seg, size_t len, unsigned char **out, size_t *outlen)
-{
-    char *std = NULL;
-    size_t i, padded;
-    int rc;
-
-    if (len % 4 == 1)
-        return PL_EINVAL;
-    padded = (len + 3) / 4 * 4;
-    std = malloc(padded + 1);
-    if (std == NULL)
-        return PL_ENOMEM;
-    for (i = 0; i < len; i++) {
-        char c = seg[i];
-        if (!b64url_char((unsigned char)c)) {
-            rc = PL_EINVAL;
-            goto out;
-        }
-        std[i] = c == '-' ? '+' : c == '_' ? '/' : c;
-    }
-    for (; i < padded; i++)
-        std[i] = '=';
-    std[padded] = '\0';
-    rc = auth_b64_decode(std, padded, out, outlen);
-out:
-    free(std);
-    return rc;
-}
-
-/* Classifies the token before libjwt sees it: three base64url segments, a
- * header that is a JSON object naming the configured `alg` (and, if it has
- * a `typ`, "JWT"), a payload that is a JSON object. Sets *res to AUTH_OK
- * when libjwt may go on to check the signature. */
+/* Classifies the token before it is verified: at most AUTH_TOKEN_MAX bytes
+ * of three base64url segments whose header and payload parse, a header
+ * naming the configured `alg` and, if it has a `typ`, "JWT". The header is
+ * read from a decode without a key, which checks nothing: nothing but the
+ * header is taken from it. Sets *res to AUTH_OK when the signature may be
+ * checked. */
 static int token_check_shape(const struct auth_verifier *v, const char *token,
                              enum auth_result *res)
 {
-    unsigned char *head = NULL, *body = NULL;
-    size_t headlen = 0, bodylen = 0, len, i;
-    const char *dot1, *dot2, *val;
-    int rc, eq;
-
     *res = AUTH_MALFORMED;
-    len = strlen(token);
+    size_t len = strlen(token);
     if (len > AUTH_TOKEN_MAX)
         return PL_OK;
-    for (i = 0; i < len; i++) {
+    for (size_t i = 0; i < len; i++) {
         if (token[i] != '.' && !b64url_char((unsigned char)token[i]))
             return PL_OK;
     }
-    dot1 = strchr(token, '.');
-    dot2 = dot1 ? strchr(dot1 + 1, '.') : NULL;
+    const char *dot1 = strchr(token, '.');
+    const char *dot2 = dot1 ? strchr(dot1 + 1, '.') : NULL;
     if (dot1 == NULL || dot2 == NULL || strchr(dot2 + 1, '.') != NULL)
         return PL_OK;
     if (dot1 == token || dot2 == dot1 + 1)
         return PL_OK;
 
-    rc = b64url_decode(token, (size_t)(dot1 - token), &head, &headlen);
-    if (rc != PL_OK)
-        goto out;
-    rc = json_object_find((const char *)head, headlen, "alg", &val);
-    if (rc != PL_OK)
-        goto out;
-    rc = json_string_is(val, (const char *)head + headlen, v->alg_name, 0, &eq);
-    if (rc != PL_OK)
-        goto out;
-    if (!eq) {
-        /* `none`, or any algorithm but the configured one. */
-        *res = AUTH_BAD_ALG;
-        goto out;
+    jwt_t *probe = NULL;
+    int rc = jwt_decode(&probe, token, NULL, 0);
+    if (rc == ENOMEM)
+        return PL_ENOMEM;
+    if (rc != 0 || probe == NULL) {
+        /* Not JSON, or an algorithm libjwt does not know at all. */
+        jwt_free(probe);
+        return PL_OK;
     }
-    rc = json_object_find((const char *)head, headlen, "typ", &val);
-    if (rc == PL_OK) {
-        rc = json_string_is(val, (const char *)head + headlen, "JWT", 1, &eq);
-        if (rc != PL_OK || !eq)
-            goto out;
-    } else if (rc != PL_ENOENT) {
-        goto out;
-    }
-
-    rc = b64url_decode(dot1 + 1, (size_t)(dot2 - dot1 - 1), &body, &bodylen);
-    if (rc != PL_OK)
-        goto out;
-    rc = json_object_find((const char *)body, bodylen, NULL, NULL);
-    if (rc != PL_OK)
-        goto out;
-    *res = AUTH_OK;
-out:
-    free(head);
-    free(body);
-    return rc == PL_ENOMEM ? PL_ENOMEM : PL_OK;
+    const char *alg = jwt_get_header(probe, "alg");
+    const char *typ = jwt_get_header(probe, "typ");
+    /* All the claims as JSON text: the payload must be an object. */
+    char *claims = jwt_get_grants_json(probe, NULL);
+    if (claims == NULL || claims[0] != '{')
+        *res = AUTH_MALFORMED;
+    else if (alg == NULL || strcmp(alg, v->alg_name) != 0)
+        *res = AUTH_BAD_ALG; /* `none`, or any algorithm but ours */
+    else if (typ != NULL && strcasecmp(typ, "JWT") != 0)
+        *res = AUTH_MALFORMED;
+    else
+        *res = AUTH_OK;
+    free(claims);
+    jwt_free(probe);
+    return PL_OK;
 }
 
 /* ---- claims ---- */
@@ -547,7 +123,6 @@ out:
 static int claim_time(jwt_t *jwt, const char *name, int round_up, long *out)
 {
     char *text = jwt_get_grants_json(jwt, name);
-    const char *p, *end;
     char *stop = NULL;
     double d;
     int rc = PL_EINVAL;
@@ -556,9 +131,10 @@ static int claim_time(jwt_t *jwt, const char *name, int round_up, long *out)
      * is the safe way to fail. */
     if (text == NULL)
         return PL_ENOENT;
-    p = text;
-    end = text + strlen(text);
-    if (json_number(&p, end) != PL_OK || p != end)
+    /* libjwt hands the claim back as JSON text: a number is made of these
+     * characters only (a string would start with a quote); strtol and
+     * strtod below check the rest. */
+    if (text[0] == '\0' || text[strspn(text, "0123456789+-.eE")] != '\0')
         goto out;
     if (strpbrk(text, ".eE") == NULL) {
         errno = 0;
@@ -588,24 +164,89 @@ out:
     return rc;
 }
 
-/* Sets *res to AUTH_BAD_CLAIMS unless claim `name` is a string equal to
- * `want` (or, with `any`, an array holding it). */
-static void claim_require(jwt_t *jwt, const char *name, const char *want, int any,
-                          enum auth_result *res)
+/* Appends `s` to out as jansson writes a JSON string (what libjwt's
+ * jwt_get_grants_json gives back): quotes and backslashes escaped, control
+ * characters as \b \f \n \r \t or \u00XX, everything else as it is. */
+static int json_quote(const char *s, char **out)
 {
-    char *text = jwt_get_grants_json(jwt, name);
-    int eq = 0, rc;
+    size_t cap = strlen(s) * 6 + 3;
+    char *q = malloc(cap), *w = q;
+    if (q == NULL)
+        return PL_ENOMEM;
+    *w++ = '"';
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        const char *esc = NULL;
+        switch (*p) {
+        case '"':
+            esc = "\\\"";
+            break;
+        case '\\':
+            esc = "\\\\";
+            break;
+        case '\b':
+            esc = "\\b";
+            break;
+        case '\f':
+            esc = "\\f";
+            break;
+        case '\n':
+            esc = "\\n";
+            break;
+        case '\r':
+            esc = "\\r";
+            break;
+        case '\t':
+            esc = "\\t";
+            break;
+        default:
+            break;
+        }
+        if (esc != NULL) {
+            memcpy(w, esc, 2);
+            w += 2;
+        } else if (*p < 0x20) {
+            w += sprintf(w, "\\u%04x", *p);
+        } else {
+            *w++ = (char)*p;
+        }
+    }
+    *w++ = '"';
+    *w = '\0';
+    *out = q;
+    return PL_OK;
+}
 
-    *res = AUTH_BAD_CLAIMS;
-    if (text == NULL)
-        return;
-    if (any)
-        rc = json_string_or_array_has(text, want, &eq);
-    else
-        rc = json_string_is(text, text + strlen(text), want, 0, &eq);
-    if (rc == PL_OK && eq)
-        *res = AUTH_OK;
+/* Whether the `aud` claim is `want` or an array holding it. For an array,
+ * libjwt hands back compact JSON text, in which the element appears as
+ * `want` quoted the same way, right after '[' or ',' and right before ','
+ * or ']'. A quote that follows '[' or ',' always opens a string (inside a
+ * string a quote is escaped), so no part of another element can match. */
+static int aud_has(jwt_t *jwt, const char *want, int *has)
+{
+    const char *one = jwt_get_grant(jwt, "aud");
+    *has = one != NULL && strcmp(one, want) == 0;
+    if (*has || one != NULL)
+        return PL_OK;
+    char *text = jwt_get_grants_json(jwt, "aud");
+    char *quoted = NULL;
+    int rc = PL_OK;
+    if (text == NULL || text[0] != '[')
+        goto out;
+    rc = json_quote(want, &quoted);
+    if (rc != PL_OK)
+        goto out;
+    size_t qlen = strlen(quoted);
+    for (const char *p = strstr(text, quoted); p; p = strstr(p + 1, quoted)) {
+        char after = p[qlen];
+        if ((p[-1] == '[' || p[-1] == ',') && (after == ',' || after == ']')) {
+            *has = 1;
+            break;
+        }
+    }
+out:
     free(text);
+    free(quoted);
+    return rc;
 }
 
 static int claims_check(const struct auth_verifier *v, jwt_t *jwt, long now,
@@ -639,15 +280,20 @@ static int claims_check(const struct auth_verifier *v, jwt_t *jwt, long now,
         *res = AUTH_BAD_CLAIMS;
         return PL_OK;
     }
-    if (v->issuer != NULL) {
-        claim_require(jwt, "iss", v->issuer, 0, res);
-        if (*res != AUTH_OK)
-            return PL_OK;
+    /* jwt_get_grant() gives NULL for a claim that is not a string. */
+    const char *iss = jwt_get_grant(jwt, "iss");
+    if (v->issuer != NULL && (iss == NULL || strcmp(iss, v->issuer) != 0)) {
+        *res = AUTH_BAD_CLAIMS;
+        return PL_OK;
     }
     if (v->audience != NULL) {
-        claim_require(jwt, "aud", v->audience, 1, res);
-        if (*res != AUTH_OK)
+        int has = 0;
+        if (aud_has(jwt, v->audience, &has) != PL_OK)
+            return PL_ENOMEM;
+        if (!has) {
+            *res = AUTH_BAD_CLAIMS;
             return PL_OK;
+        }
     }
     role = jwt_get_grant(jwt, "role");
 
