@@ -23,10 +23,16 @@ static void send_and_free(struct chat_session *s, struct xmpp_node *n)
     xmpp_node_free(n);
 }
 
-static struct xmpp_node *disco_info(struct chat_server *cs, const struct xmpp_node *iq,
+static void reply_error(struct chat_session *s, const struct xmpp_node *iq,
+                        const char *self, const char *type, const char *condition)
+{
+    send_and_free(s, xmpp_stanza_error_reply(iq, self, type, condition));
+}
+
+static struct xmpp_node *disco_info(const char *self, const struct xmpp_node *iq,
                                     const struct xmpp_node *query, int to_server)
 {
-    struct xmpp_node *res = xmpp_stanza_iq_result(iq, cs->domain);
+    struct xmpp_node *res = xmpp_stanza_iq_result(iq, self);
     struct xmpp_node *q = res ? xmpp_node_add(res, "query", XMPP_NS_DISCO_INFO) : NULL;
     struct xmpp_node *id = q ? xmpp_node_add(q, "identity", NULL) : NULL;
     const char *node = xmpp_node_attr(query, "node");
@@ -60,6 +66,9 @@ static void answer(struct chat_server *cs, struct chat_session *s, struct xmpp_s
 {
     const struct xmpp_node *iq = st->node;
     int get = strcmp(st->type, "get") == 0;
+    /* Who answers when the iq had no `to`: the account itself (RFC 6120
+     * section 10.3.3), or the server. */
+    const char *self = to_server ? cs->domain : s->user->bare_jid;
     struct xmpp_node *payload = NULL;
     for (struct xmpp_node *c = iq->children; c; c = c->next)
         if (c->name) {
@@ -69,32 +78,32 @@ static void answer(struct chat_server *cs, struct chat_session *s, struct xmpp_s
     const char *ns = payload ? payload->ns : NULL;
     const char *name = payload ? payload->name : "";
     if (!ns) {
-        chat_reply_error(cs, s, iq, "modify", "bad-request");
+        reply_error(s, iq, self, "modify", "bad-request");
     } else if (get && strcmp(ns, XMPP_NS_DISCO_INFO) == 0 && strcmp(name, "query") == 0) {
-        send_and_free(s, disco_info(cs, iq, payload, to_server));
+        send_and_free(s, disco_info(self, iq, payload, to_server));
     } else if (get && strcmp(ns, XMPP_NS_DISCO_ITEMS) == 0 &&
                strcmp(name, "query") == 0) {
-        struct xmpp_node *res = xmpp_stanza_iq_result(iq, cs->domain);
+        struct xmpp_node *res = xmpp_stanza_iq_result(iq, self);
         if (res && !xmpp_node_add(res, "query", XMPP_NS_DISCO_ITEMS)) {
             xmpp_node_free(res);
             res = NULL;
         }
         send_and_free(s, res);
     } else if (get && strcmp(ns, XMPP_NS_PING) == 0) {
-        send_and_free(s, xmpp_stanza_iq_result(iq, cs->domain));
+        send_and_free(s, xmpp_stanza_iq_result(iq, self));
     } else if (!get && strcmp(ns, XMPP_NS_SESSION) == 0) {
-        send_and_free(s, xmpp_stanza_iq_result(iq, cs->domain));
+        send_and_free(s, xmpp_stanza_iq_result(iq, self));
     } else if (get && !to_server && strcmp(ns, XMPP_NS_ROSTER) == 0) {
         /* Clients fetch the roster at login; it is empty until rosters
          * are implemented, which is the truth for now. */
-        struct xmpp_node *res = xmpp_stanza_iq_result(iq, cs->domain);
+        struct xmpp_node *res = xmpp_stanza_iq_result(iq, self);
         if (res && !xmpp_node_add(res, "query", XMPP_NS_ROSTER)) {
             xmpp_node_free(res);
             res = NULL;
         }
         send_and_free(s, res);
     } else {
-        chat_reply_error(cs, s, iq, "cancel", "service-unavailable");
+        reply_error(s, iq, self, "cancel", "service-unavailable");
     }
 }
 
