@@ -27,11 +27,6 @@ int pl_log_parse_level(const char *name, enum pl_log_level *out)
     return PL_EINVAL;
 }
 
-int pl_log_enabled(enum pl_log_level level)
-{
-    return level >= min_level;
-}
-
 void pl_log(enum pl_log_level level, uint64_t conn_id, const char *jid, const char *fmt,
             ...)
 {

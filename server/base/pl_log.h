@@ -12,7 +12,6 @@ enum pl_log_level { PL_LOG_DEBUG, PL_LOG_INFO, PL_LOG_WARN, PL_LOG_ERROR };
 void pl_log_set_level(enum pl_log_level level);
 /* Parses "debug", "info", "warn" or "error"; PL_EINVAL otherwise. */
 int pl_log_parse_level(const char *name, enum pl_log_level *out);
-int pl_log_enabled(enum pl_log_level level);
 
 void pl_log(enum pl_log_level level, uint64_t conn_id, const char *jid, const char *fmt,
             ...) __attribute__((format(printf, 4, 5)));

@@ -90,9 +90,6 @@ void chat_message_handle(struct chat_server *cs, struct chat_session *s,
                          struct xmpp_stanza *st);
 void chat_message_stored(struct chat_server *cs, struct db_job *job);
 void chat_message_written(struct chat_server *cs, struct chat_session *s, uint64_t tag);
-/* Sends `bytes` (a stored message with archive id `id`) to s, or holds it
- * while s's offline queue is loading. */
-void chat_deliver(struct chat_session *s, int64_t id, const char *bytes, size_t len);
 
 /* chat_presence.c */
 void chat_presence_handle(struct chat_server *cs, struct chat_session *s,
@@ -126,6 +123,5 @@ void chat_reply_error(struct chat_server *cs, struct chat_session *s,
 int chat_add_stanza_id(struct xmpp_node *msg, int64_t id, const char *by);
 /* XEP-0082 UTC timestamp with milliseconds from microseconds since the epoch. */
 void chat_format_stamp(int64_t us, char *out, size_t outlen);
-char *chat_strdup(const char *s);
 
 #endif

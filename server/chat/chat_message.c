@@ -9,7 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-void chat_deliver(struct chat_session *s, int64_t id, const char *bytes, size_t len)
+/* Sends `bytes` (a stored message with archive id `id`, or a live one with
+ * id 0) to s, or holds a stored one while s's offline queue is loading. */
+static void chat_deliver(struct chat_session *s, int64_t id, const char *bytes,
+                         size_t len)
 {
     if (s->offline != CHAT_OFFLINE_LOADING || id == 0) {
         xmpp_stream_send_bytes(s->stream, bytes, len, (uint64_t)id);

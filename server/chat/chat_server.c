@@ -13,11 +13,6 @@
 #include <sys/random.h>
 #include <time.h>
 
-char *chat_strdup(const char *s)
-{
-    return s ? strdup(s) : NULL;
-}
-
 int chat_server_new(const struct chat_config *cfg, struct chat_server **out)
 {
     struct chat_server *cs = calloc(1, sizeof(*cs));
