@@ -261,18 +261,31 @@ out:
     return rc;
 }
 
-int db_migrate(const char *conninfo, const char *dir, char *err, size_t errlen)
+/* Reads the migration files of `dir` and connects: the start of both
+ * db_migrate and db_migrations_current. On failure nothing is left open. */
+static int db_migrate_open(const char *conninfo, const char *dir,
+                           struct db_migration_list *list, PGconn **conn, char *err,
+                           size_t errlen)
 {
     db_err(err, errlen, "%s", "");
-    struct db_migration_list list;
-    int rc = db_migration_list_read(dir, &list, err, errlen);
+    int rc = db_migration_list_read(dir, list, err, errlen);
     if (rc != PL_OK)
         return rc;
-    PGconn *conn = db_migrate_connect(conninfo, err, errlen);
-    if (!conn) {
-        db_migration_list_free(&list);
+    *conn = db_migrate_connect(conninfo, err, errlen);
+    if (!*conn) {
+        db_migration_list_free(list);
         return PL_EIO;
     }
+    return PL_OK;
+}
+
+int db_migrate(const char *conninfo, const char *dir, char *err, size_t errlen)
+{
+    struct db_migration_list list;
+    PGconn *conn = NULL;
+    int rc = db_migrate_open(conninfo, dir, &list, &conn, err, errlen);
+    if (rc != PL_OK)
+        return rc;
     /* Held until the connection closes: released even if we crash. */
     rc = db_exec(conn, "SELECT pg_advisory_lock(" DB_MIGRATE_LOCK_KEY ")",
                  "taking the migration lock", err, errlen);
@@ -310,16 +323,11 @@ out:
 
 int db_migrations_current(const char *conninfo, const char *dir, char *err, size_t errlen)
 {
-    db_err(err, errlen, "%s", "");
     struct db_migration_list list;
-    int rc = db_migration_list_read(dir, &list, err, errlen);
+    PGconn *conn = NULL;
+    int rc = db_migrate_open(conninfo, dir, &list, &conn, err, errlen);
     if (rc != PL_OK)
         return rc;
-    PGconn *conn = db_migrate_connect(conninfo, err, errlen);
-    if (!conn) {
-        db_migration_list_free(&list);
-        return PL_EIO;
-    }
     PGresult *res = PQexec(conn, "SELECT to_regclass('schema_migrations') IS NOT NULL");
     if (!res || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
         db_err(err, errlen, "checking schema_migrations: %s",
