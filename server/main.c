@@ -19,6 +19,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+
+/* How long serve waits for an unreachable database before giving up. */
+#define DB_START_WAIT_S 30
 
 /* The one global besides the log level (STYLE.md rule 7). */
 static volatile sig_atomic_t stop_requested;
@@ -218,8 +222,21 @@ static int cmd_serve(const struct pl_config *cfg)
 
     if (make_verifier(cfg, &verifier) != PL_OK)
         goto out;
-    if (db_migrations_current(conninfo, cfg->migrations_dir, err, sizeof(err)) != PL_OK) {
-        pl_error(0, NULL, "database not ready: %s (run `parleyd migrate`)", err);
+    /* A database that is still starting (a container started alongside,
+     * say) is waited for, a while; a schema that is not current is not. */
+    int rc = PL_EIO;
+    for (int waited = 0; !stop_requested; waited++) {
+        rc = db_migrations_current(conninfo, cfg->migrations_dir, err, sizeof(err));
+        if (rc != PL_EIO || waited == DB_START_WAIT_S)
+            break;
+        if (waited == 0)
+            pl_warn(0, NULL, "database not reachable (%s); waiting up to %d s", err,
+                    DB_START_WAIT_S);
+        sleep(1);
+    }
+    if (rc != PL_OK) {
+        pl_error(0, NULL, "database not ready: %s%s", err,
+                 rc == PL_EIO ? "" : " (run `parleyd migrate`)");
         goto out;
     }
     struct chat_config cc = {
@@ -268,7 +285,7 @@ static int cmd_serve(const struct pl_config *cfg)
         .wake = wake_loop,
         .wake_ctx = &waker,
     };
-    int rc = db_store_start(&sc, &store);
+    rc = db_store_start(&sc, &store);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (rc != PL_OK) {
         pl_error(0, NULL, "cannot start the store: %s", pl_strerror(rc));
