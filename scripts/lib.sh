@@ -13,6 +13,7 @@ PARLEY_DEB_PACKAGES=(
     libmicrohttpd-dev libssl-dev libcmocka-dev
     postgresql-15 postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl
     clang-format clang libclang-rt-14-dev
+    chromium
 )
 
 say() {
