@@ -6,12 +6,16 @@ PARLEY_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PARLEY_PGBIN=/usr/lib/postgresql/15/bin
 export DEBIAN_FRONTEND=noninteractive
 
-# The Debian 12 packages that building, running and testing need.
+# The Debian 12 packages that building and running need (scripts/start)...
 PARLEY_DEB_PACKAGES=(
     build-essential cmake pkg-config openssl
     libwebsockets-dev libxml2-dev libpq-dev libjwt-dev libjansson-dev
     libmicrohttpd-dev libssl-dev libcmocka-dev
-    postgresql-15 postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl
+    postgresql-15
+)
+# ...and what the test suites need besides (scripts/test).
+PARLEY_DEB_TEST_PACKAGES=(
+    postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl
     clang-format clang libclang-rt-14-dev
     chromium
 )
@@ -33,11 +37,13 @@ deb_installed() {
     dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'
 }
 
-# Installs the missing Debian packages (as root) or says which are missing
+# Installs the missing Debian packages (with `test`, the test tools too) as
+# root, or says which are missing
 # (otherwise), then the npm packages of the end-to-end tests.
 ensure_packages() {
-    local missing=() p
-    for p in "${PARLEY_DEB_PACKAGES[@]}"; do
+    local missing=() p wanted=("${PARLEY_DEB_PACKAGES[@]}")
+    [ "${1:-}" = test ] && wanted+=("${PARLEY_DEB_TEST_PACKAGES[@]}")
+    for p in "${wanted[@]}"; do
         deb_installed "$p" || missing+=("$p")
     done
     # Node may come from elsewhere than Debian (NodeSource ships npm inside its
