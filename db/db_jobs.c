@@ -2,6 +2,7 @@
  * connection under a name, and a batch goes out as one pipeline (BEGIN, the
  * jobs, COMMIT, sync): one round trip and one commit for all of them. */
 #include "db_internal.h"
+#include "pl_buf.h"
 #include "pl_error.h"
 #include "pl_log.h"
 
@@ -29,8 +30,13 @@ static const struct db_stmt db_stmts[] = {
     {"store_message", "SELECT id, " DB_EPOCH_US(
                           "created_at") ", inserted, pending"
                                         " FROM parley_store_message($1, $2, $3, $4, $5)"},
-    /* db_job_send_delivered */
-    {"mark_delivered", "SELECT parley_mark_delivered($1, $2, $3)"},
+    /* db_jobs_send_delivered: every delivered mark of a batch in one
+     * statement (the commonest job: one per message written); the same
+     * update as parley_mark_delivered, row by row. */
+    {"mark_delivered_many",
+     "UPDATE deliveries d SET state = 'delivered', delivered_via = u.via"
+     " FROM unnest($1::bigint[], $2::text[], $3::text[]) AS u(id, recipient, via)"
+     " WHERE d.message_id = u.id AND d.recipient = u.recipient AND d.state = 'stored'"},
     /* db_job_send_session_end */
     {"session_end", "SELECT parley_session_end($1, $2)"},
     /* db_job_send_received */
@@ -109,12 +115,59 @@ static int db_job_send_msg_store(PGconn *conn, struct db_job *job)
     return db_send(conn, "store_message", 5, p);
 }
 
-static int db_job_send_delivered(PGconn *conn, struct db_job *job)
+/* Appends `s` to an array literal as a quoted element (PostgreSQL array
+ * syntax: backslash before quotes and backslashes). */
+static int db_array_add(struct pl_buf *arr, const char *s)
 {
-    char id[24];
-    snprintf(id, sizeof(id), "%" PRId64, job->u.delivered.message_id);
-    const char *p[3] = {id, job->u.delivered.recipient, job->u.delivered.via};
-    return db_send(conn, "mark_delivered", 3, p);
+    if (pl_buf_append_str(arr, arr->len > 1 ? ",\"" : "\"") != PL_OK)
+        return PL_ENOMEM;
+    for (; *s; s++) {
+        if ((*s == '"' || *s == '\\') && pl_buf_append(arr, "\\", 1) != PL_OK)
+            return PL_ENOMEM;
+        if (pl_buf_append(arr, s, 1) != PL_OK)
+            return PL_ENOMEM;
+    }
+    return pl_buf_append_str(arr, "\"");
+}
+
+/* Queues one statement for all the MARK_DELIVERED jobs of a batch; 1 when
+ * there are none or it was queued, 0 when libpq refused it. */
+static int db_jobs_send_delivered(PGconn *conn, struct db_job **jobs, size_t n, int *sent)
+{
+    struct pl_buf ids = PL_BUF_INIT, recipients = PL_BUF_INIT, vias = PL_BUF_INIT;
+    int ok = 1, any = 0;
+    *sent = 0;
+    if (pl_buf_append_str(&ids, "{") || pl_buf_append_str(&recipients, "{") ||
+        pl_buf_append_str(&vias, "{"))
+        ok = 0;
+    for (size_t i = 0; ok && i < n; i++) {
+        struct db_job *job = jobs[i];
+        if (job->kind != DB_JOB_MARK_DELIVERED)
+            continue;
+        char id[24];
+        snprintf(id, sizeof(id), "%s%" PRId64, any ? "," : "",
+                 job->u.delivered.message_id);
+        ok = pl_buf_append_str(&ids, id) == PL_OK &&
+             db_array_add(&recipients,
+                          job->u.delivered.recipient ? job->u.delivered.recipient : "") ==
+                 PL_OK &&
+             (job->u.delivered.via
+                  ? db_array_add(&vias, job->u.delivered.via)
+                  : pl_buf_append_str(&vias, vias.len > 1 ? ",NULL" : "NULL")) == PL_OK;
+        any = 1;
+    }
+    if (ok && any) {
+        ok = pl_buf_append_str(&ids, "}") == PL_OK &&
+             pl_buf_append_str(&recipients, "}") == PL_OK &&
+             pl_buf_append_str(&vias, "}") == PL_OK;
+        const char *p[3] = {ids.data, recipients.data, vias.data};
+        ok = ok && db_send(conn, "mark_delivered_many", 3, p);
+        *sent = ok;
+    }
+    pl_buf_free(&ids);
+    pl_buf_free(&recipients);
+    pl_buf_free(&vias);
+    return ok;
 }
 
 static int db_job_send_session_end(PGconn *conn, struct db_job *job)
@@ -170,7 +223,7 @@ static int db_job_send(PGconn *conn, const char *node, struct db_job *job)
     case DB_JOB_MSG_STORE:
         return db_job_send_msg_store(conn, job);
     case DB_JOB_MARK_DELIVERED:
-        return db_job_send_delivered(conn, job);
+        return 1; /* sent for the whole batch by db_jobs_send_delivered */
     case DB_JOB_MARK_RECEIVED:
         return db_job_send_received(conn, job);
     case DB_JOB_OFFLINE_LOAD:
@@ -252,8 +305,8 @@ static int db_job_read(struct db_job *job, const PGresult *res)
         job->u.msg.inserted = db_bool(res, 0, 2);
         job->u.msg.pending = db_bool(res, 0, 3);
         return PL_OK;
-    case DB_JOB_MARK_DELIVERED:
-        return rows == 1 ? PL_OK : PL_EIO;
+    case DB_JOB_MARK_DELIVERED: /* read for the batch in db_jobs_run */
+        return PL_OK;
     case DB_JOB_MARK_RECEIVED: {
         int64_t n = 0;
         if (rows != 1 || db_parse_i64(PQgetvalue(res, 0, 0), &n) != PL_OK)
@@ -354,6 +407,8 @@ int db_jobs_run(PGconn *conn, const char *node, struct db_job **jobs, size_t n)
     if (PQenterPipelineMode(conn) != 1)
         return PL_AGAIN;
     int sent = PQsendQueryParams(conn, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) == 1;
+    int marks = 0; /* the delivered marks went as one statement */
+    sent = sent && db_jobs_send_delivered(conn, jobs, n, &marks);
     for (size_t i = 0; sent && i < n; i++)
         sent = db_job_send(conn, node, jobs[i]);
     sent = sent && PQsendQueryParams(conn, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) == 1;
@@ -364,7 +419,17 @@ int db_jobs_run(PGconn *conn, const char *node, struct db_job **jobs, size_t n)
     PGresult *res;
     int rc = db_pipe_expect(conn, PGRES_COMMAND_OK, &res);
     PQclear(res);
+    if (marks && rc != PL_AGAIN) {
+        int mrc = db_pipe_expect(conn, PGRES_COMMAND_OK, &res);
+        PQclear(res);
+        for (size_t i = 0; i < n; i++)
+            if (jobs[i]->kind == DB_JOB_MARK_DELIVERED)
+                jobs[i]->status = mrc == PL_OK ? PL_OK : PL_EIO;
+        rc = db_worse(rc, mrc);
+    }
     for (size_t i = 0; i < n && rc != PL_AGAIN; i++) {
+        if (jobs[i]->kind == DB_JOB_MARK_DELIVERED)
+            continue;
         int jrc = db_pipe_expect(conn, PGRES_TUPLES_OK, &res);
         if (jrc == PL_OK)
             jobs[i]->status = db_job_read(jobs[i], res);

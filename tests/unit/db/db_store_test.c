@@ -373,6 +373,10 @@ static void test_store_batches_dedups_and_loads(void **state)
         assert_non_null(job);
         job->u.delivered.message_id = ids[i];
         job->u.delivered.recipient = xstrdup(bob);
+        /* The marks of a batch go as arrays: a session name with quotes,
+         * backslashes and commas must arrive as it was. */
+        if (i == 1)
+            job->u.delivered.via = xstrdup("node \"a\",b\\c/1/2");
         db_store_submit(c->st, job, bob);
     }
     struct db_job *r1 = db_job_new(DB_JOB_MARK_RECEIVED);
@@ -409,6 +413,12 @@ static void test_store_batches_dedups_and_loads(void **state)
                                " AND d.state = 'received'",
                                sender),
                      1);
+    char id1[24];
+    snprintf(id1, sizeof(id1), "%lld", (long long)ids[1]);
+    PGresult *via =
+        sql(c, "SELECT delivered_via FROM deliveries WHERE message_id = $1", id1);
+    assert_string_equal(PQgetvalue(via, 0, 0), "node \"a\",b\\c/1/2");
+    PQclear(via);
 
     /* offline: the 190 still stored, oldest first, as stored */
     struct db_job *off = db_job_new(DB_JOB_OFFLINE_LOAD);
