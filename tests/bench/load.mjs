@@ -34,6 +34,9 @@ const USAGE = `usage: load.mjs --port PORT [options]
   --pairs P            sender/receiver pairs (default 50)
   --messages M         messages per pair (default 200)
   --window W           messages in flight per pair (default 20)
+  --receipts           throughput: request XEP-0184 receipts; the receiver
+                       answers each and a message counts (and leaves the
+                       window) when its receipt is back at the sender
   --offline K          offline backlog size (default 2000)
   --connect-parallel C logins in progress at once (default 50)
   --domain D           XMPP domain (default localhost)
@@ -85,6 +88,7 @@ function parseOptions() {
                 timeout: { type: "string" },
                 "phase-timeout": { type: "string" },
                 json: { type: "boolean" },
+                receipts: { type: "boolean" },
                 help: { type: "boolean" },
             },
         });
@@ -123,6 +127,7 @@ function parseOptions() {
         timeoutS: intOpt(v, "timeout", 900, 1, 86400),
         phaseTimeoutS: intOpt(v, "phase-timeout", 300, 1, 86400),
         json: Boolean(v.json),
+        receipts: Boolean(v.receipts),
         secret,
         issuer: process.env.PARLEY_JWT_ISSUER || undefined,
         audience: process.env.PARLEY_JWT_AUDIENCE || undefined,
@@ -389,10 +394,19 @@ class Session {
         });
     }
 
-    sendMessage(to, id, body) {
+    sendMessage(to, id, body, receipt = false) {
         this.ws.send(
             `<message xmlns='jabber:client' type='chat' to='${to}' id='${id}'>` +
-                `<body>${xmlEscape(body)}</body></message>`,
+                `<body>${xmlEscape(body)}</body>` +
+                (receipt ? "<request xmlns='urn:xmpp:receipts'/>" : "") +
+                "</message>",
+        );
+    }
+
+    sendReceipt(to, id) {
+        this.ws.send(
+            `<message xmlns='jabber:client' to='${to}' id='r${id}'>` +
+                `<received xmlns='urn:xmpp:receipts' id='${id}'/></message>`,
         );
     }
 
@@ -475,9 +489,12 @@ async function phaseIdle(opts, run) {
 }
 
 async function phaseThroughput(opts, run) {
-    const { pairs, messages: m, window: w } = opts;
+    const { pairs, messages: m, window: w, receipts } = opts;
     const total = pairs * m;
-    console.log(`\n== throughput: ${pairs} pairs × ${m} messages, window ${w}`);
+    console.log(
+        `\n== throughput: ${pairs} pairs × ${m} messages, window ${w}` +
+            (receipts ? ", with XEP-0184 receipts (counted when the receipt is back)" : ""),
+    );
     const senders = Array.from({ length: pairs }, (_, i) => `snd_${run}_${i}`);
     const receivers = Array.from({ length: pairs }, (_, i) => `rcv_${run}_${i}`);
     let sessions = [];
@@ -503,8 +520,14 @@ async function phaseThroughput(opts, run) {
                     const seq = next++;
                     inFlight++;
                     sentAt[seq] = performance.now();
-                    snd.sendMessage(rcv.bare, `t${run}-${i}-${seq}`, `${seq}`);
+                    snd.sendMessage(rcv.bare, `t${run}-${i}-${seq}`, `${seq}`, receipts);
                 }
+            };
+            const done = (seq, now) => {
+                latencies[received++] = now - sentAt[seq];
+                inFlight--;
+                if (received === total) finish();
+                else pump();
             };
             rcv.onMessage = (frame, now) => {
                 const b = frame.match(/<body>(\d+)<\/body>/);
@@ -516,11 +539,22 @@ async function phaseThroughput(opts, run) {
                 }
                 got[seq] = 1;
                 if (!frame.includes("urn:xmpp:sid:0")) noStanzaId++;
-                latencies[received++] = now - sentAt[seq];
-                inFlight--;
-                if (received === total) finish();
-                else pump();
+                if (receipts) rcv.sendReceipt(snd.bare, `t${run}-${i}-${seq}`);
+                else done(seq, now);
             };
+            if (receipts) {
+                const acked = new Uint8Array(m);
+                snd.onMessage = (frame, now) => {
+                    const r = frame.match(/<received xmlns=['"]urn:xmpp:receipts['"] id=['"]t[^-]+-\d+-(\d+)['"]/);
+                    const seq = r ? Number(r[1]) : -1;
+                    if (seq < 0 || seq >= m || acked[seq] || !got[seq]) {
+                        unexpected++;
+                        return;
+                    }
+                    acked[seq] = 1;
+                    done(seq, now);
+                };
+            }
             pump();
         }
         let timedOut = false;
@@ -535,6 +569,7 @@ async function phaseThroughput(opts, run) {
             pairs,
             messages_per_pair: m,
             window: w,
+            receipts,
             sent: total,
             received,
             seconds: secs,
