@@ -102,7 +102,21 @@ test("a receipt for an unknown id changes nothing and does not break the stream"
     const ca = await online(srv, uniqueUser("alice"));
     const cb = await online(srv, uniqueUser("bob"));
     try {
+        // A message of alice's that bob has, so that "nothing" is visible:
+        // the stray receipt must not mark it received.
+        await ca.send(request(cb.bare, "already here", "rq3a"));
+        await cb.nextMessage("already here");
+        await waitForSql(
+            stateQuery,
+            { s: ca.bare, id: "rq3a", r: cb.bare },
+            (r) => r[0]?.[0] === "delivered",
+            "state 'delivered'",
+        );
         await cb.send(receipt(ca.jid.toString(), "no-such-id"));
+        await cb.sync();
+        await sleep(500);
+        const rows = await sql(stateQuery, { s: ca.bare, id: "rq3a", r: cb.bare });
+        assert.deepEqual(rows, [["delivered"]], "bob's other message is still only delivered");
         await ca.send(request(cb.bare, "still fine", "rq3"));
         await cb.nextMessage("still fine");
     } finally {
