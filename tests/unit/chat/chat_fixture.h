@@ -17,6 +17,7 @@
 
 #include "auth_jwt.h"
 #include "chat.h"
+#include "chat_internal.h"
 #include "db_store.h"
 #include "pl_error.h"
 #include "pl_log.h"
@@ -35,6 +36,9 @@ struct fx_frame {
     char *data;
     size_t len;
     uint64_t tag;
+    /* The frame object the transport was handed: only compared (a fan-out
+     * hands every session the same one), never dereferenced later. */
+    const void *shared;
 };
 
 struct fx;
@@ -70,9 +74,11 @@ struct fx {
 
 /* ---- the fake transport ------------------------------------------------ */
 
-static inline int fx_io_write(void *ctx, const char *data, size_t len, uint64_t tag)
+static inline int fx_io_write(void *ctx, struct pl_frame *frame, uint64_t tag)
 {
     struct fx_client *c = ctx;
+    const char *data = pl_frame_data(frame);
+    size_t len = frame->len;
     if (c->nframes == c->cap) {
         size_t cap = c->cap ? c->cap * 2 : 16;
         struct fx_frame *f = realloc(c->frames, cap * sizeof(*f));
@@ -84,7 +90,7 @@ static inline int fx_io_write(void *ctx, const char *data, size_t len, uint64_t 
     assert_non_null(copy);
     memcpy(copy, data, len);
     copy[len] = '\0';
-    c->frames[c->nframes++] = (struct fx_frame){copy, len, tag};
+    c->frames[c->nframes++] = (struct fx_frame){copy, len, tag, frame};
     return PL_OK;
 }
 

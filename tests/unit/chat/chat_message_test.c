@@ -65,7 +65,7 @@ static void test_routed_after_commit(void **state)
     assert_int_equal(fx_unseen(bob), 1);
     uint64_t tag = 0;
     struct xmpp_node *m = fx_next(bob, &tag);
-    assert_int_equal(tag, 42);
+    assert_int_equal(tag, chat_tag(CHAT_TAG_MESSAGE, 42));
     assert_string_equal(m->name, "message");
     assert_string_equal(xmpp_node_attr(m, "from"), "alice@localhost/A");
     assert_string_equal(xmpp_node_attr(m, "id"), "m1");
@@ -109,7 +109,7 @@ static void test_pending_decides_routing(void **state)
     chat_server_complete(fx->cs, job);
     uint64_t tag = 0;
     struct xmpp_node *m = fx_next(bob, &tag);
-    assert_int_equal(tag, 42);
+    assert_int_equal(tag, chat_tag(CHAT_TAG_MESSAGE, 42));
     xmpp_node_free(m);
 }
 
@@ -155,7 +155,7 @@ static void expect_delivered(struct fx_client *c, int64_t id)
     assert_int_equal(fx_unseen(c), 1);
     uint64_t tag = 0;
     struct xmpp_node *m = fx_next(c, &tag);
-    assert_int_equal(tag, (uint64_t)id);
+    assert_int_equal(tag, chat_tag(CHAT_TAG_MESSAGE, id));
     assert_string_equal(m->name, "message");
     xmpp_node_free(m);
 }

@@ -38,7 +38,7 @@ static void expect_stored(struct fx_client *c, int64_t id)
 {
     uint64_t tag = 0;
     struct xmpp_node *m = fx_next(c, &tag);
-    assert_int_equal(tag, (uint64_t)id);
+    assert_int_equal(tag, chat_tag(CHAT_TAG_BACKLOG, id));
     assert_string_equal(m->name, "message");
     char want[32];
     snprintf(want, sizeof(want), "s%lld", (long long)id);
@@ -62,7 +62,7 @@ static void expect_live(struct fx_client *c, int64_t id)
 {
     uint64_t tag = 0;
     struct xmpp_node *m = fx_next(c, &tag);
-    assert_int_equal(tag, (uint64_t)id);
+    assert_int_equal(tag, chat_tag(CHAT_TAG_MESSAGE, id));
     assert_null(xmpp_node_child(m, "delay", XMPP_NS_DELAY));
     struct xmpp_node *sid = xmpp_node_child(m, "stanza-id", XMPP_NS_SID);
     assert_non_null(sid);
@@ -226,7 +226,7 @@ static void test_offline_batches(void **state)
     for (size_t i = 0; i < DB_OFFLINE_BATCH; i++) {
         uint64_t tag = 0;
         xmpp_node_free(fx_next(bob, &tag));
-        assert_int_equal(tag, (uint64_t)ids[i]);
+        assert_int_equal(tag, chat_tag(CHAT_TAG_BACKLOG, ids[i]));
         /* The next load waits until the batch is written. */
         assert_int_equal(fx_count(fx, DB_JOB_OFFLINE_LOAD), 0);
         xmpp_stream_written(bob->s, tag);
