@@ -1,21 +1,63 @@
-/* Shared between the chat_*.c files; not for other layers. */
+/* Shared between the chat_*.c files; not for other layers.
+ *
+ * The layer is a router and one file per feature (DESIGN.md, "How the chat
+ * layer grows"): chat_route.c decides where a stanza goes and hands it to
+ * the feature that owns it; chat_session.c is the registry; each feature
+ * file owns its state and its jobs; chat_server.c holds them together and
+ * dispatches store completions. */
 #ifndef CHAT_INTERNAL_H
 #define CHAT_INTERNAL_H
 
 #include "chat.h"
+#include "pl_frame.h"
 #include "pl_map.h"
 
 #include <stdint.h>
 
+/* ---- written-frame tags -------------------------------------------------
+ * A frame queued with a tag is reported back when the transport has
+ * written it. The tag says what the frame was, so that only the write of a
+ * stored direct message moves its delivery state; copies (carbons, archive
+ * results, room echoes) will carry kinds of their own that do not. */
+enum chat_tag_kind {
+    CHAT_TAG_NONE = 0, /* untagged: nobody is told */
+    CHAT_TAG_MESSAGE,  /* a stored direct message routed live */
+    CHAT_TAG_BACKLOG,  /* a stored direct message from the offline queue */
+    CHAT_TAG__COUNT
+};
+
+#define CHAT_TAG_SHIFT 56
+#define CHAT_TAG_VALUE_MASK ((UINT64_C(1) << CHAT_TAG_SHIFT) - 1)
+
+/* A tag of this kind carrying `value` (an archive id: below 2^56). */
+static inline uint64_t chat_tag(enum chat_tag_kind kind, int64_t value)
+{
+    return ((uint64_t)kind << CHAT_TAG_SHIFT) | ((uint64_t)value & CHAT_TAG_VALUE_MASK);
+}
+
+static inline enum chat_tag_kind chat_tag_kind(uint64_t tag)
+{
+    uint64_t k = tag >> CHAT_TAG_SHIFT;
+    return k < CHAT_TAG__COUNT ? (enum chat_tag_kind)k : CHAT_TAG_NONE;
+}
+
+static inline int64_t chat_tag_value(uint64_t tag)
+{
+    return (int64_t)(tag & CHAT_TAG_VALUE_MASK);
+}
+
+/* ---- sessions ---------------------------------------------------------- */
+
 enum chat_offline_state { CHAT_OFFLINE_NONE, CHAT_OFFLINE_LOADING, CHAT_OFFLINE_DONE };
 
-/* A live message held back while the session's offline queue loads, so
- * that stored messages arrive first and in order. */
+/* A live stored message held back while the session's offline queue loads,
+ * so that stored messages arrive first and in order. Held by reference to
+ * the frame every recipient shares; the bytes held per session are bounded
+ * (chat_offline.c). */
 struct chat_held {
     struct chat_held *next;
     int64_t id;
-    char *bytes;
-    size_t len;
+    struct pl_frame *frame; /* a reference */
 };
 
 struct chat_user;
@@ -43,6 +85,12 @@ struct chat_session {
     size_t inflight;      /* bytes queued and not yet written */
     struct chat_held *held_head;
     struct chat_held *held_tail;
+    size_t held_bytes; /* sizes of the held frames */
+    /* Live messages came while loading and were not held (over the bound):
+     * they are still `stored`, so the queue is loaded once more, after
+     * `cursor`, the last archive id the loads returned. */
+    int missed;
+    int64_t cursor;
 };
 
 /* Everyone online under one username. */
@@ -52,24 +100,32 @@ struct chat_user {
     struct chat_session *sessions;
 };
 
-/* The context of a store job: the job's owner, kept by chat so that it
- * outlives the sessions it mentions. */
+/* ---- store jobs -------------------------------------------------------- */
+
+/* The context of a store job that answers a session (and of one that
+ * carries a stanza): the job's owner, kept by chat so that it outlives the
+ * sessions it mentions. The session is found again by name and serial when
+ * the job completes; it may be gone by then. chat_server_complete frees the
+ * op after the feature's completion handler ran. */
 struct chat_op {
     struct chat_op *prev;
     struct chat_op *next;
+    char *user;                 /* whose session submitted the job; NULL if none */
+    uint64_t serial;            /* that session's serial */
     struct xmpp_stanza *stanza; /* MSG_STORE: the stanza to route */
     char *to_user;              /* MSG_STORE: the recipient's username */
     char *to_resource;          /* MSG_STORE: the resource addressed, or NULL */
-    char *sender_user;          /* whose session submitted it */
-    uint64_t sender_serial;
 };
+
+/* ---- the server -------------------------------------------------------- */
 
 struct chat_server {
     char *domain;
     char *muc_domain;
     char *node;
     uint64_t boot;      /* start time in microseconds: session names are unique */
-    size_t send_window; /* offline bytes queued ahead of the socket */
+    size_t send_window; /* offline bytes queued ahead of the socket; also the
+                           most live bytes held per session while it loads */
     struct chat_store store;
     struct xmpp_parser *parser; /* for stored stanzas */
     struct pl_map users;        /* username -> struct chat_user */
@@ -78,42 +134,82 @@ struct chat_server {
     struct chat_op *ops; /* every op whose job is out */
 };
 
+/* chat_route.c: where a stanza goes, decided once. */
+enum chat_dest {
+    CHAT_DEST_SERVER,       /* this server's domain itself */
+    CHAT_DEST_ACCOUNT,      /* a local account, bare or full JID */
+    CHAT_DEST_ROOM_SERVICE, /* the room service or a room on it */
+    CHAT_DEST_REMOTE,       /* another domain: no server-to-server links */
+};
+/* Classifies st's destination (no `to`: the sender's own account). */
+enum chat_dest chat_route_classify(const struct chat_server *cs,
+                                   const struct xmpp_stanza *st);
+/* Dispatches a stanza from a bound session to the feature that owns it
+ * (takes st). */
+void chat_route_stanza(struct chat_server *cs, struct chat_session *s,
+                       struct xmpp_stanza *st);
+/* Sends a frame to the sessions of u that RFC 6121 picks for a message:
+ * the addressed resource if it is connected; otherwise (a bare JID, or a
+ * resource that is gone) every available resource of the highest
+ * non-negative priority. A stored message (id > 0) goes through the offline
+ * ordering of each session. Returns how many sessions got it. */
+int chat_route_message(struct chat_user *u, const char *resource, int64_t id,
+                       struct pl_frame *frame);
+
 /* chat_session.c */
+void chat_user_free(struct chat_user *u);
 struct chat_user *chat_user_find(struct chat_server *cs, const char *username);
 struct chat_session *chat_session_find(struct chat_user *u, const char *resource);
 struct chat_session *chat_session_by_serial(struct chat_server *cs, const char *username,
                                             uint64_t serial);
+int chat_session_allowed(void *ctx, const char *username);
+int chat_session_bind(void *ctx, struct xmpp_stream *stream, const char *requested,
+                      char **resource);
+void chat_session_closed(void *ctx, struct xmpp_stream *stream);
 void chat_user_state(struct chat_server *cs, const char *username, int disabled);
+void chat_session_login_done(struct chat_server *cs, struct db_job *job,
+                             struct chat_op *op);
+void chat_session_end_done(struct chat_server *cs, struct db_job *job);
 
 /* chat_message.c */
 void chat_message_handle(struct chat_server *cs, struct chat_session *s,
                          struct xmpp_stanza *st);
-void chat_message_stored(struct chat_server *cs, struct db_job *job);
-void chat_message_written(struct chat_server *cs, struct chat_session *s, uint64_t tag);
+void chat_message_stored(struct chat_server *cs, struct db_job *job, struct chat_op *op);
+/* A stored message (tag of kind MESSAGE or BACKLOG) was written to s. */
+void chat_message_written(struct chat_server *cs, struct chat_session *s, int64_t id);
 
 /* chat_presence.c */
 void chat_presence_handle(struct chat_server *cs, struct chat_session *s,
                           struct xmpp_stanza *st);
-void chat_offline_loaded(struct chat_server *cs, struct db_job *job);
-/* Messages of `username` went back to `stored`: load them again for the
- * sessions that are online and past their first load. */
-void chat_offline_requeued(struct chat_server *cs, const char *username);
-/* The transport wrote the frame tagged `tag` to s: send more of the backlog. */
-void chat_offline_written(struct chat_server *cs, struct chat_session *s, uint64_t tag);
-/* Frees what is left of s's backlog and held messages. */
-void chat_offline_free(struct chat_session *s);
 /* The session's row: written at bind (not available), deleted at the end. */
 void chat_presence_bound(struct chat_server *cs, struct chat_session *s);
 void chat_presence_gone(struct chat_server *cs, struct chat_session *s);
 
+/* chat_offline.c: the paced offline backlog. */
+/* Starts loading what is stored for s (after its initial presence). */
+void chat_offline_start(struct chat_server *cs, struct chat_session *s);
+/* A stored message for s, routed live: sent now, or held while s loads. */
+void chat_offline_deliver(struct chat_session *s, int64_t id, struct pl_frame *frame);
+void chat_offline_loaded(struct chat_server *cs, struct db_job *job, struct chat_op *op);
+/* Messages of `username` went back to `stored`: load them again for the
+ * sessions that are online and past their first load. */
+void chat_offline_requeued(struct chat_server *cs, const char *username);
+/* The transport wrote the backlog frame of archive id `id` to s. */
+void chat_offline_written(struct chat_server *cs, struct chat_session *s, int64_t id);
+/* Frees what is left of s's backlog and held messages. */
+void chat_offline_free(struct chat_session *s);
+
 /* chat_iq.c */
 void chat_iq_handle(struct chat_server *cs, struct chat_session *s,
-                    struct xmpp_stanza *st);
+                    struct xmpp_stanza *st, enum chat_dest dest);
 
-/* Helpers shared by the handlers (chat_server.c). */
+/* Helpers shared by the features (chat_server.c). */
+/* An op for a job submitted on behalf of s (NULL: no session). */
 struct chat_op *chat_op_new(struct chat_server *cs, struct chat_session *s);
 void chat_op_free(struct chat_server *cs, struct chat_op *op);
-/* Submits a job (takes it); on ENOMEM of the caller, use db_job_free. */
+/* The session that submitted op's job, if it is still there. */
+struct chat_session *chat_op_session(struct chat_server *cs, const struct chat_op *op);
+/* Submits a job (takes it). */
 void chat_submit(struct chat_server *cs, struct db_job *job, const char *shard_key);
 /* Replies to st on s with a stanza error. */
 void chat_reply_error(struct chat_server *cs, struct chat_session *s,
@@ -123,5 +219,11 @@ void chat_reply_error(struct chat_server *cs, struct chat_session *s,
 int chat_add_stanza_id(struct xmpp_node *msg, int64_t id, const char *by);
 /* XEP-0082 UTC timestamp with milliseconds from microseconds since the epoch. */
 void chat_format_stamp(int64_t us, char *out, size_t outlen);
+/* Serialises n once into a new frame (one reference); NULL on failure. */
+struct pl_frame *chat_frame(const struct xmpp_node *n);
+/* "user@domain" for a local username (allocated); NULL on ENOMEM. */
+char *chat_bare_jid(const struct chat_server *cs, const char *username);
+/* The username part of a local bare JID (allocated); NULL if none. */
+char *chat_username_of(const char *bare_jid);
 
 #endif

@@ -1,11 +1,14 @@
 /* The iqs the server answers itself (XEP-0030 disco, XEP-0199 ping, the
- * legacy session, an empty roster until rosters exist) and the routing of
- * iqs between users' resources (RFC 6120 section 10.5.3). Anything else
- * addressed to the server or an account gets service-unavailable. */
+ * legacy session, an empty roster until rosters exist) and the delivery of
+ * iqs between users' resources (RFC 6120 section 10.5.3), for the
+ * destinations the router sends here (the server, a local account).
+ * Anything else addressed to the server or an account gets
+ * service-unavailable. */
 #include "chat_internal.h"
 
 #include "pl_error.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #define XMPP_NS_ROSTER "jabber:iq:roster"
@@ -60,15 +63,21 @@ static struct xmpp_node *disco_info(const char *self, const struct xmpp_node *iq
     return res;
 }
 
-/* An iq the server answers: to the domain, or to the sender's own account. */
+/* An iq the server answers: to the domain, or to an account's bare JID
+ * (the sender's own when the iq had no `to`, RFC 6120 section 10.3.3); the
+ * reply comes from whoever was asked. */
 static void answer(struct chat_server *cs, struct chat_session *s, struct xmpp_stanza *st,
                    int to_server)
 {
     const struct xmpp_node *iq = st->node;
     int get = strcmp(st->type, "get") == 0;
-    /* Who answers when the iq had no `to`: the account itself (RFC 6120
-     * section 10.3.3), or the server. */
-    const char *self = to_server ? cs->domain : s->user->bare_jid;
+    char *asked = !to_server && st->has_to ? xmpp_jid_bare(&st->to) : NULL;
+    if (!to_server && st->has_to && !asked) {
+        reply_error(s, iq, cs->domain, "wait", "resource-constraint");
+        return;
+    }
+    const char *self = to_server ? cs->domain : asked ? asked : s->user->bare_jid;
+    int own = !to_server && strcmp(self, s->user->bare_jid) == 0;
     struct xmpp_node *payload = NULL;
     for (struct xmpp_node *c = iq->children; c; c = c->next)
         if (c->name) {
@@ -93,7 +102,11 @@ static void answer(struct chat_server *cs, struct chat_session *s, struct xmpp_s
         send_and_free(s, xmpp_stanza_iq_result(iq, self));
     } else if (!get && strcmp(ns, XMPP_NS_SESSION) == 0) {
         send_and_free(s, xmpp_stanza_iq_result(iq, self));
-    } else if (get && !to_server && strcmp(ns, XMPP_NS_ROSTER) == 0) {
+    } else if (!own && strcmp(ns, XMPP_NS_ROSTER) == 0 && !to_server) {
+        /* Nobody reads or writes another account's roster (RFC 6121
+         * section 2.1.5). */
+        reply_error(s, iq, self, "auth", "forbidden");
+    } else if (get && own && strcmp(ns, XMPP_NS_ROSTER) == 0) {
         /* Clients fetch the roster at login; it is empty until rosters
          * are implemented, which is the truth for now. */
         struct xmpp_node *res = xmpp_stanza_iq_result(iq, self);
@@ -105,38 +118,25 @@ static void answer(struct chat_server *cs, struct chat_session *s, struct xmpp_s
     } else {
         reply_error(s, iq, self, "cancel", "service-unavailable");
     }
+    free(asked);
 }
 
 void chat_iq_handle(struct chat_server *cs, struct chat_session *s,
-                    struct xmpp_stanza *st)
+                    struct xmpp_stanza *st, enum chat_dest dest)
 {
     int request = strcmp(st->type, "get") == 0 || strcmp(st->type, "set") == 0;
-    if (!st->has_to || (strcmp(st->to.domain, cs->domain) == 0 && !st->to.local)) {
+    if (dest == CHAT_DEST_SERVER || !st->has_to || !st->to.resource) {
+        /* To the server, or to an account's bare JID (the sender's own or
+         * another's): the server answers, for the account in the second
+         * case, as disco on an account bare JID is the server's to give
+         * (RFC 6120 section 10.3.3). */
         if (request)
-            answer(cs, s, st, st->has_to);
+            answer(cs, s, st, dest == CHAT_DEST_SERVER);
         xmpp_stanza_free(st);
         return;
     }
-    if (strcmp(st->to.domain, cs->domain) != 0) {
-        if (request)
-            chat_reply_error(cs, s, st->node, "cancel",
-                             strcmp(st->to.domain, cs->muc_domain) == 0
-                                 ? "service-unavailable"
-                                 : "remote-server-not-found");
-        xmpp_stanza_free(st);
-        return;
-    }
-    struct chat_user *u = chat_user_find(cs, st->to.local);
-    if (!st->to.resource) {
-        /* To a bare JID: the server answers for the account. */
-        if (request)
-            answer(cs, s, st, 0);
-        /* The sender's own account, or another's: the same answers, as
-         * disco on an account bare JID is the server's to give. */
-        xmpp_stanza_free(st);
-        return;
-    }
-    struct chat_session *target = chat_session_find(u, st->to.resource);
+    struct chat_session *target =
+        chat_session_find(chat_user_find(cs, st->to.local), st->to.resource);
     if (target)
         xmpp_stream_send(target->stream, st->node, 0);
     else if (request)

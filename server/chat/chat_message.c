@@ -1,5 +1,8 @@
-/* Messages: 1:1 routing per RFC 6121 section 8.5, storage before routing,
- * XEP-0184 receipts and XEP-0359 stanza ids. */
+/* Messages to local accounts: storage before routing, XEP-0184 receipts,
+ * XEP-0359 stanza ids, and what a client may not claim (a server's
+ * <stanza-id/> or <delay/>). The router has already decided that the
+ * destination is a local account; which of its sessions get the message is
+ * chat_route_message's choice. */
 #include "chat_internal.h"
 
 #include "pl_buf.h"
@@ -9,64 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Sends `bytes` (a stored message with archive id `id`, or a live one with
- * id 0) to s, or holds a stored one while s's offline queue is loading. */
-static void chat_deliver(struct chat_session *s, int64_t id, const char *bytes,
-                         size_t len)
-{
-    if (s->offline != CHAT_OFFLINE_LOADING || id == 0) {
-        xmpp_stream_send_bytes(s->stream, bytes, len, (uint64_t)id);
-        return;
-    }
-    struct chat_held *h = malloc(sizeof(*h));
-    char *copy = malloc(len);
-    if (!h || !copy) {
-        /* Not sent, so still `stored`: the next login delivers it. */
-        free(h);
-        free(copy);
-        return;
-    }
-    memcpy(copy, bytes, len);
-    h->next = NULL;
-    h->id = id;
-    h->bytes = copy;
-    h->len = len;
-    if (s->held_tail)
-        s->held_tail->next = h;
-    else
-        s->held_head = h;
-    s->held_tail = h;
-}
-
-/* Delivers bytes to the sessions RFC 6121 picks: the addressed resource if
- * it is connected; otherwise (a bare JID, or a resource that is gone) every
- * available resource of the highest non-negative priority. Returns how many
- * sessions got it. */
-static int route(struct chat_user *u, const char *resource, int64_t id, const char *bytes,
-                 size_t len)
-{
-    if (!u)
-        return 0;
-    struct chat_session *full = resource ? chat_session_find(u, resource) : NULL;
-    if (full) {
-        chat_deliver(full, id, bytes, len);
-        return 1;
-    }
-    int best = -1, found = 0;
-    for (struct chat_session *s = u->sessions; s; s = s->next_in_user)
-        if (s->available && s->priority > best)
-            best = s->priority;
-    if (best < 0)
-        return 0;
-    for (struct chat_session *s = u->sessions; s; s = s->next_in_user) {
-        if (s->available && s->priority == best) {
-            chat_deliver(s, id, bytes, len);
-            found++;
-        }
-    }
-    return found;
-}
-
 /* Removes every <stanza-id xmlns='urn:xmpp:sid:0'/> a client put in: only
  * the server may claim one (XEP-0359 section 5). */
 static void strip_stanza_ids(struct xmpp_node *msg)
@@ -75,6 +20,44 @@ static void strip_stanza_ids(struct xmpp_node *msg)
     while ((c = xmpp_node_child(msg, "stanza-id", XMPP_NS_SID))) {
         xmpp_node_unlink(msg, c);
         xmpp_node_free(c);
+    }
+}
+
+/* 1 if `from` of a client's <delay/> names this server, its room service,
+ * or an account of this server other than the sender: a time the
+ * recipient would take for one the server (or someone else) set. */
+static int delay_claims_server(const struct chat_server *cs, const char *from,
+                               const char *sender_user)
+{
+    struct xmpp_jid j;
+    if (xmpp_jid_parse(from, &j) != PL_OK)
+        return 1; /* not even a JID: nothing a recipient should trust */
+    int ours = strcmp(j.domain, cs->domain) == 0 || strcmp(j.domain, cs->muc_domain) == 0;
+    int self =
+        j.local && strcmp(j.domain, cs->domain) == 0 && strcmp(j.local, sender_user) == 0;
+    xmpp_jid_free(&j);
+    return ours && !self;
+}
+
+/* Removes client-supplied XEP-0203 delays that claim this server's
+ * domains: only the server stamps those (at offline delivery), so a client
+ * may not make a message look server-delayed. A delay with the sender's
+ * own JID, another domain, or no `from` is the client's own claim and
+ * stays. */
+static void strip_server_delays(const struct chat_server *cs, struct xmpp_node *msg,
+                                const char *sender_user)
+{
+    struct xmpp_node *c = msg->children;
+    while (c) {
+        struct xmpp_node *next = c->next;
+        const char *from;
+        if (c->name && strcmp(c->name, "delay") == 0 && c->ns &&
+            strcmp(c->ns, XMPP_NS_DELAY) == 0 && (from = xmpp_node_attr(c, "from")) &&
+            delay_claims_server(cs, from, sender_user)) {
+            xmpp_node_unlink(msg, c);
+            xmpp_node_free(c);
+        }
+        c = next;
     }
 }
 
@@ -106,10 +89,12 @@ static int is_type(const char *type, const char *name)
     return strcmp(type, name) == 0;
 }
 
-/* A stanza id is a key of the archive's unique index, which bounds its size. */
+/* A stanza id is a key of the archive's dedup index, which bounds its size. */
 #define CHAT_MAX_STANZA_ID 1024
 
-/* Queues the store job; the message is routed when it has committed. */
+/* Queues the store job; the message is routed when it has committed. Any
+ * failure to queue it is answered with an error: nothing accepted is
+ * dropped silently. */
 static void store_and_route(struct chat_server *cs, struct chat_session *s,
                             struct xmpp_stanza *st, const char *to_user,
                             const char *to_resource, const char *to_bare, char *body)
@@ -154,37 +139,22 @@ void chat_message_handle(struct chat_server *cs, struct chat_session *s,
                          struct xmpp_stanza *st)
 {
     const char *type = st->type ? st->type : "normal";
-    const char *to_user = s->user->username, *to_resource = NULL;
-
-    if (st->has_to) {
-        if (strcmp(st->to.domain, cs->domain) != 0 || !st->to.local) {
-            /* Rooms come with the MUC service; no server-to-server links. */
-            const char *cond = strcmp(st->to.domain, cs->domain) == 0 ||
-                                       strcmp(st->to.domain, cs->muc_domain) == 0
-                                   ? "service-unavailable"
-                                   : "remote-server-not-found";
-            if (!is_type(type, "error"))
-                chat_reply_error(cs, s, st->node, "cancel", cond);
-            xmpp_stanza_free(st);
-            return;
-        }
-        to_user = st->to.local;
-        to_resource = st->to.resource;
-    }
-    char *to_bare = malloc(strlen(to_user) + strlen(cs->domain) + 2);
+    const char *to_user = st->has_to ? st->to.local : s->user->username;
+    const char *to_resource = st->has_to ? st->to.resource : NULL;
+    char *to_bare = chat_bare_jid(cs, to_user);
     if (!to_bare) {
+        if (!is_type(type, "error"))
+            chat_reply_error(cs, s, st->node, "wait", "resource-constraint");
         xmpp_stanza_free(st);
         return;
     }
-    strcpy(to_bare, to_user);
-    strcat(to_bare, "@");
-    strcat(to_bare, cs->domain);
-
     if (is_type(type, "groupchat")) {
+        /* groupchat goes to rooms, not accounts (RFC 6121 section 5.2.2) */
         chat_reply_error(cs, s, st->node, "cancel", "service-unavailable");
         goto done;
     }
     strip_stanza_ids(st->node);
+    strip_server_delays(cs, st->node, s->user->username);
     note_receipt(cs, s, st->node, to_bare);
 
     struct xmpp_node *body_node = xmpp_node_child(st->node, "body", XMPP_NS_CLIENT);
@@ -201,46 +171,48 @@ void chat_message_handle(struct chat_server *cs, struct chat_session *s,
     struct chat_user *u = chat_user_find(cs, to_user);
     if (is_type(type, "error") && !(to_resource && chat_session_find(u, to_resource)))
         goto done;
-    struct pl_buf out = PL_BUF_INIT;
-    if (xmpp_node_serialize(st->node, NULL, &out) == PL_OK)
-        route(u, to_resource, 0, out.data, out.len);
-    pl_buf_free(&out);
+    struct pl_frame *f = chat_frame(st->node);
+    if (f)
+        chat_route_message(u, to_resource, 0, f);
+    pl_frame_unref(f);
 done:
     free(to_bare);
     xmpp_stanza_free(st);
 }
 
-void chat_message_stored(struct chat_server *cs, struct db_job *job)
+void chat_message_stored(struct chat_server *cs, struct db_job *job, struct chat_op *op)
 {
-    struct chat_op *op = job->owner;
     if (job->status != PL_OK) {
         pl_error(0, job->u.msg.sender, "storing a message failed: %s",
                  pl_strerror(job->status));
-        struct chat_session *s =
-            chat_session_by_serial(cs, op->sender_user, op->sender_serial);
+        struct chat_session *s = chat_op_session(cs, op);
         if (s)
             chat_reply_error(cs, s, op->stanza->node, "wait", "internal-server-error");
-        goto done;
+        return;
     }
     if (!job->u.msg.pending) {
-        /* A retry of a message already stored and delivered. */
-        pl_debug(0, job->u.msg.sender, "duplicate message id %s already delivered",
+        /* A true retry of a message already stored and delivered. */
+        pl_debug(0, job->u.msg.sender, "retry of message id %s already delivered",
                  job->u.msg.stanza_id ? job->u.msg.stanza_id : "-");
-        goto done;
+        return;
     }
+    /* Serialised once; every session it goes to shares the frame. */
     struct xmpp_node *copy = xmpp_node_copy(op->stanza->node);
-    struct pl_buf out = PL_BUF_INIT;
-    if (copy && chat_add_stanza_id(copy, job->u.msg.id, job->u.msg.recipient) == PL_OK &&
-        xmpp_node_serialize(copy, NULL, &out) == PL_OK)
-        route(chat_user_find(cs, op->to_user), op->to_resource, job->u.msg.id, out.data,
-              out.len);
-    pl_buf_free(&out);
+    struct pl_frame *f = NULL;
+    if (copy && chat_add_stanza_id(copy, job->u.msg.id, job->u.msg.recipient) == PL_OK)
+        f = chat_frame(copy);
+    if (f)
+        chat_route_message(chat_user_find(cs, op->to_user), op->to_resource,
+                           job->u.msg.id, f);
+    else
+        pl_error(0, job->u.msg.sender,
+                 "out of memory routing message %lld (stays stored)",
+                 (long long)job->u.msg.id);
+    pl_frame_unref(f);
     xmpp_node_free(copy);
-done:
-    chat_op_free(cs, op);
 }
 
-void chat_message_written(struct chat_server *cs, struct chat_session *s, uint64_t tag)
+void chat_message_written(struct chat_server *cs, struct chat_session *s, int64_t id)
 {
     const char *bare = xmpp_stream_bare_jid(s->stream);
     struct db_job *job = db_job_new(DB_JOB_MARK_DELIVERED);
@@ -249,7 +221,7 @@ void chat_message_written(struct chat_server *cs, struct chat_session *s, uint64
         db_job_free(job);
         return;
     }
-    job->u.delivered.message_id = (int64_t)tag;
+    job->u.delivered.message_id = id;
     s->wrote = 1;
     chat_submit(cs, job, bare);
 }

@@ -3,6 +3,7 @@
 #include "pl_buf.h"
 #include "pl_config.h"
 #include "pl_error.h"
+#include "pl_frame.h"
 #include "pl_log.h"
 
 #include <libwebsockets.h>
@@ -11,13 +12,17 @@
 #include <strings.h>
 #include <time.h>
 
-/* One queued outgoing frame, with lws's headroom in front of the bytes. */
+/* One queued outgoing frame: a reference to bytes that may be queued to
+ * many connections at once (a fan-out is serialised once). */
 struct ws_out {
     struct ws_out *next;
-    size_t len;
+    struct pl_frame *frame; /* a reference of this queue's */
     uint64_t tag;
-    unsigned char data[]; /* LWS_PRE + len */
 };
+
+/* lws_write writes its frame header into the LWS_PRE bytes in front of
+ * the payload: the frame's headroom is there for it. */
+_Static_assert(LWS_PRE <= PL_FRAME_HEADROOM, "pl_frame headroom too small for lws");
 
 /* Per-connection state: lws allocates it zeroed for the xmpp protocol and
  * frees it after LWS_CALLBACK_CLOSED, so nothing here outlives the wsi. */
@@ -164,6 +169,7 @@ static void out_free_all(struct ws_conn *c)
     struct ws_out *o = c->out_head;
     while (o) {
         struct ws_out *next = o->next;
+        pl_frame_unref(o->frame);
         free(o);
         o = next;
     }
@@ -184,22 +190,22 @@ static void conn_drop(struct ws_conn *c)
     lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
 }
 
-static int io_write(void *io_ctx, const char *data, size_t len, uint64_t tag)
+static int io_write(void *io_ctx, struct pl_frame *frame, uint64_t tag)
 {
     struct ws_conn *c = io_ctx;
+    size_t len = frame->len;
     if (c->dead || c->closing)
         return PL_ESTATE;
     if (c->out_bytes + len > c->ws->cfg.max_send_queue) {
         conn_drop(c);
         return PL_ETOOBIG;
     }
-    struct ws_out *o = malloc(sizeof(*o) + LWS_PRE + len);
+    struct ws_out *o = malloc(sizeof(*o));
     if (!o)
         return PL_ENOMEM;
     o->next = NULL;
-    o->len = len;
+    o->frame = pl_frame_ref(frame);
     o->tag = tag;
-    memcpy(o->data + LWS_PRE, data, len);
     if (c->out_tail)
         c->out_tail->next = o;
     else
@@ -262,10 +268,11 @@ static int on_writeable(struct ws_conn *c)
         c->out_head = o->next;
         if (!c->out_head)
             c->out_tail = NULL;
-        c->out_bytes -= o->len;
-        int n = lws_write(c->wsi, o->data + LWS_PRE, o->len, LWS_WRITE_TEXT);
+        size_t len = o->frame->len;
+        c->out_bytes -= len;
+        int n = lws_write(c->wsi, pl_frame_payload(o->frame), len, LWS_WRITE_TEXT);
         uint64_t tag = o->tag;
-        size_t len = o->len;
+        pl_frame_unref(o->frame);
         free(o);
         if (n < (int)len) {
             c->dead = 1;

@@ -48,7 +48,12 @@ static void random_hex(char *out, size_t nbytes)
 
 int xmpp_stream_write(struct xmpp_stream *s, const char *data, size_t len, uint64_t tag)
 {
-    return s->io->write(s->io_ctx, data, len, tag);
+    struct pl_frame *f = pl_frame_new(data, len);
+    if (!f)
+        return PL_ENOMEM;
+    int rc = s->io->write(s->io_ctx, f, tag);
+    pl_frame_unref(f);
+    return rc;
 }
 
 static int stream_write_str(struct xmpp_stream *s, const char *str)
@@ -569,6 +574,13 @@ int xmpp_stream_send_bytes(struct xmpp_stream *s, const char *data, size_t len,
     if (s->state == XMPP_ST_CLOSING)
         return PL_ESTATE;
     return xmpp_stream_write(s, data, len, tag);
+}
+
+int xmpp_stream_send_frame(struct xmpp_stream *s, struct pl_frame *frame, uint64_t tag)
+{
+    if (s->state == XMPP_ST_CLOSING)
+        return PL_ESTATE;
+    return s->io->write(s->io_ctx, frame, tag);
 }
 
 uint64_t xmpp_stream_conn_id(const struct xmpp_stream *s)

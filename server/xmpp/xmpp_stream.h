@@ -8,6 +8,7 @@
 #ifndef XMPP_STREAM_H
 #define XMPP_STREAM_H
 
+#include "pl_frame.h"
 #include "xmpp_node.h"
 #include "xmpp_parse.h"
 #include "xmpp_stanza.h"
@@ -20,11 +21,12 @@ struct xmpp_stream;
 
 /* What the transport gives each stream. */
 struct xmpp_stream_io {
-    /* Queues one complete frame (copied). `tag` (0 = none) is reported back
-     * through xmpp_stream_written once the frame is written to the socket.
-     * PL_ETOOBIG when the peer's send queue is over its bound: the
-     * transport then drops the connection. */
-    int (*write)(void *io_ctx, const char *data, size_t len, uint64_t tag);
+    /* Queues one complete frame, taking a reference of its own on success
+     * (the caller keeps its reference either way). `tag` (0 = none) is
+     * reported back through xmpp_stream_written once the frame is written
+     * to the socket. PL_ETOOBIG when the peer's send queue is over its
+     * bound: the transport then drops the connection. */
+    int (*write)(void *io_ctx, struct pl_frame *frame, uint64_t tag);
     /* Closes the connection once what is queued has been written. */
     void (*close)(void *io_ctx);
 };
@@ -81,9 +83,12 @@ void xmpp_stream_written(struct xmpp_stream *s, uint64_t tag);
 
 /* Serialises and queues a stanza (top-level namespace jabber:client). */
 int xmpp_stream_send(struct xmpp_stream *s, const struct xmpp_node *stanza, uint64_t tag);
-/* Queues bytes already serialised (one element), e.g. a fan-out. */
+/* Queues bytes already serialised (one element), copied into a frame. */
 int xmpp_stream_send_bytes(struct xmpp_stream *s, const char *data, size_t len,
                            uint64_t tag);
+/* Queues a frame serialised once for many streams (a fan-out): the
+ * transport takes a reference, the caller keeps its own. */
+int xmpp_stream_send_frame(struct xmpp_stream *s, struct pl_frame *frame, uint64_t tag);
 /* Sends <stream:error><CONDITION/>[<text>]</stream:error>, <close/>, and
  * closes. `text` may be NULL. Later sends are dropped. */
 void xmpp_stream_error(struct xmpp_stream *s, const char *condition, const char *text);

@@ -10,11 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int io_write(void *ctx, const char *data, size_t len, uint64_t tag)
+static int io_write(void *ctx, struct pl_frame *frame, uint64_t tag)
 {
     (void)ctx;
-    (void)data;
-    (void)len;
+    (void)frame;
     (void)tag;
     return PL_OK;
 }

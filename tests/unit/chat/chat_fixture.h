@@ -17,6 +17,7 @@
 
 #include "auth_jwt.h"
 #include "chat.h"
+#include "chat_internal.h"
 #include "db_store.h"
 #include "pl_error.h"
 #include "pl_log.h"
@@ -35,6 +36,9 @@ struct fx_frame {
     char *data;
     size_t len;
     uint64_t tag;
+    /* The frame object the transport was handed: only compared (a fan-out
+     * hands every session the same one), never dereferenced later. */
+    const void *shared;
 };
 
 struct fx;
@@ -70,9 +74,11 @@ struct fx {
 
 /* ---- the fake transport ------------------------------------------------ */
 
-static inline int fx_io_write(void *ctx, const char *data, size_t len, uint64_t tag)
+static inline int fx_io_write(void *ctx, struct pl_frame *frame, uint64_t tag)
 {
     struct fx_client *c = ctx;
+    const char *data = pl_frame_data(frame);
+    size_t len = frame->len;
     if (c->nframes == c->cap) {
         size_t cap = c->cap ? c->cap * 2 : 16;
         struct fx_frame *f = realloc(c->frames, cap * sizeof(*f));
@@ -84,7 +90,7 @@ static inline int fx_io_write(void *ctx, const char *data, size_t len, uint64_t 
     assert_non_null(copy);
     memcpy(copy, data, len);
     copy[len] = '\0';
-    c->frames[c->nframes++] = (struct fx_frame){copy, len, tag};
+    c->frames[c->nframes++] = (struct fx_frame){copy, len, tag, frame};
     return PL_OK;
 }
 
@@ -404,6 +410,77 @@ static inline void fx_chat(struct fx_client *from, const char *to, const char *i
                               "</message>",
                               to, id, body),
                      PL_OK);
+}
+
+/* ---- stored messages and offline loads ------------------------------- */
+/* 2023-11-14T22:13:20.123456Z */
+#define STAMP_US 1700000000123456
+#define STAMP_TEXT "2023-11-14T22:13:20.123Z"
+
+static inline char *stored_xml(int64_t id)
+{
+    char buf[256];
+    snprintf(buf, sizeof(buf),
+             "<message xmlns='jabber:client' from='alice@localhost/A' "
+             "to='bob@localhost' type='chat' id='s%lld'><body>stored %lld</body>"
+             "</message>",
+             (long long)id, (long long)id);
+    return strdup(buf);
+}
+
+/* Completes an offline load with stored messages of these ids. */
+static inline void complete_load(struct fx *fx, struct db_job *job, const int64_t *ids,
+                                 size_t n)
+{
+    job->status = PL_OK;
+    job->u.offline.count = n;
+    job->u.offline.msgs = n ? calloc(n, sizeof(*job->u.offline.msgs)) : NULL;
+    for (size_t i = 0; i < n; i++) {
+        job->u.offline.msgs[i].id = ids[i];
+        job->u.offline.msgs[i].created_at_us = STAMP_US;
+        job->u.offline.msgs[i].stanza_xml = stored_xml(ids[i]);
+    }
+    chat_server_complete(fx->cs, job);
+}
+
+/* The next frame is the stored message `id`, with delay and stanza id; the
+ * transport then reports it written, which lets the backlog go on. */
+static inline void expect_stored(struct fx_client *c, int64_t id)
+{
+    uint64_t tag = 0;
+    struct xmpp_node *m = fx_next(c, &tag);
+    assert_int_equal(tag, chat_tag(CHAT_TAG_BACKLOG, id));
+    assert_string_equal(m->name, "message");
+    char want[32];
+    snprintf(want, sizeof(want), "s%lld", (long long)id);
+    assert_string_equal(xmpp_node_attr(m, "id"), want);
+    assert_string_equal(xmpp_node_attr(m, "from"), "alice@localhost/A");
+    struct xmpp_node *d = xmpp_node_child(m, "delay", XMPP_NS_DELAY);
+    assert_non_null(d);
+    assert_string_equal(xmpp_node_attr(d, "stamp"), STAMP_TEXT);
+    assert_string_equal(xmpp_node_attr(d, "from"), "localhost");
+    assert_int_equal(fx_count_children(m, "stanza-id", XMPP_NS_SID), 1);
+    xmpp_stream_written(c->s, tag);
+    struct xmpp_node *sid = xmpp_node_child(m, "stanza-id", XMPP_NS_SID);
+    snprintf(want, sizeof(want), "%lld", (long long)id);
+    assert_string_equal(xmpp_node_attr(sid, "id"), want);
+    assert_string_equal(xmpp_node_attr(sid, "by"), "bob@localhost");
+    xmpp_node_free(m);
+}
+
+/* The next frame is the live message `id` (no delay). */
+static inline void expect_live(struct fx_client *c, int64_t id)
+{
+    uint64_t tag = 0;
+    struct xmpp_node *m = fx_next(c, &tag);
+    assert_int_equal(tag, chat_tag(CHAT_TAG_MESSAGE, id));
+    assert_null(xmpp_node_child(m, "delay", XMPP_NS_DELAY));
+    struct xmpp_node *sid = xmpp_node_child(m, "stanza-id", XMPP_NS_SID);
+    assert_non_null(sid);
+    char want[32];
+    snprintf(want, sizeof(want), "%lld", (long long)id);
+    assert_string_equal(xmpp_node_attr(sid, "id"), want);
+    xmpp_node_free(m);
 }
 
 #endif

@@ -65,7 +65,7 @@ static void test_routed_after_commit(void **state)
     assert_int_equal(fx_unseen(bob), 1);
     uint64_t tag = 0;
     struct xmpp_node *m = fx_next(bob, &tag);
-    assert_int_equal(tag, 42);
+    assert_int_equal(tag, chat_tag(CHAT_TAG_MESSAGE, 42));
     assert_string_equal(m->name, "message");
     assert_string_equal(xmpp_node_attr(m, "from"), "alice@localhost/A");
     assert_string_equal(xmpp_node_attr(m, "id"), "m1");
@@ -109,7 +109,7 @@ static void test_pending_decides_routing(void **state)
     chat_server_complete(fx->cs, job);
     uint64_t tag = 0;
     struct xmpp_node *m = fx_next(bob, &tag);
-    assert_int_equal(tag, 42);
+    assert_int_equal(tag, chat_tag(CHAT_TAG_MESSAGE, 42));
     xmpp_node_free(m);
 }
 
@@ -155,7 +155,7 @@ static void expect_delivered(struct fx_client *c, int64_t id)
     assert_int_equal(fx_unseen(c), 1);
     uint64_t tag = 0;
     struct xmpp_node *m = fx_next(c, &tag);
-    assert_int_equal(tag, (uint64_t)id);
+    assert_int_equal(tag, chat_tag(CHAT_TAG_MESSAGE, id));
     assert_string_equal(m->name, "message");
     xmpp_node_free(m);
 }
@@ -537,6 +537,66 @@ static void test_error_messages(void **state)
     assert_int_equal(fx_unseen(bob), 0);
 }
 
+/* The delays left in the stored stanza, as `from` values in order. */
+static size_t stored_delays(struct fx *fx, const char **froms, size_t max)
+{
+    struct db_job *job = fx_take(fx, DB_JOB_MSG_STORE, NULL);
+    struct xmpp_node *xml = NULL;
+    enum xmpp_parse_error why;
+    assert_int_equal(xmpp_parse(fx->check, job->u.msg.stanza_xml,
+                                strlen(job->u.msg.stanza_xml), NULL, &xml, &why),
+                     PL_OK);
+    size_t n = 0;
+    for (struct xmpp_node *c = xml->children; c; c = c->next) {
+        if (!c->name || strcmp(c->name, "delay") != 0)
+            continue;
+        assert_true(n < max);
+        const char *from = xmpp_node_attr(c, "from");
+        froms[n++] = from ? strdup(from) : strdup("(none)");
+    }
+    xmpp_node_free(xml);
+    chat_server_complete(fx->cs, job);
+    return n;
+}
+
+/* Defect: a client's <delay from='localhost'/> was stored and delivered,
+ * so the recipient saw a time that looked server-set. Delays claiming this
+ * server, its room service or another account go before storing; the
+ * sender's own, another domain's and one without `from` stay. */
+static void test_server_delays_removed(void **state)
+{
+    struct fx *fx = *state;
+    struct fx_client *alice = fx_online(fx, "alice", "A", 0);
+    assert_int_equal(
+        fx_send(alice,
+                "<message to='bob@localhost' type='chat' id='d1'><body>when?</body>"
+                "<delay xmlns='urn:xmpp:delay' from='localhost' "
+                "stamp='2001-01-01T00:00:00Z'/>"
+                "<delay xmlns='urn:xmpp:delay' from='LocalHost/x' "
+                "stamp='2001-01-01T00:00:00Z'/>"
+                "<delay xmlns='urn:xmpp:delay' from='conference.localhost' "
+                "stamp='2001-01-01T00:00:00Z'/>"
+                "<delay xmlns='urn:xmpp:delay' from='bob@localhost' "
+                "stamp='2001-01-01T00:00:00Z'/>"
+                "<delay xmlns='urn:xmpp:delay' from='not a jid@' "
+                "stamp='2001-01-01T00:00:00Z'/>"
+                "<delay xmlns='urn:xmpp:delay' from='alice@localhost/A' "
+                "stamp='2002-02-02T00:00:00Z'/>"
+                "<delay xmlns='urn:xmpp:delay' from='example.org' "
+                "stamp='2003-03-03T00:00:00Z'/>"
+                "<delay xmlns='urn:xmpp:delay' stamp='2004-04-04T00:00:00Z'/>"
+                "</message>"),
+        PL_OK);
+    const char *froms[8];
+    size_t n = stored_delays(fx, froms, 8);
+    assert_int_equal(n, 3);
+    assert_string_equal(froms[0], "alice@localhost/A");
+    assert_string_equal(froms[1], "example.org");
+    assert_string_equal(froms[2], "(none)");
+    for (size_t i = 0; i < n; i++)
+        free((char *)froms[i]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -569,6 +629,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_long_stanza_id, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_message_without_id, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_error_messages, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_server_delays_removed, fx_setup,
+                                        fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -60,11 +60,11 @@ struct fake {
     struct xmpp_stream *s;
 };
 
-static int fake_write(void *ctx, const char *data, size_t len, uint64_t tag)
+static int fake_write(void *ctx, struct pl_frame *frame, uint64_t tag)
 {
     struct fake *f = ctx;
     assert_true(f->nframes < MAX_FRAMES);
-    f->frames[f->nframes] = strndup(data, len);
+    f->frames[f->nframes] = strndup(pl_frame_data(frame), frame->len);
     f->tags[f->nframes] = tag;
     f->nframes++;
     return PL_OK;
