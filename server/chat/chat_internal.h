@@ -141,6 +141,9 @@ enum chat_dest {
     CHAT_DEST_ROOM_SERVICE, /* the room service or a room on it */
     CHAT_DEST_REMOTE,       /* another domain: no server-to-server links */
 };
+/* Classifies a JID as a destination. */
+enum chat_dest chat_route_classify_jid(const struct chat_server *cs,
+                                       const struct xmpp_jid *to);
 /* Classifies st's destination (no `to`: the sender's own account). */
 enum chat_dest chat_route_classify(const struct chat_server *cs,
                                    const struct xmpp_stanza *st);

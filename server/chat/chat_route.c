@@ -9,17 +9,23 @@
 
 #include <string.h>
 
+enum chat_dest chat_route_classify_jid(const struct chat_server *cs,
+                                       const struct xmpp_jid *to)
+{
+    /* JID domains are normalised (lower case) by the parser. */
+    if (strcmp(to->domain, cs->domain) == 0)
+        return to->local ? CHAT_DEST_ACCOUNT : CHAT_DEST_SERVER;
+    if (strcmp(to->domain, cs->muc_domain) == 0)
+        return CHAT_DEST_ROOM_SERVICE;
+    return CHAT_DEST_REMOTE;
+}
+
 enum chat_dest chat_route_classify(const struct chat_server *cs,
                                    const struct xmpp_stanza *st)
 {
     if (!st->has_to)
         return CHAT_DEST_ACCOUNT; /* the sender's own account */
-    /* JID domains are normalised (lower case) by the parser. */
-    if (strcmp(st->to.domain, cs->domain) == 0)
-        return st->to.local ? CHAT_DEST_ACCOUNT : CHAT_DEST_SERVER;
-    if (strcmp(st->to.domain, cs->muc_domain) == 0)
-        return CHAT_DEST_ROOM_SERVICE;
-    return CHAT_DEST_REMOTE;
+    return chat_route_classify_jid(cs, &st->to);
 }
 
 /* Answers a stanza nobody here takes with a stanza error, where RFC 6120
