@@ -32,9 +32,9 @@ static int delay_claims_server(const struct chat_server *cs, const char *from,
     struct xmpp_jid j;
     if (xmpp_jid_parse(from, &j) != PL_OK)
         return 1; /* not even a JID: nothing a recipient should trust */
-    int ours = strcmp(j.domain, cs->domain) == 0 || strcmp(j.domain, cs->muc_domain) == 0;
-    int self =
-        j.local && strcmp(j.domain, cs->domain) == 0 && strcmp(j.local, sender_user) == 0;
+    enum chat_dest d = chat_route_classify_jid(cs, &j);
+    int ours = d != CHAT_DEST_REMOTE;
+    int self = d == CHAT_DEST_ACCOUNT && strcmp(j.local, sender_user) == 0;
     xmpp_jid_free(&j);
     return ours && !self;
 }
