@@ -392,7 +392,10 @@ void chat_server_complete(struct chat_server *cs, struct db_job *job)
         if (job->status == PL_OK && job->u.session_end.requeued > 0)
             session_requeued(cs, job->u.session_end.recipient);
         break;
-    default:
+    case DB_JOB_MARK_DELIVERED:
+    case DB_JOB_MARK_RECEIVED:
+    case DB_JOB_PRESENCE:
+    case DB_JOB__COUNT:
         if (job->status != PL_OK)
             pl_warn(0, NULL, "store job %d failed: %s", job->kind,
                     pl_strerror(job->status));
