@@ -139,12 +139,18 @@ static void db_msg_store_free(struct db_job *job)
  * so a batch's marks go as one statement over arrays ---- */
 
 static const struct db_stmt db_delivered_stmts[] = {
-    /* db_delivered_send_batch: the same update as parley_mark_delivered,
-     * row by row */
+    /* db_delivered_send_batch: what parley_mark_delivered does, for every
+     * mark of a batch: the rows that moved are in flight on their session
+     * until it ends (the trigger takes them off the offline queue). */
     {"mark_delivered_many",
-     "UPDATE deliveries d SET state = 'delivered', delivered_via = u.via"
+     "WITH marked AS ("
+     " UPDATE deliveries d SET state = 'delivered', delivered_via = u.via"
      " FROM unnest($1::bigint[], $2::text[], $3::text[]) AS u(id, recipient, via)"
-     " WHERE d.message_id = u.id AND d.recipient = u.recipient AND d.state = 'stored'"},
+     " WHERE d.message_id = u.id AND d.recipient = u.recipient AND d.state = 'stored'"
+     " RETURNING d.message_id, d.recipient, d.delivered_via)"
+     " INSERT INTO deliveries_in_flight (via, message_id, recipient)"
+     " SELECT delivered_via, message_id, recipient FROM marked"
+     " WHERE delivered_via IS NOT NULL ON CONFLICT DO NOTHING"},
 };
 
 static int db_delivered_send_batch(PGconn *conn, struct db_job **jobs, size_t n,
@@ -221,15 +227,14 @@ static void db_received_free(struct db_job *job)
 /* ---- DB_JOB_OFFLINE_LOAD ---- */
 
 static const struct db_stmt db_offline_stmts[] = {
-    /* db_offline_send: the partial index deliveries_stored_by_recipient
-     * serves it; the caller loads again while a batch comes back full. */
+    /* db_offline_send: offline_queue holds exactly the rows still
+     * `stored`; the caller loads again while a batch comes back full. */
     {"offline_load",
      "SELECT m.id, " DB_EPOCH_US(
          "m.created_at") ", m.stanza"
-                         " FROM deliveries d JOIN messages m ON m.id = d.message_id"
-                         " WHERE d.recipient = $1 AND d.state = 'stored'"
-                         " AND d.message_id > $2"
-                         " ORDER BY d.message_id LIMIT " DB_STR(DB_OFFLINE_BATCH)},
+                         " FROM offline_queue q JOIN messages m ON m.id = q.message_id"
+                         " WHERE q.recipient = $1 AND q.message_id > $2"
+                         " ORDER BY q.message_id LIMIT " DB_STR(DB_OFFLINE_BATCH)},
 };
 
 static int db_offline_send(PGconn *conn, const char *node, struct db_job *job)
