@@ -127,6 +127,9 @@ int db_user_state_parse(const char *payload, char **username, int *disabled);
 
 /* 1 if name looks like a migration file: NNNN_name.sql. */
 int db_migration_name_valid(const char *name);
+/* db_migrations_current on an open connection (the read pool's health
+ * check uses its own). */
+int db_migrations_check(PGconn *conn, const char *dir, char *err, size_t errlen);
 
 /* db_store.c */
 
