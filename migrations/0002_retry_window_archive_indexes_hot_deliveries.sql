@@ -32,11 +32,12 @@ LANGUAGE sql IMMUTABLE
 AS $$ SELECT interval '10 minutes' $$;
 
 -- The retry check and XEP-0184 receipts: the messages a sender sent to a
--- recipient with a stanza id, newest last. Partial: messages without an id
--- (most of a bot's, say) are never looked up this way.
+-- recipient with a stanza id, newest last. Not partial (WHERE stanza_id IS
+-- NOT NULL would be smaller): its (sender, recipient) prefix also serves a
+-- conversation written as (sender = a AND recipient = b) OR (sender = b AND
+-- recipient = a), which would otherwise be a scan of the whole table.
 CREATE INDEX messages_direct_stanza_id
-    ON messages (sender, recipient, stanza_id, id)
-    WHERE stanza_id IS NOT NULL;
+    ON messages (sender, recipient, stanza_id, id);
 
 -- The key of the advisory lock that serialises stores of one (sender,
 -- recipient, stanza id). Two-integer advisory keys are a space of their own,
