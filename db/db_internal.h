@@ -3,6 +3,8 @@
 #ifndef DB_INTERNAL_H
 #define DB_INTERNAL_H
 
+#include "db_jobs.h"
+#include "db_migrate.h"
 #include "db_store.h"
 
 #include <libpq-fe.h>
@@ -69,6 +71,38 @@ const char *db_conn_error(PGconn *conn, char *buf, size_t len);
 
 /* db_jobs.c */
 
+/* A named prepared statement, tagged in its comment with its caller. */
+struct db_stmt {
+    const char *name;
+    const char *sql;
+};
+
+/* What the store knows of one job kind: the table in db_jobs.c has one
+ * entry per kind, indexed by it. */
+struct db_job_desc {
+    const char *name; /* for logs */
+    /* The statements this kind prepares on every connection. */
+    const struct db_stmt *stmts;
+    size_t nstmts;
+    /* Queues the job's one statement: PL_OK, or PL_AGAIN when libpq refused
+     * it (connection gone). NULL for a kind sent per batch or not run by a
+     * worker. */
+    int (*send)(PGconn *conn, const char *node, struct db_job *job);
+    /* Queues one statement for every job of this kind among jobs[0..n):
+     * PL_OK (*sent says whether there was one) or PL_AGAIN. NULL unless the
+     * kind goes per batch; its jobs then share that statement's outcome. */
+    int (*send_batch)(PGconn *conn, struct db_job **jobs, size_t n, int *sent);
+    /* Fills the job's out fields from its statement's result; returns the
+     * job's status. NULL: nothing to read. */
+    int (*read)(struct db_job *job, const PGresult *res);
+    /* Frees what the payload holds (not the job). */
+    void (*free)(struct db_job *job);
+};
+
+/* The kind's entry; NULL when kind is not one. */
+const struct db_job_desc *db_job_desc_get(enum db_job_kind kind);
+/* 1 if a worker runs jobs of this kind (it has a send or a send_batch). */
+int db_job_submittable(enum db_job_kind kind);
 /* Prepares every store statement on conn: after each (re)connect. */
 int db_jobs_prepare(PGconn *conn);
 /* Ends the sessions `node` had in an earlier run (at start: it has none yet). */
@@ -93,6 +127,9 @@ int db_user_state_parse(const char *payload, char **username, int *disabled);
 
 /* 1 if name looks like a migration file: NNNN_name.sql. */
 int db_migration_name_valid(const char *name);
+/* db_migrations_current on an open connection (the read pool's health
+ * check uses its own). */
+int db_migrations_check(PGconn *conn, const char *dir, char *err, size_t errlen);
 
 /* db_store.c */
 

@@ -18,224 +18,12 @@
 /* extract() returns numeric since PostgreSQL 14, so this is exact. */
 #define DB_EPOCH_US(col) "(extract(epoch FROM " col ") * 1000000)::bigint"
 
-struct db_stmt {
-    const char *name;
-    const char *sql;
-};
-
-static const struct db_stmt db_stmts[] = {
-    /* db_job_send_login */
-    {"user_login", "SELECT parley_user_login($1)"},
-    /* db_job_send_msg_store */
-    {"store_message", "SELECT id, " DB_EPOCH_US(
-                          "created_at") ", inserted, pending"
-                                        " FROM parley_store_message($1, $2, $3, $4, $5)"},
-    /* db_jobs_send_delivered: every delivered mark of a batch in one
-     * statement (the commonest job: one per message written); the same
-     * update as parley_mark_delivered, row by row. */
-    {"mark_delivered_many",
-     "UPDATE deliveries d SET state = 'delivered', delivered_via = u.via"
-     " FROM unnest($1::bigint[], $2::text[], $3::text[]) AS u(id, recipient, via)"
-     " WHERE d.message_id = u.id AND d.recipient = u.recipient AND d.state = 'stored'"},
-    /* db_job_send_session_end */
-    {"session_end", "SELECT parley_session_end($1, $2)"},
-    /* db_job_send_received */
-    {"mark_received", "SELECT parley_mark_received($1, $2, $3)"},
-    /* db_job_send_offline: the partial index deliveries_stored_by_recipient
-     * serves it; the caller loads again while a batch comes back full. */
-    {"offline_load",
-     "SELECT m.id, " DB_EPOCH_US(
-         "m.created_at") ", m.stanza"
-                         " FROM deliveries d JOIN messages m ON m.id = d.message_id"
-                         " WHERE d.recipient = $1 AND d.state = 'stored'"
-                         " AND d.message_id > $2"
-                         " ORDER BY d.message_id LIMIT " DB_STR(DB_OFFLINE_BATCH)},
-    /* db_job_send_presence: a bound session, available or not; `since`
-     * keeps the first value, the address the first known one */
-    {"presence_upsert",
-     "INSERT INTO sessions (node, full_jid, username, resource, available, show,"
-     " status, priority, address, since, updated_at)"
-     " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now(), now())"
-     " ON CONFLICT (full_jid) DO UPDATE SET node = EXCLUDED.node,"
-     " username = EXCLUDED.username, resource = EXCLUDED.resource,"
-     " available = EXCLUDED.available, show = EXCLUDED.show, status = EXCLUDED.status,"
-     " priority = EXCLUDED.priority,"
-     " address = coalesce(EXCLUDED.address, sessions.address), updated_at = now()"},
-    /* db_job_send_presence, gone: only this node's row, in case the full JID
-     * has since been bound on another node */
-    {"presence_delete", "DELETE FROM sessions WHERE full_jid = $1 AND node = $2"},
-    /* db_jobs_node_restart */
-    {"node_restart", "SELECT parley_node_restart($1)"},
-};
-
-int db_jobs_prepare(PGconn *conn)
-{
-    for (size_t i = 0; i < sizeof(db_stmts) / sizeof(db_stmts[0]); i++) {
-        PGresult *res = PQprepare(conn, db_stmts[i].name, db_stmts[i].sql, 0, NULL);
-        int ok = res && PQresultStatus(res) == PGRES_COMMAND_OK;
-        if (!ok)
-            pl_error(0, NULL, "db: preparing %s: %s", db_stmts[i].name,
-                     res ? PQresultErrorMessage(res) : "no result");
-        PQclear(res);
-        if (!ok)
-            return PL_EIO;
-    }
-    return PL_OK;
-}
-
-int db_jobs_node_restart(PGconn *conn, const char *node)
-{
-    const char *params[1] = {node};
-    PGresult *res = PQexecPrepared(conn, "node_restart", 1, params, NULL, NULL, 0);
-    int rc = res && PQresultStatus(res) == PGRES_TUPLES_OK ? PL_OK : PL_EIO;
-    if (rc == PL_OK && strcmp(PQgetvalue(res, 0, 0), "0") != 0)
-        pl_info(0, NULL,
-                "db: %s messages written to sessions of the last run go back "
-                "to offline delivery",
-                PQgetvalue(res, 0, 0));
-    PQclear(res);
-    return rc;
-}
+/* ---- helpers ---- */
 
 static int db_send(PGconn *conn, const char *stmt, int n, const char *const *params)
 {
-    return PQsendQueryPrepared(conn, stmt, n, params, NULL, NULL, 0) == 1;
-}
-
-static int db_job_send_login(PGconn *conn, struct db_job *job)
-{
-    const char *p[1] = {job->u.login.username};
-    return db_send(conn, "user_login", 1, p);
-}
-
-static int db_job_send_msg_store(PGconn *conn, struct db_job *job)
-{
-    const char *p[5] = {job->u.msg.sender, job->u.msg.recipient, job->u.msg.stanza_id,
-                        job->u.msg.body, job->u.msg.stanza_xml};
-    return db_send(conn, "store_message", 5, p);
-}
-
-/* Appends `s` to an array literal as a quoted element (PostgreSQL array
- * syntax: backslash before quotes and backslashes). */
-static int db_array_add(struct pl_buf *arr, const char *s)
-{
-    if (pl_buf_append_str(arr, arr->len > 1 ? ",\"" : "\"") != PL_OK)
-        return PL_ENOMEM;
-    for (; *s; s++) {
-        if ((*s == '"' || *s == '\\') && pl_buf_append(arr, "\\", 1) != PL_OK)
-            return PL_ENOMEM;
-        if (pl_buf_append(arr, s, 1) != PL_OK)
-            return PL_ENOMEM;
-    }
-    return pl_buf_append_str(arr, "\"");
-}
-
-/* Queues one statement for all the MARK_DELIVERED jobs of a batch; 1 when
- * there are none or it was queued, 0 when libpq refused it. */
-static int db_jobs_send_delivered(PGconn *conn, struct db_job **jobs, size_t n, int *sent)
-{
-    struct pl_buf ids = PL_BUF_INIT, recipients = PL_BUF_INIT, vias = PL_BUF_INIT;
-    int ok = 1, any = 0;
-    *sent = 0;
-    if (pl_buf_append_str(&ids, "{") || pl_buf_append_str(&recipients, "{") ||
-        pl_buf_append_str(&vias, "{"))
-        ok = 0;
-    for (size_t i = 0; ok && i < n; i++) {
-        struct db_job *job = jobs[i];
-        if (job->kind != DB_JOB_MARK_DELIVERED)
-            continue;
-        char id[24];
-        snprintf(id, sizeof(id), "%s%" PRId64, any ? "," : "",
-                 job->u.delivered.message_id);
-        ok = pl_buf_append_str(&ids, id) == PL_OK &&
-             db_array_add(&recipients,
-                          job->u.delivered.recipient ? job->u.delivered.recipient : "") ==
-                 PL_OK &&
-             (job->u.delivered.via
-                  ? db_array_add(&vias, job->u.delivered.via)
-                  : pl_buf_append_str(&vias, vias.len > 1 ? ",NULL" : "NULL")) == PL_OK;
-        any = 1;
-    }
-    if (ok && any) {
-        ok = pl_buf_append_str(&ids, "}") == PL_OK &&
-             pl_buf_append_str(&recipients, "}") == PL_OK &&
-             pl_buf_append_str(&vias, "}") == PL_OK;
-        const char *p[3] = {ids.data, recipients.data, vias.data};
-        ok = ok && db_send(conn, "mark_delivered_many", 3, p);
-        *sent = ok;
-    }
-    pl_buf_free(&ids);
-    pl_buf_free(&recipients);
-    pl_buf_free(&vias);
-    return ok;
-}
-
-static int db_job_send_session_end(PGconn *conn, struct db_job *job)
-{
-    const char *p[2] = {job->u.session_end.via, job->u.session_end.clean ? "t" : "f"};
-    return db_send(conn, "session_end", 2, p);
-}
-
-static int db_job_send_received(PGconn *conn, struct db_job *job)
-{
-    const char *p[3] = {job->u.received.sender, job->u.received.stanza_id,
-                        job->u.received.recipient};
-    return db_send(conn, "mark_received", 3, p);
-}
-
-static int db_job_send_offline(PGconn *conn, struct db_job *job)
-{
-    char after[24];
-    snprintf(after, sizeof(after), "%" PRId64, job->u.offline.after_id);
-    const char *p[2] = {job->u.offline.recipient, after};
-    return db_send(conn, "offline_load", 2, p);
-}
-
-static int db_job_send_presence(PGconn *conn, const char *node, struct db_job *job)
-{
-    if (job->u.presence.gone) {
-        const char *p[2] = {job->u.presence.full_jid, node};
-        return db_send(conn, "presence_delete", 2, p);
-    }
-    char prio[16];
-    snprintf(prio, sizeof(prio), "%d", job->u.presence.priority);
-    const char *p[9] = {node,
-                        job->u.presence.full_jid,
-                        job->u.presence.username,
-                        job->u.presence.resource,
-                        job->u.presence.available ? "t" : "f",
-                        job->u.presence.show,
-                        job->u.presence.status,
-                        prio,
-                        job->u.presence.address};
-    return db_send(conn, "presence_upsert", 9, p);
-}
-
-/* Queues the job's statement; 0 when libpq refused it (connection gone).
- * A required field left NULL reaches a NOT NULL column and fails as an SQL
- * error, so that job alone ends with PL_EIO. db_store_submit refuses kinds
- * that have no statement. */
-static int db_job_send(PGconn *conn, const char *node, struct db_job *job)
-{
-    switch (job->kind) {
-    case DB_JOB_USER_LOGIN:
-        return db_job_send_login(conn, job);
-    case DB_JOB_MSG_STORE:
-        return db_job_send_msg_store(conn, job);
-    case DB_JOB_MARK_DELIVERED:
-        return 1; /* sent for the whole batch by db_jobs_send_delivered */
-    case DB_JOB_MARK_RECEIVED:
-        return db_job_send_received(conn, job);
-    case DB_JOB_OFFLINE_LOAD:
-        return db_job_send_offline(conn, job);
-    case DB_JOB_PRESENCE:
-        return db_job_send_presence(conn, node, job);
-    case DB_JOB_SESSION_END:
-        return db_job_send_session_end(conn, job);
-    case DB_EVENT_USER_STATE:
-        break;
-    }
-    return 0;
+    return PQsendQueryPrepared(conn, stmt, n, params, NULL, NULL, 0) == 1 ? PL_OK
+                                                                          : PL_AGAIN;
 }
 
 static int db_parse_i64(const char *s, int64_t *out)
@@ -254,6 +42,209 @@ static int db_bool(const PGresult *res, int row, int col)
     return PQgetvalue(res, row, col)[0] == 't';
 }
 
+/* The one integer a function call answers (rows changed, rows requeued). */
+static int db_read_count(const PGresult *res, int *out)
+{
+    int64_t n = 0;
+    if (PQntuples(res) != 1 || db_parse_i64(PQgetvalue(res, 0, 0), &n) != PL_OK)
+        return PL_EIO;
+    *out = (int)n;
+    return PL_OK;
+}
+
+/* Appends `s` to an array literal as a quoted element (PostgreSQL array
+ * syntax: backslash before quotes and backslashes); NULL is NULL. */
+static int db_array_add(struct pl_buf *arr, const char *s)
+{
+    if (arr->len > 1 && pl_buf_append_str(arr, ",") != PL_OK)
+        return PL_ENOMEM;
+    if (!s)
+        return pl_buf_append_str(arr, "NULL");
+    if (pl_buf_append_str(arr, "\"") != PL_OK)
+        return PL_ENOMEM;
+    for (; *s; s++) {
+        if ((*s == '"' || *s == '\\') && pl_buf_append(arr, "\\", 1) != PL_OK)
+            return PL_ENOMEM;
+        if (pl_buf_append(arr, s, 1) != PL_OK)
+            return PL_ENOMEM;
+    }
+    return pl_buf_append_str(arr, "\"");
+}
+
+/* ---- DB_JOB_USER_LOGIN ---- */
+
+static const struct db_stmt db_login_stmts[] = {
+    /* db_login_send */
+    {"user_login", "SELECT parley_user_login($1)"},
+};
+
+static int db_login_send(PGconn *conn, const char *node, struct db_job *job)
+{
+    const char *p[1] = {job->u.login.username};
+    return db_send(conn, "user_login", 1, p);
+}
+
+static int db_login_read(struct db_job *job, const PGresult *res)
+{
+    if (PQntuples(res) != 1)
+        return PL_EIO;
+    job->u.login.disabled = db_bool(res, 0, 0);
+    return PL_OK;
+}
+
+static void db_login_free(struct db_job *job)
+{
+    free(job->u.login.username);
+}
+
+/* ---- DB_JOB_MSG_STORE ---- */
+
+static const struct db_stmt db_msg_store_stmts[] = {
+    /* db_msg_store_send */
+    {"store_message", "SELECT id, " DB_EPOCH_US(
+                          "created_at") ", inserted, pending"
+                                        " FROM parley_store_message($1, $2, $3, $4, $5)"},
+};
+
+static int db_msg_store_send(PGconn *conn, const char *node, struct db_job *job)
+{
+    const struct db_msg_store_job *m = &job->u.msg;
+    const char *p[5] = {m->sender, m->recipient, m->stanza_id, m->body, m->stanza_xml};
+    return db_send(conn, "store_message", 5, p);
+}
+
+static int db_msg_store_read(struct db_job *job, const PGresult *res)
+{
+    struct db_msg_store_job *m = &job->u.msg;
+    if (PQntuples(res) != 1)
+        return PL_EIO;
+    if (db_parse_i64(PQgetvalue(res, 0, 0), &m->id) != PL_OK ||
+        db_parse_i64(PQgetvalue(res, 0, 1), &m->created_at_us) != PL_OK)
+        return PL_EIO;
+    m->inserted = db_bool(res, 0, 2);
+    m->pending = db_bool(res, 0, 3);
+    return PL_OK;
+}
+
+static void db_msg_store_free(struct db_job *job)
+{
+    free(job->u.msg.sender);
+    free(job->u.msg.recipient);
+    free(job->u.msg.stanza_id);
+    free(job->u.msg.body);
+    free(job->u.msg.stanza_xml);
+}
+
+/* ---- DB_JOB_MARK_DELIVERED: the commonest job (one per message written),
+ * so a batch's marks go as one statement over arrays ---- */
+
+static const struct db_stmt db_delivered_stmts[] = {
+    /* db_delivered_send_batch: what parley_mark_delivered does, for every
+     * mark of a batch: the rows that moved are in flight on their session
+     * until it ends (the trigger takes them off the offline queue). */
+    {"mark_delivered_many",
+     "WITH marked AS ("
+     " UPDATE deliveries d SET state = 'delivered', delivered_via = u.via"
+     " FROM unnest($1::bigint[], $2::text[], $3::text[]) AS u(id, recipient, via)"
+     " WHERE d.message_id = u.id AND d.recipient = u.recipient AND d.state = 'stored'"
+     " RETURNING d.message_id, d.recipient, d.delivered_via)"
+     " INSERT INTO deliveries_in_flight (via, message_id, recipient)"
+     " SELECT delivered_via, message_id, recipient FROM marked"
+     " WHERE delivered_via IS NOT NULL ON CONFLICT DO NOTHING"},
+};
+
+static int db_delivered_send_batch(PGconn *conn, struct db_job **jobs, size_t n,
+                                   int *sent)
+{
+    struct pl_buf ids = PL_BUF_INIT, recipients = PL_BUF_INIT, vias = PL_BUF_INIT;
+    int rc = PL_OK, any = 0;
+    *sent = 0;
+    if (pl_buf_append_str(&ids, "{") || pl_buf_append_str(&recipients, "{") ||
+        pl_buf_append_str(&vias, "{"))
+        rc = PL_ENOMEM;
+    for (size_t i = 0; rc == PL_OK && i < n; i++) {
+        const struct db_mark_delivered_job *d = &jobs[i]->u.delivered;
+        if (jobs[i]->kind != DB_JOB_MARK_DELIVERED)
+            continue;
+        char id[24];
+        snprintf(id, sizeof(id), "%s%" PRId64, any ? "," : "", d->message_id);
+        if (pl_buf_append_str(&ids, id) != PL_OK ||
+            db_array_add(&recipients, d->recipient ? d->recipient : "") != PL_OK ||
+            db_array_add(&vias, d->via) != PL_OK)
+            rc = PL_ENOMEM;
+        any = 1;
+    }
+    if (rc == PL_OK && any) {
+        if (pl_buf_append_str(&ids, "}") != PL_OK ||
+            pl_buf_append_str(&recipients, "}") != PL_OK ||
+            pl_buf_append_str(&vias, "}") != PL_OK)
+            rc = PL_ENOMEM;
+        const char *p[3] = {ids.data, recipients.data, vias.data};
+        if (rc == PL_OK)
+            rc = db_send(conn, "mark_delivered_many", 3, p);
+        *sent = rc == PL_OK;
+    }
+    pl_buf_free(&ids);
+    pl_buf_free(&recipients);
+    pl_buf_free(&vias);
+    /* Out of memory half way: nothing was queued, but the pipeline holds
+     * BEGIN, so only a reset makes the connection clean. */
+    return rc == PL_OK ? PL_OK : PL_AGAIN;
+}
+
+static void db_delivered_free(struct db_job *job)
+{
+    free(job->u.delivered.recipient);
+    free(job->u.delivered.via);
+}
+
+/* ---- DB_JOB_MARK_RECEIVED ---- */
+
+static const struct db_stmt db_received_stmts[] = {
+    /* db_received_send */
+    {"mark_received", "SELECT parley_mark_received($1, $2, $3)"},
+};
+
+static int db_received_send(PGconn *conn, const char *node, struct db_job *job)
+{
+    const struct db_mark_received_job *r = &job->u.received;
+    const char *p[3] = {r->sender, r->stanza_id, r->recipient};
+    return db_send(conn, "mark_received", 3, p);
+}
+
+static int db_received_read(struct db_job *job, const PGresult *res)
+{
+    return db_read_count(res, &job->u.received.updated);
+}
+
+static void db_received_free(struct db_job *job)
+{
+    free(job->u.received.sender);
+    free(job->u.received.stanza_id);
+    free(job->u.received.recipient);
+}
+
+/* ---- DB_JOB_OFFLINE_LOAD ---- */
+
+static const struct db_stmt db_offline_stmts[] = {
+    /* db_offline_send: offline_queue holds exactly the rows still
+     * `stored`; the caller loads again while a batch comes back full. */
+    {"offline_load",
+     "SELECT m.id, " DB_EPOCH_US(
+         "m.created_at") ", m.stanza"
+                         " FROM offline_queue q JOIN messages m ON m.id = q.message_id"
+                         " WHERE q.recipient = $1 AND q.message_id > $2"
+                         " ORDER BY q.message_id LIMIT " DB_STR(DB_OFFLINE_BATCH)},
+};
+
+static int db_offline_send(PGconn *conn, const char *node, struct db_job *job)
+{
+    char after[24];
+    snprintf(after, sizeof(after), "%" PRId64, job->u.offline.after_id);
+    const char *p[2] = {job->u.offline.recipient, after};
+    return db_send(conn, "offline_load", 2, p);
+}
+
 static void db_offline_clear(struct db_job *job)
 {
     for (size_t i = 0; i < job->u.offline.count; i++)
@@ -263,7 +254,7 @@ static void db_offline_clear(struct db_job *job)
     job->u.offline.count = 0;
 }
 
-static int db_job_read_offline(struct db_job *job, const PGresult *res)
+static int db_offline_read(struct db_job *job, const PGresult *res)
 {
     /* A rerun after a failed batch must not leak the first attempt's rows. */
     db_offline_clear(job);
@@ -286,48 +277,197 @@ static int db_job_read_offline(struct db_job *job, const PGresult *res)
     return PL_OK;
 }
 
-/* Fills the job's out fields from its statement's result; the job's status. */
-static int db_job_read(struct db_job *job, const PGresult *res)
+static void db_offline_free(struct db_job *job)
 {
-    int rows = PQntuples(res);
-    switch (job->kind) {
-    case DB_JOB_USER_LOGIN:
-        if (rows != 1)
-            return PL_EIO;
-        job->u.login.disabled = db_bool(res, 0, 0);
-        return PL_OK;
-    case DB_JOB_MSG_STORE:
-        if (rows != 1)
-            return PL_EIO;
-        if (db_parse_i64(PQgetvalue(res, 0, 0), &job->u.msg.id) != PL_OK ||
-            db_parse_i64(PQgetvalue(res, 0, 1), &job->u.msg.created_at_us) != PL_OK)
-            return PL_EIO;
-        job->u.msg.inserted = db_bool(res, 0, 2);
-        job->u.msg.pending = db_bool(res, 0, 3);
-        return PL_OK;
-    case DB_JOB_MARK_DELIVERED: /* read for the batch in db_jobs_run */
-        return PL_OK;
-    case DB_JOB_MARK_RECEIVED: {
-        int64_t n = 0;
-        if (rows != 1 || db_parse_i64(PQgetvalue(res, 0, 0), &n) != PL_OK)
-            return PL_EIO;
-        job->u.received.updated = (int)n;
-        return PL_OK;
+    free(job->u.offline.recipient);
+    db_offline_clear(job);
+}
+
+/* ---- DB_JOB_PRESENCE ---- */
+
+static const struct db_stmt db_presence_stmts[] = {
+    /* db_presence_send: a bound session, available or not; `since` keeps
+     * the first value, the address the first known one */
+    {"presence_upsert",
+     "INSERT INTO sessions (node, full_jid, username, resource, available, show,"
+     " status, priority, address, since, updated_at)"
+     " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now(), now())"
+     " ON CONFLICT (full_jid) DO UPDATE SET node = EXCLUDED.node,"
+     " username = EXCLUDED.username, resource = EXCLUDED.resource,"
+     " available = EXCLUDED.available, show = EXCLUDED.show, status = EXCLUDED.status,"
+     " priority = EXCLUDED.priority,"
+     " address = coalesce(EXCLUDED.address, sessions.address), updated_at = now()"},
+    /* db_presence_send, gone: only this node's row, in case the full JID
+     * has since been bound on another node */
+    {"presence_delete", "DELETE FROM sessions WHERE full_jid = $1 AND node = $2"},
+};
+
+static int db_presence_send(PGconn *conn, const char *node, struct db_job *job)
+{
+    const struct db_presence_job *pr = &job->u.presence;
+    if (pr->gone) {
+        const char *p[2] = {pr->full_jid, node};
+        return db_send(conn, "presence_delete", 2, p);
     }
-    case DB_JOB_OFFLINE_LOAD:
-        return db_job_read_offline(job, res);
-    case DB_JOB_SESSION_END: {
-        int64_t n = 0;
-        if (rows != 1 || db_parse_i64(PQgetvalue(res, 0, 0), &n) != PL_OK)
+    char prio[16];
+    snprintf(prio, sizeof(prio), "%d", pr->priority);
+    const char *p[9] = {
+        node,     pr->full_jid, pr->username, pr->resource, pr->available ? "t" : "f",
+        pr->show, pr->status,   prio,         pr->address};
+    return db_send(conn, "presence_upsert", 9, p);
+}
+
+static void db_presence_free(struct db_job *job)
+{
+    free(job->u.presence.full_jid);
+    free(job->u.presence.username);
+    free(job->u.presence.resource);
+    free(job->u.presence.address);
+    free(job->u.presence.show);
+    free(job->u.presence.status);
+}
+
+/* ---- DB_JOB_SESSION_END ---- */
+
+static const struct db_stmt db_session_end_stmts[] = {
+    /* db_session_end_send */
+    {"session_end", "SELECT parley_session_end($1, $2)"},
+};
+
+static int db_session_end_send(PGconn *conn, const char *node, struct db_job *job)
+{
+    const char *p[2] = {job->u.session_end.via, job->u.session_end.clean ? "t" : "f"};
+    return db_send(conn, "session_end", 2, p);
+}
+
+static int db_session_end_read(struct db_job *job, const PGresult *res)
+{
+    return db_read_count(res, &job->u.session_end.requeued);
+}
+
+static void db_session_end_free(struct db_job *job)
+{
+    free(job->u.session_end.via);
+    free(job->u.session_end.recipient);
+}
+
+/* ---- DB_EVENT_USER_STATE: made by the listener, never sent ---- */
+
+static void db_user_state_free(struct db_job *job)
+{
+    free(job->u.user_state.username);
+}
+
+/* ---- the table ---- */
+
+#define DB_STMTS(a) a, sizeof(a) / sizeof((a)[0])
+
+static const struct db_job_desc db_job_descs[] = {
+    [DB_JOB_USER_LOGIN] = {"user_login", DB_STMTS(db_login_stmts), db_login_send, NULL,
+                           db_login_read, db_login_free},
+    [DB_JOB_MSG_STORE] = {"msg_store", DB_STMTS(db_msg_store_stmts), db_msg_store_send,
+                          NULL, db_msg_store_read, db_msg_store_free},
+    [DB_JOB_MARK_DELIVERED] = {"mark_delivered", DB_STMTS(db_delivered_stmts), NULL,
+                               db_delivered_send_batch, NULL, db_delivered_free},
+    [DB_JOB_MARK_RECEIVED] = {"mark_received", DB_STMTS(db_received_stmts),
+                              db_received_send, NULL, db_received_read, db_received_free},
+    [DB_JOB_OFFLINE_LOAD] = {"offline_load", DB_STMTS(db_offline_stmts), db_offline_send,
+                             NULL, db_offline_read, db_offline_free},
+    [DB_JOB_PRESENCE] = {"presence", DB_STMTS(db_presence_stmts), db_presence_send, NULL,
+                         NULL, db_presence_free},
+    [DB_JOB_SESSION_END] = {"session_end", DB_STMTS(db_session_end_stmts),
+                            db_session_end_send, NULL, db_session_end_read,
+                            db_session_end_free},
+    [DB_EVENT_USER_STATE] = {"user_state", NULL, 0, NULL, NULL, NULL, db_user_state_free},
+};
+
+/* A kind added to the enum without a row here fails to compile; a row
+ * left out in the middle would be all zeroes, which db_jobs_test checks
+ * for (every row has a name and a free). */
+_Static_assert(sizeof(db_job_descs) / sizeof(db_job_descs[0]) == DB_JOB__COUNT,
+               "db_job_descs needs one entry per enum db_job_kind");
+
+/* Statements of the store that are not jobs. */
+static const struct db_stmt db_store_stmts[] = {
+    /* db_jobs_node_restart */
+    {"node_restart", "SELECT parley_node_restart($1)"},
+};
+
+const struct db_job_desc *db_job_desc_get(enum db_job_kind kind)
+{
+    if ((unsigned)kind >= DB_JOB__COUNT)
+        return NULL;
+    return &db_job_descs[kind];
+}
+
+int db_job_submittable(enum db_job_kind kind)
+{
+    const struct db_job_desc *d = db_job_desc_get(kind);
+    return d && (d->send || d->send_batch);
+}
+
+const char *db_job_name(enum db_job_kind kind)
+{
+    const struct db_job_desc *d = db_job_desc_get(kind);
+    return d ? d->name : "unknown";
+}
+
+struct db_job *db_job_new(enum db_job_kind kind)
+{
+    if (!db_job_desc_get(kind))
+        return NULL;
+    struct db_job *job = calloc(1, sizeof(*job));
+    if (job)
+        job->kind = kind;
+    return job;
+}
+
+void db_job_free(struct db_job *job)
+{
+    if (!job)
+        return;
+    const struct db_job_desc *d = db_job_desc_get(job->kind);
+    if (d)
+        d->free(job);
+    free(job);
+}
+
+static int db_prepare_all(PGconn *conn, const struct db_stmt *stmts, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        PGresult *res = PQprepare(conn, stmts[i].name, stmts[i].sql, 0, NULL);
+        int ok = res && PQresultStatus(res) == PGRES_COMMAND_OK;
+        if (!ok)
+            pl_error(0, NULL, "db: preparing %s: %s", stmts[i].name,
+                     res ? PQresultErrorMessage(res) : "no result");
+        PQclear(res);
+        if (!ok)
             return PL_EIO;
-        job->u.session_end.requeued = (int)n;
-        return PL_OK;
     }
-    case DB_JOB_PRESENCE:
-    case DB_EVENT_USER_STATE:
-        return PL_OK;
+    return PL_OK;
+}
+
+int db_jobs_prepare(PGconn *conn)
+{
+    for (int k = 0; k < DB_JOB__COUNT; k++) {
+        if (db_prepare_all(conn, db_job_descs[k].stmts, db_job_descs[k].nstmts) != PL_OK)
+            return PL_EIO;
     }
-    return PL_EIO;
+    return db_prepare_all(conn, DB_STMTS(db_store_stmts));
+}
+
+int db_jobs_node_restart(PGconn *conn, const char *node)
+{
+    const char *params[1] = {node};
+    PGresult *res = PQexecPrepared(conn, "node_restart", 1, params, NULL, NULL, 0);
+    int rc = res && PQresultStatus(res) == PGRES_TUPLES_OK ? PL_OK : PL_EIO;
+    if (rc == PL_OK && strcmp(PQgetvalue(res, 0, 0), "0") != 0)
+        pl_info(0, NULL,
+                "db: %s messages written to sessions of the last run go back "
+                "to offline delivery",
+                PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return rc;
 }
 
 /* The next query's result in the pipeline, with the NULL that ends it
@@ -402,15 +542,33 @@ static int db_worse(int a, int b)
     return a != PL_OK ? a : b;
 }
 
+/* A statement queued for every job of one batched kind. */
+struct db_batched {
+    enum db_job_kind kind;
+};
+
 int db_jobs_run(PGconn *conn, const char *node, struct db_job **jobs, size_t n)
 {
     if (PQenterPipelineMode(conn) != 1)
         return PL_AGAIN;
     int sent = PQsendQueryParams(conn, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) == 1;
-    int marks = 0; /* the delivered marks went as one statement */
-    sent = sent && db_jobs_send_delivered(conn, jobs, n, &marks);
-    for (size_t i = 0; sent && i < n; i++)
-        sent = db_job_send(conn, node, jobs[i]);
+    /* The batched kinds first, one statement each, in kind order. */
+    struct db_batched batched[DB_JOB__COUNT];
+    size_t nbatched = 0;
+    for (int k = 0; sent && k < DB_JOB__COUNT; k++) {
+        const struct db_job_desc *d = db_job_desc_get((enum db_job_kind)k);
+        int one = 0;
+        if (!d->send_batch)
+            continue;
+        sent = d->send_batch(conn, jobs, n, &one) == PL_OK;
+        if (sent && one)
+            batched[nbatched++].kind = (enum db_job_kind)k;
+    }
+    for (size_t i = 0; sent && i < n; i++) {
+        const struct db_job_desc *d = db_job_desc_get(jobs[i]->kind);
+        if (d->send)
+            sent = d->send(conn, node, jobs[i]) == PL_OK;
+    }
     sent = sent && PQsendQueryParams(conn, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) == 1;
     sent = sent && PQpipelineSync(conn) == 1;
     if (!sent)
@@ -419,20 +577,21 @@ int db_jobs_run(PGconn *conn, const char *node, struct db_job **jobs, size_t n)
     PGresult *res;
     int rc = db_pipe_expect(conn, PGRES_COMMAND_OK, &res);
     PQclear(res);
-    if (marks && rc != PL_AGAIN) {
-        int mrc = db_pipe_expect(conn, PGRES_COMMAND_OK, &res);
+    for (size_t b = 0; b < nbatched && rc != PL_AGAIN; b++) {
+        int brc = db_pipe_expect(conn, PGRES_TUPLES_OK, &res);
         PQclear(res);
         for (size_t i = 0; i < n; i++)
-            if (jobs[i]->kind == DB_JOB_MARK_DELIVERED)
-                jobs[i]->status = mrc == PL_OK ? PL_OK : PL_EIO;
-        rc = db_worse(rc, mrc);
+            if (jobs[i]->kind == batched[b].kind)
+                jobs[i]->status = brc == PL_OK ? PL_OK : PL_EIO;
+        rc = db_worse(rc, brc);
     }
     for (size_t i = 0; i < n && rc != PL_AGAIN; i++) {
-        if (jobs[i]->kind == DB_JOB_MARK_DELIVERED)
+        const struct db_job_desc *d = db_job_desc_get(jobs[i]->kind);
+        if (!d->send)
             continue;
         int jrc = db_pipe_expect(conn, PGRES_TUPLES_OK, &res);
         if (jrc == PL_OK)
-            jobs[i]->status = db_job_read(jobs[i], res);
+            jobs[i]->status = d->read ? d->read(jobs[i], res) : PL_OK;
         PQclear(res);
         rc = db_worse(rc, jrc);
     }

@@ -3,7 +3,14 @@
  * start-up only. A session advisory lock makes nodes that start together
  * migrate one after the other; the second then finds nothing to do.
  * These statements run once per process, so they are sent unnamed
- * (PQexecParams) rather than prepared. */
+ * (PQexecParams) rather than prepared.
+ *
+ * Each row records the SHA-256 of the file's bytes, computed by PostgreSQL's
+ * sha256() (11 and later) from the bytes sent as a binary parameter, so db/
+ * needs no hashing library of its own. A file whose checksum no longer
+ * matches its row was edited after it was applied: the database was built
+ * from other SQL than the file says, so both db_migrate and
+ * db_migrations_current refuse it, naming the file. */
 #include "db_internal.h"
 #include "pl_error.h"
 
@@ -127,7 +134,8 @@ static void db_migration_version(const char *name, char *out, size_t outlen)
     snprintf(out, outlen, "%.*s", (int)(strlen(name) - 4), name);
 }
 
-static char *db_file_read(const char *path)
+/* The file's bytes, NUL-terminated; *len is their number. */
+static char *db_file_read(const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");
     if (!f)
@@ -135,21 +143,65 @@ static char *db_file_read(const char *path)
     char *text = NULL;
     if (fseek(f, 0, SEEK_END) != 0)
         goto out;
-    long len = ftell(f);
-    if (len < 0 || fseek(f, 0, SEEK_SET) != 0)
+    long n = ftell(f);
+    if (n < 0 || fseek(f, 0, SEEK_SET) != 0)
         goto out;
-    text = malloc((size_t)len + 1);
+    text = malloc((size_t)n + 1);
     if (!text)
         goto out;
-    if (fread(text, 1, (size_t)len, f) != (size_t)len) {
+    if (fread(text, 1, (size_t)n, f) != (size_t)n) {
         free(text);
         text = NULL;
         goto out;
     }
-    text[len] = '\0';
+    text[n] = '\0';
+    *len = (size_t)n;
 out:
     fclose(f);
     return text;
+}
+
+/* A migration file as read, with its checksum. */
+struct db_migration_file {
+    char path[4096];
+    char *text;
+    size_t len;
+    char checksum[65]; /* sha256, lower-case hex */
+};
+
+static void db_migration_file_free(struct db_migration_file *mf)
+{
+    free(mf->text);
+    mf->text = NULL;
+}
+
+/* Reads dir/name and has the server hash its bytes. */
+static int db_migration_file_read(PGconn *conn, const char *dir, const char *name,
+                                  struct db_migration_file *mf, char *err, size_t errlen)
+{
+    snprintf(mf->path, sizeof(mf->path), "%s/%s", dir, name);
+    mf->text = db_file_read(mf->path, &mf->len);
+    if (!mf->text) {
+        db_err(err, errlen, "cannot read %s", mf->path);
+        return PL_EIO;
+    }
+    const char *params[1] = {mf->text};
+    int lengths[1] = {(int)mf->len};
+    int formats[1] = {1}; /* binary: the bytes exactly as they are */
+    PGresult *res = PQexecParams(conn, "SELECT encode(sha256($1::bytea), 'hex')", 1, NULL,
+                                 params, lengths, formats, 0);
+    int rc = PL_OK;
+    if (res && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
+        strlen(PQgetvalue(res, 0, 0)) == 64) {
+        memcpy(mf->checksum, PQgetvalue(res, 0, 0), 65);
+    } else {
+        db_err(err, errlen, "computing the checksum of %s: %s", name,
+               res ? PQresultErrorMessage(res) : PQerrorMessage(conn));
+        rc = PL_EIO;
+        db_migration_file_free(mf);
+    }
+    PQclear(res);
+    return rc;
 }
 
 static PGconn *db_migrate_connect(const char *conninfo, char *err, size_t errlen)
@@ -180,22 +232,81 @@ static int db_exec(PGconn *conn, const char *sql, const char *what, char *err,
     return rc;
 }
 
-/* 1 if version is recorded, 0 if not, negative on error. */
-static int db_migration_applied(PGconn *conn, const char *version, char *err,
-                                size_t errlen)
+/* 1 if schema_migrations has the checksum column (a database migrated
+ * before checksums were kept has not, until the next db_migrate); 0 if
+ * not; negative on error. */
+static int db_checksum_column(PGconn *conn, char *err, size_t errlen)
 {
-    const char *params[1] = {version};
-    PGresult *res =
-        PQexecParams(conn, "SELECT 1 FROM schema_migrations WHERE version = $1", 1, NULL,
-                     params, NULL, NULL, 0);
+    PGresult *res = PQexec(conn, "SELECT count(*) FROM pg_attribute"
+                                 " WHERE attrelid = to_regclass('schema_migrations')"
+                                 " AND attname = 'checksum' AND NOT attisdropped");
     int rc;
-    if (res && PQresultStatus(res) == PGRES_TUPLES_OK) {
-        rc = PQntuples(res) > 0;
+    if (res && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
+        rc = strcmp(PQgetvalue(res, 0, 0), "0") != 0;
     } else {
         db_err(err, errlen, "reading schema_migrations: %s",
                res ? PQresultErrorMessage(res) : PQerrorMessage(conn));
         rc = PL_EIO;
     }
+    PQclear(res);
+    return rc;
+}
+
+/* 1 if version is recorded, 0 if not, negative on error. When recorded,
+ * `checksum` gets the recorded one, "" when there is none (applied before
+ * checksums were kept, or with_checksum 0: no such column yet). */
+static int db_migration_applied(PGconn *conn, const char *version, int with_checksum,
+                                char checksum[65], char *err, size_t errlen)
+{
+    const char *params[1] = {version};
+    PGresult *res = PQexecParams(
+        conn,
+        with_checksum
+            ? "SELECT coalesce(checksum, '') FROM schema_migrations WHERE version = $1"
+            : "SELECT '' FROM schema_migrations WHERE version = $1",
+        1, NULL, params, NULL, NULL, 0);
+    int rc;
+    checksum[0] = '\0';
+    if (res && PQresultStatus(res) == PGRES_TUPLES_OK) {
+        rc = PQntuples(res) > 0;
+        if (rc)
+            snprintf(checksum, 65, "%s", PQgetvalue(res, 0, 0));
+    } else {
+        db_err(err, errlen, "reading schema_migrations: %s",
+               res ? PQresultErrorMessage(res) : PQerrorMessage(conn));
+        rc = PL_EIO;
+    }
+    PQclear(res);
+    return rc;
+}
+
+/* PL_ESTATE, with the reason in err, when an applied file has changed. */
+static int db_checksum_check(const char *name, const char *recorded, const char *actual,
+                             char *err, size_t errlen)
+{
+    if (!recorded[0] || strcmp(recorded, actual) == 0)
+        return PL_OK;
+    db_err(err, errlen,
+           "migration %s was changed after it was applied (sha256 %.12s... recorded, "
+           "%.12s... now): migrations are append-only, so restore the file as it was "
+           "and put the change in a new migration",
+           name, recorded, actual);
+    return PL_ESTATE;
+}
+
+/* Records the checksum of a migration applied before checksums were kept. */
+static int db_checksum_record(PGconn *conn, const char *version, const char *checksum,
+                              char *err, size_t errlen)
+{
+    const char *params[2] = {version, checksum};
+    PGresult *res = PQexecParams(conn,
+                                 "UPDATE schema_migrations SET checksum = $2"
+                                 " WHERE version = $1 AND checksum IS NULL",
+                                 2, NULL, params, NULL, NULL, 0);
+    int rc = res && PQresultStatus(res) == PGRES_COMMAND_OK ? PL_OK : PL_EIO;
+    if (rc != PL_OK)
+        db_err(err, errlen, "recording the checksum of %s: %s", version,
+               res ? PQresultErrorMessage(res) : PQerrorMessage(conn));
     PQclear(res);
     return rc;
 }
@@ -211,20 +322,15 @@ static int db_line_of(const char *text, long pos)
     return line;
 }
 
-/* Applies one file and records it, in one transaction. */
-static int db_migration_apply(PGconn *conn, const char *dir, const char *name,
-                              const char *version, char *err, size_t errlen)
+/* Applies one file and records it with its checksum, in one transaction. */
+static int db_migration_apply(PGconn *conn, const struct db_migration_file *mf,
+                              const char *name, const char *version, char *err,
+                              size_t errlen)
 {
-    char path[4096];
-    snprintf(path, sizeof(path), "%s/%s", dir, name);
-    char *sql = db_file_read(path);
-    if (!sql) {
-        db_err(err, errlen, "cannot read %s", path);
-        return PL_EIO;
-    }
+    const char *sql = mf->text;
     int rc = db_exec(conn, "BEGIN", "BEGIN", err, errlen);
     if (rc != PL_OK)
-        goto out;
+        return rc;
     PGresult *res = PQexec(conn, sql);
     ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
@@ -240,9 +346,10 @@ static int db_migration_apply(PGconn *conn, const char *dir, const char *name,
         goto rollback;
     }
     PQclear(res);
-    const char *params[1] = {version};
-    res = PQexecParams(conn, "INSERT INTO schema_migrations (version) VALUES ($1)", 1,
-                       NULL, params, NULL, NULL, 0);
+    const char *params[2] = {version, mf->checksum};
+    res = PQexecParams(
+        conn, "INSERT INTO schema_migrations (version, checksum) VALUES ($1, $2)", 2,
+        NULL, params, NULL, NULL, 0);
     if (!res || PQresultStatus(res) != PGRES_COMMAND_OK) {
         db_err(err, errlen, "recording %s: %s", version,
                res ? PQresultErrorMessage(res) : PQerrorMessage(conn));
@@ -251,13 +358,10 @@ static int db_migration_apply(PGconn *conn, const char *dir, const char *name,
         goto rollback;
     }
     PQclear(res);
-    rc = db_exec(conn, "COMMIT", name, err, errlen);
-    goto out;
+    return db_exec(conn, "COMMIT", name, err, errlen);
 rollback:
     /* The error is already in err; a failed rollback changes nothing for it. */
     PQclear(PQexec(conn, "ROLLBACK"));
-out:
-    free(sql);
     return rc;
 }
 
@@ -283,6 +387,7 @@ int db_migrate(const char *conninfo, const char *dir, char *err, size_t errlen)
 {
     struct db_migration_list list;
     PGconn *conn = NULL;
+    struct db_migration_file *files = NULL;
     int rc = db_migrate_open(conninfo, dir, &list, &conn, err, errlen);
     if (rc != PL_OK)
         return rc;
@@ -297,35 +402,73 @@ int db_migrate(const char *conninfo, const char *dir, char *err, size_t errlen)
     rc = db_exec(conn,
                  "CREATE TABLE IF NOT EXISTS schema_migrations ("
                  " version text PRIMARY KEY,"
-                 " applied_at timestamptz NOT NULL DEFAULT now())",
+                 " applied_at timestamptz NOT NULL DEFAULT now(),"
+                 " checksum text)",
                  "creating schema_migrations", err, errlen);
     if (rc != PL_OK)
         goto out;
-    for (size_t i = 0; i < list.count; i++) {
-        char version[256];
+    /* A table created before checksums were kept. */
+    rc = db_exec(conn,
+                 "ALTER TABLE schema_migrations ADD COLUMN IF NOT EXISTS checksum text",
+                 "adding schema_migrations.checksum", err, errlen);
+    if (rc != PL_OK)
+        goto out;
+    rc = PL_ENOMEM;
+    files = calloc(list.count ? list.count : 1, sizeof(*files));
+    if (!files) {
+        db_err(err, errlen, "out of memory");
+        goto out;
+    }
+    /* Every applied file is checked before anything is applied: a changed
+     * one means the schema is not what the files say, and building more on
+     * it would only hide that. */
+    int *pending = calloc(list.count ? list.count : 1, sizeof(*pending));
+    if (!pending) {
+        db_err(err, errlen, "out of memory");
+        goto out;
+    }
+    rc = PL_OK;
+    for (size_t i = 0; i < list.count && rc == PL_OK; i++) {
+        char version[256], recorded[65];
         db_migration_version(list.names[i], version, sizeof(version));
-        int applied = db_migration_applied(conn, version, err, errlen);
+        rc = db_migration_file_read(conn, dir, list.names[i], &files[i], err, errlen);
+        if (rc != PL_OK)
+            break;
+        int applied = db_migration_applied(conn, version, 1, recorded, err, errlen);
         if (applied < 0) {
             rc = applied;
-            goto out;
+        } else if (!applied) {
+            pending[i] = 1;
+        } else if (!recorded[0]) {
+            rc = db_checksum_record(conn, version, files[i].checksum, err, errlen);
+        } else {
+            rc = db_checksum_check(list.names[i], recorded, files[i].checksum, err,
+                                   errlen);
         }
-        if (applied)
-            continue;
-        rc = db_migration_apply(conn, dir, list.names[i], version, err, errlen);
-        if (rc != PL_OK)
-            goto out;
     }
+    for (size_t i = 0; i < list.count && rc == PL_OK; i++) {
+        char version[256];
+        db_migration_version(list.names[i], version, sizeof(version));
+        if (pending[i])
+            rc = db_migration_apply(conn, &files[i], list.names[i], version, err, errlen);
+    }
+    free(pending);
 out:
+    for (size_t i = 0; files && i < list.count; i++)
+        db_migration_file_free(&files[i]);
+    free(files);
     PQfinish(conn);
     db_migration_list_free(&list);
     return rc;
 }
 
-int db_migrations_current(const char *conninfo, const char *dir, char *err, size_t errlen)
+/* The check of db_migrations_current on an open connection; db_read's
+ * health check shares it. */
+int db_migrations_check(PGconn *conn, const char *dir, char *err, size_t errlen)
 {
     struct db_migration_list list;
-    PGconn *conn = NULL;
-    int rc = db_migrate_open(conninfo, dir, &list, &conn, err, errlen);
+    db_err(err, errlen, "%s", "");
+    int rc = db_migration_list_read(dir, &list, err, errlen);
     if (rc != PL_OK)
         return rc;
     PGresult *res = PQexec(conn, "SELECT to_regclass('schema_migrations') IS NOT NULL");
@@ -333,27 +476,53 @@ int db_migrations_current(const char *conninfo, const char *dir, char *err, size
         db_err(err, errlen, "checking schema_migrations: %s",
                res ? PQresultErrorMessage(res) : PQerrorMessage(conn));
         rc = PL_EIO;
-    } else if (PQgetvalue(res, 0, 0)[0] != 't') {
+        goto out;
+    }
+    if (PQgetvalue(res, 0, 0)[0] != 't') {
         if (list.count > 0) {
             db_err(err, errlen, "no migration applied (run parleyd migrate)");
             rc = PL_ESTATE;
         }
-    } else {
-        for (size_t i = 0; i < list.count && rc == PL_OK; i++) {
-            char version[256];
-            db_migration_version(list.names[i], version, sizeof(version));
-            int applied = db_migration_applied(conn, version, err, errlen);
-            if (applied < 0) {
-                rc = applied;
-            } else if (!applied) {
-                db_err(err, errlen, "migration %s is not applied (run parleyd migrate)",
-                       list.names[i]);
-                rc = PL_ESTATE;
+        goto out;
+    }
+    int with_checksum = db_checksum_column(conn, err, errlen);
+    if (with_checksum < 0) {
+        rc = with_checksum;
+        goto out;
+    }
+    for (size_t i = 0; i < list.count && rc == PL_OK; i++) {
+        char version[256], recorded[65];
+        db_migration_version(list.names[i], version, sizeof(version));
+        int applied =
+            db_migration_applied(conn, version, with_checksum, recorded, err, errlen);
+        if (applied < 0) {
+            rc = applied;
+        } else if (!applied) {
+            db_err(err, errlen, "migration %s is not applied (run parleyd migrate)",
+                   list.names[i]);
+            rc = PL_ESTATE;
+        } else if (recorded[0]) {
+            struct db_migration_file mf;
+            rc = db_migration_file_read(conn, dir, list.names[i], &mf, err, errlen);
+            if (rc == PL_OK) {
+                rc = db_checksum_check(list.names[i], recorded, mf.checksum, err, errlen);
+                db_migration_file_free(&mf);
             }
         }
     }
+out:
     PQclear(res);
-    PQfinish(conn);
     db_migration_list_free(&list);
+    return rc;
+}
+
+int db_migrations_current(const char *conninfo, const char *dir, char *err, size_t errlen)
+{
+    db_err(err, errlen, "%s", "");
+    PGconn *conn = db_migrate_connect(conninfo, err, errlen);
+    if (!conn)
+        return PL_EIO;
+    int rc = db_migrations_check(conn, dir, err, errlen);
+    PQfinish(conn);
     return rc;
 }

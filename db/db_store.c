@@ -9,63 +9,6 @@
 /* More workers than this is a configuration mistake, not a need. */
 #define DB_WORKERS_MAX 64
 
-struct db_job *db_job_new(enum db_job_kind kind)
-{
-    struct db_job *job = calloc(1, sizeof(*job));
-    if (job)
-        job->kind = kind;
-    return job;
-}
-
-void db_job_free(struct db_job *job)
-{
-    if (!job)
-        return;
-    switch (job->kind) {
-    case DB_JOB_USER_LOGIN:
-        free(job->u.login.username);
-        break;
-    case DB_JOB_MSG_STORE:
-        free(job->u.msg.sender);
-        free(job->u.msg.recipient);
-        free(job->u.msg.stanza_id);
-        free(job->u.msg.body);
-        free(job->u.msg.stanza_xml);
-        break;
-    case DB_JOB_MARK_DELIVERED:
-        free(job->u.delivered.recipient);
-        free(job->u.delivered.via);
-        break;
-    case DB_JOB_SESSION_END:
-        free(job->u.session_end.via);
-        free(job->u.session_end.recipient);
-        break;
-    case DB_JOB_MARK_RECEIVED:
-        free(job->u.received.sender);
-        free(job->u.received.stanza_id);
-        free(job->u.received.recipient);
-        break;
-    case DB_JOB_OFFLINE_LOAD:
-        free(job->u.offline.recipient);
-        for (size_t i = 0; i < job->u.offline.count; i++)
-            free(job->u.offline.msgs[i].stanza_xml);
-        free(job->u.offline.msgs);
-        break;
-    case DB_JOB_PRESENCE:
-        free(job->u.presence.full_jid);
-        free(job->u.presence.username);
-        free(job->u.presence.resource);
-        free(job->u.presence.address);
-        free(job->u.presence.show);
-        free(job->u.presence.status);
-        break;
-    case DB_EVENT_USER_STATE:
-        free(job->u.user_state.username);
-        break;
-    }
-    free(job);
-}
-
 void db_store_complete(struct db_store *st, struct db_job *job)
 {
     /* Only the push that finds the mailbox empty wakes the loop: the loop
@@ -304,7 +247,7 @@ fail:
 
 void db_store_submit(struct db_store *st, struct db_job *job, const char *shard_key)
 {
-    if (job->kind == DB_EVENT_USER_STATE || (unsigned)job->kind > DB_EVENT_USER_STATE) {
+    if (!db_job_submittable(job->kind)) {
         /* Not a job a worker can run: hand it straight back. */
         job->status = PL_EINVAL;
         db_store_complete(st, job);

@@ -3,6 +3,7 @@
  * (migrate, token). */
 #include "auth_jwt.h"
 #include "chat.h"
+#include "db_migrate.h"
 #include "db_store.h"
 #include "pl_config.h"
 #include "pl_error.h"

@@ -5,7 +5,7 @@
 #ifndef CHAT_H
 #define CHAT_H
 
-#include "db_store.h"
+#include "db_jobs.h"
 #include "xmpp_stream.h"
 
 struct chat_server;

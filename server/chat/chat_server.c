@@ -220,6 +220,7 @@ void chat_server_complete(struct chat_server *cs, struct db_job *job)
     case DB_JOB_MARK_DELIVERED:
     case DB_JOB_MARK_RECEIVED:
     case DB_JOB_PRESENCE:
+    case DB_JOB__COUNT: /* never submitted */
         report_failure(job);
         break;
     }

@@ -1,7 +1,10 @@
-/* The migrator. File naming and ordering need no database; applying does:
- * those tests skip unless PARLEY_TEST_DATABASE_URL is set, and run in a
- * schema of their own (PGOPTIONS search_path) that they drop at the end. */
+/* The migrator. File naming and ordering need no database; applying and
+ * checksums do: those tests skip unless PARLEY_TEST_DATABASE_URL is set (and
+ * fail if PARLEY_TEST_REQUIRE_DB is), and run in a schema of their own
+ * (PGOPTIONS search_path) that they drop at the end. */
 #include "../../../db/db_migrate.c"
+
+#include <openssl/evp.h>
 
 #include <pthread.h>
 #include <setjmp.h>
@@ -15,6 +18,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include "db_test_db.h"
 
 struct ctx {
     const char *url;
@@ -143,8 +148,8 @@ static int sql_count(struct ctx *c, const char *query)
 static int setup(void **state)
 {
     *state = NULL;
-    const char *url = getenv("PARLEY_TEST_DATABASE_URL");
-    if (!url || !*url)
+    const char *url = db_test_url();
+    if (!url)
         return 0;
     struct ctx *c = calloc(1, sizeof(*c));
     assert_non_null(c);
@@ -255,6 +260,105 @@ static void test_failed_file_leaves_nothing(void **state)
     assert_int_equal(db_migrations_current(c->url, c->dir, err, sizeof(err)), PL_ESTATE);
 }
 
+/* The SHA-256 of a file, hex, computed here with OpenSSL: the migrator has
+ * PostgreSQL compute it, so this is an independent check. */
+static void file_sha256(const char *dir, const char *name, char out[65])
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    size_t len = 0;
+    char *text = db_file_read(path, &len);
+    assert_non_null(text);
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    assert_int_equal(EVP_Digest(text, len, md, &mdlen, EVP_sha256(), NULL), 1);
+    assert_int_equal(mdlen, 32);
+    for (unsigned int i = 0; i < mdlen; i++)
+        snprintf(out + 2 * i, 3, "%02x", md[i]);
+    free(text);
+}
+
+static void recorded_checksum(struct ctx *c, const char *version, char out[65])
+{
+    char q[256];
+    snprintf(q, sizeof(q),
+             "SELECT coalesce(checksum, '') FROM schema_migrations WHERE version = '%s'",
+             version);
+    PGresult *res = sql(c, q);
+    assert_int_equal(PQntuples(res), 1);
+    snprintf(out, 65, "%s", PQgetvalue(res, 0, 0));
+    PQclear(res);
+}
+
+static void test_checksums_recorded_and_edits_refused(void **state)
+{
+    struct ctx *c = *state;
+    if (!c)
+        skip();
+    char err[512], want[65], got[65];
+    char path[512];
+    snprintf(path, sizeof(path), "%s/0004_broken.sql", c->dir);
+    unlink(path); /* left by the test before */
+    assert_int_equal(db_migrate(c->url, c->dir, err, sizeof(err)), PL_OK);
+    file_sha256(c->dir, "0001_first.sql", want);
+    recorded_checksum(c, "0001_first", got);
+    assert_string_equal(got, want);
+    file_sha256(c->dir, "0003_third.sql", want);
+    recorded_checksum(c, "0003_third", got);
+    assert_string_equal(got, want);
+
+    /* an applied file edited, even by a comment: refused at start and by
+     * migrate, naming the file; what is pending is not applied on top */
+    write_file(c->dir, "0001_first.sql", "CREATE TABLE t_first (x int); -- edited\n");
+    write_file(c->dir, "0005_more.sql", "CREATE TABLE t_more (x int);\n");
+    assert_int_equal(db_migrations_current(c->url, c->dir, err, sizeof(err)), PL_ESTATE);
+    assert_non_null(strstr(err, "0001_first.sql"));
+    assert_non_null(strstr(err, "changed after it was applied"));
+    err[0] = '\0';
+    assert_int_equal(db_migrate(c->url, c->dir, err, sizeof(err)), PL_ESTATE);
+    assert_non_null(strstr(err, "0001_first.sql"));
+    assert_int_equal(sql_count(c, "SELECT count(to_regclass('t_more'))"), 0);
+    recorded_checksum(c, "0001_first", got);
+    assert_string_not_equal(got, "");
+
+    /* restored byte for byte: accepted again, and the pending one applies */
+    write_file(c->dir, "0001_first.sql", "CREATE TABLE t_first (x int);\n");
+    assert_int_equal(db_migrate(c->url, c->dir, err, sizeof(err)), PL_OK);
+    assert_int_equal(sql_count(c, "SELECT count(to_regclass('t_more'))"), 1);
+    assert_int_equal(db_migrations_current(c->url, c->dir, err, sizeof(err)), PL_OK);
+}
+
+static void test_checksums_filled_in_for_older_databases(void **state)
+{
+    struct ctx *c = *state;
+    if (!c)
+        skip();
+    char err[512], want[65], got[65];
+    /* a database migrated before checksums were kept: no column at all */
+    PQclear(sql(c, "ALTER TABLE schema_migrations DROP COLUMN checksum"));
+    assert_int_equal(db_migrations_current(c->url, c->dir, err, sizeof(err)), PL_OK);
+    assert_int_equal(db_migrate(c->url, c->dir, err, sizeof(err)), PL_OK);
+    assert_int_equal(
+        sql_count(c, "SELECT count(*) FROM schema_migrations WHERE checksum IS NULL"), 0);
+    file_sha256(c->dir, "0002_second.sql", want);
+    recorded_checksum(c, "0002_second", got);
+    assert_string_equal(got, want);
+
+    /* a row without one (the column added, the row older): taken as it is
+     * until migrate fills it in; an edited file is not caught before that,
+     * and is caught after */
+    PQclear(sql(
+        c, "UPDATE schema_migrations SET checksum = NULL WHERE version = '0005_more'"));
+    assert_int_equal(db_migrations_current(c->url, c->dir, err, sizeof(err)), PL_OK);
+    assert_int_equal(db_migrate(c->url, c->dir, err, sizeof(err)), PL_OK);
+    file_sha256(c->dir, "0005_more.sql", want);
+    recorded_checksum(c, "0005_more", got);
+    assert_string_equal(got, want);
+    write_file(c->dir, "0005_more.sql", "CREATE TABLE t_more (y int);\n");
+    assert_int_equal(db_migrations_current(c->url, c->dir, err, sizeof(err)), PL_ESTATE);
+    assert_non_null(strstr(err, "0005_more.sql"));
+}
+
 int main(void)
 {
     const struct CMUnitTest pure[] = {
@@ -267,6 +371,8 @@ int main(void)
     const struct CMUnitTest with_db[] = {
         cmocka_unit_test(test_apply_in_order_once),
         cmocka_unit_test(test_failed_file_leaves_nothing),
+        cmocka_unit_test(test_checksums_recorded_and_edits_refused),
+        cmocka_unit_test(test_checksums_filled_in_for_older_databases),
     };
     int failed = cmocka_run_group_tests_name("db_migrate_files", pure, NULL, NULL);
     failed +=

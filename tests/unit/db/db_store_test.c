@@ -1,5 +1,6 @@
 /* The store against a real PostgreSQL: PARLEY_TEST_DATABASE_URL names a
- * database (the tests skip without it). Every name carries a per-run tag, so
+ * database (the tests skip without it, and fail without it when
+ * PARLEY_TEST_REQUIRE_DB is set). Every name carries a per-run tag, so
  * the database may hold other data and the test may run again. The pure
  * helpers (hash, job free, config checks) are tested without a database. */
 #include "db_internal.h"
@@ -17,6 +18,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include "db_test_db.h"
 
 #define N_MSGS 200
 #define N_DUPS 50
@@ -167,8 +170,8 @@ static void start_store(struct ctx *c, int workers)
 
 static int setup(void **state)
 {
-    const char *url = getenv("PARLEY_TEST_DATABASE_URL");
-    if (!url || !*url) {
+    const char *url = db_test_url();
+    if (!url) {
         *state = NULL;
         return 0;
     }
@@ -642,6 +645,57 @@ static void test_stop_finishes_submitted_jobs(void **state)
     free(sender);
 }
 
+/* Two nodes on one database store the same retry at once (a client that
+ * resent on a second node while the first node's batch was still open):
+ * the second waits for the first to commit, then finds its row, so there
+ * is one message. Without the lock both would insert. */
+static void test_retry_on_two_nodes_is_one_message(void **state)
+{
+    NEED_DB(state);
+    struct ctx *c = *state;
+    PGconn *a = PQconnectdb(c->url), *b = PQconnectdb(c->url);
+    assert_int_equal(PQstatus(a), CONNECTION_OK);
+    assert_int_equal(PQstatus(b), CONNECTION_OK);
+    char *sender = xprintf("gina-%s@test", c->tag);
+    const char *params[5] = {sender, "hank@test", "race-1", "same body", "<message/>"};
+    const char *q = "SELECT inserted FROM parley_store_message($1, $2, $3, $4, $5)";
+
+    PQclear(PQexec(a, "BEGIN"));
+    PGresult *res = PQexecParams(a, q, 5, NULL, params, NULL, NULL, 0);
+    assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+    assert_string_equal(PQgetvalue(res, 0, 0), "t");
+    PQclear(res);
+
+    /* node b's store of the same message waits for node a's transaction */
+    assert_int_equal(PQsendQueryParams(b, q, 5, NULL, params, NULL, NULL, 0), 1);
+    struct timespec pause = {.tv_sec = 0, .tv_nsec = 300 * 1000000L};
+    nanosleep(&pause, NULL);
+    assert_int_equal(PQconsumeInput(b), 1);
+    assert_int_equal(PQisBusy(b), 1);
+
+    PQclear(PQexec(a, "COMMIT"));
+    res = PQgetResult(b);
+    assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+    assert_string_equal(PQgetvalue(res, 0, 0), "f");
+    PQclear(res);
+    assert_null(PQgetResult(b));
+    assert_int_equal(
+        sql_count(c, "SELECT count(*) FROM messages WHERE sender = $1", sender), 1);
+
+    /* a store of another message meanwhile is not held up by the lock */
+    const char *other[5] = {sender, "hank@test", "race-2", "other", "<message/>"};
+    PQclear(PQexec(a, "BEGIN"));
+    PQclear(PQexecParams(a, q, 5, NULL, params, NULL, NULL, 0));
+    res = PQexecParams(b, q, 5, NULL, other, NULL, NULL, 0);
+    assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+    assert_string_equal(PQgetvalue(res, 0, 0), "t");
+    PQclear(res);
+    PQclear(PQexec(a, "COMMIT"));
+    PQfinish(a);
+    PQfinish(b);
+    free(sender);
+}
+
 /* Each database test gets its own store; teardown stops it. */
 static int stop_store(void **state)
 {
@@ -669,6 +723,7 @@ int main(void)
         cmocka_unit_test_teardown(test_presence_rows, stop_store),
         cmocka_unit_test_teardown(test_survives_lost_connections, stop_store),
         cmocka_unit_test_teardown(test_stop_finishes_submitted_jobs, stop_store),
+        cmocka_unit_test_teardown(test_retry_on_two_nodes_is_one_message, stop_store),
     };
     int failed = cmocka_run_group_tests_name("db_store_pure", pure, NULL, NULL);
     failed += cmocka_run_group_tests_name("db_store_postgres", with_db, setup, teardown);
