@@ -42,7 +42,7 @@ test("live messages to a reader stalled in its backlog do not grow the server", 
     const bob = uniqueUser("bob");
     const filler = "x".repeat(10_000);
     const backlog = 1500; // 15 MB: more than the kernel's socket buffers
-    const live = 2000; // 20 MB sent while bob does not read
+    const live = 4000; // 40 MB sent while bob does not read
     let conn;
     try {
         for (let i = 0; i < backlog; i++) {
@@ -69,8 +69,11 @@ test("live messages to a reader stalled in its backlog do not grow the server", 
         await alice.sync(30_000);
         await waitForSql(q.q, q.vars, (rows) => rows[0]?.[0] === String(backlog + live), "the live ones stored", 30_000);
         await new Promise((r) => setTimeout(r, 500));
+        // Held without a bound, all 40 MB would be in parleyd; what it may
+        // grow by (store buffers, allocator) does not scale with it.
         const grown = rssKb(pid) - before;
-        assert.ok(grown < 10_000, `parleyd grew by ${grown} KB while 20 MB waited for a stalled reader`);
+        console.log(`# parleyd grew by ${grown} KB`);
+        assert.ok(grown < 20_000, `parleyd grew by ${grown} KB while 40 MB waited for a stalled reader`);
 
         // Reading again, bob gets all of it, backlog first, in order, once.
         conn.ws._socket.resume();
