@@ -524,6 +524,26 @@ static void stream_dispatch(struct xmpp_stream *s, struct xmpp_node *el)
     xmpp_node_free(el);
 }
 
+/* The stream error for a frame the parser refused. */
+static void stream_refuse_frame(struct xmpp_stream *s, enum xmpp_parse_error why)
+{
+    switch (why) {
+    case XMPP_PARSE_RESTRICTED:
+        xmpp_stream_error(s, "restricted-xml", NULL);
+        return;
+    case XMPP_PARSE_TOO_MANY_ATTRS:
+    case XMPP_PARSE_TOO_MANY_NAMESPACES:
+    case XMPP_PARSE_TOO_MANY_ELEMENTS:
+    case XMPP_PARSE_TOO_DEEP:
+        xmpp_stream_error(s, "policy-violation", xmpp_parse_error_str(why));
+        return;
+    case XMPP_PARSE_OK:
+    case XMPP_PARSE_NOT_WELL_FORMED:
+        break;
+    }
+    xmpp_stream_error(s, "not-well-formed", NULL);
+}
+
 int xmpp_stream_input(struct xmpp_stream *s, const char *frame, size_t len)
 {
     if (s->state == XMPP_ST_CLOSING)
@@ -538,8 +558,7 @@ int xmpp_stream_input(struct xmpp_stream *s, const char *frame, size_t len)
     if (rc == PL_ENOMEM)
         xmpp_stream_error(s, "internal-server-error", NULL);
     else if (rc != PL_OK)
-        xmpp_stream_error(
-            s, why == XMPP_PARSE_RESTRICTED ? "restricted-xml" : "not-well-formed", NULL);
+        stream_refuse_frame(s, why);
     else
         stream_dispatch(s, el);
     return s->state == XMPP_ST_CLOSING ? PL_ESTATE : PL_OK;

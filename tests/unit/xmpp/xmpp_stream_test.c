@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "auth_jwt.h"
+#include "pl_buf.h"
 #include "pl_error.h"
 #include "xmpp_stream.h"
 
@@ -677,6 +678,59 @@ static void test_too_big(void **state)
     assert_non_null(strstr(f->frames[f->nframes - 2], "<policy-violation "));
 }
 
+/* Over the parser's limits: policy-violation, saying which limit. */
+static void test_parse_limits(void **state)
+{
+    struct fake *f = *state;
+    do_bind(f, "r");
+    char xml[2048] = "<message to='bob@localhost'";
+    for (int i = 0; i < XMPP_PARSE_MAX_ATTRS + 1; i++)
+        snprintf(xml + strlen(xml), sizeof(xml) - strlen(xml), " a%d='1'", i);
+    strcat(xml, "/>");
+    assert_int_equal(feed(f, xml), PL_ESTATE);
+    assert_string_equal(f->frames[f->nframes - 2],
+                        "<stream:error xmlns:stream='http://etherx.jabber.org/streams'>"
+                        "<policy-violation xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>"
+                        "<text xmlns='urn:ietf:params:xml:ns:xmpp-streams'>more than 64 "
+                        "attributes on an element</text></stream:error>");
+    expect_stream_error(f, STREAM_ERROR("policy-violation"));
+    assert_int_equal(f->nstanzas, 0);
+    teardown(state);
+    setup(state);
+    f = *state;
+    /* Before authentication too, and for the element limit. */
+    do_open(f);
+    struct pl_buf b = PL_BUF_INIT;
+    pl_buf_append_str(
+        &b, "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>");
+    for (int i = 0; i < XMPP_PARSE_MAX_ELEMENTS; i++)
+        pl_buf_append_str(&b, "<x/>");
+    pl_buf_append_str(&b, "</auth>");
+    assert_int_equal(xmpp_stream_input(f->s, b.data, b.len), PL_ESTATE);
+    assert_non_null(strstr(f->frames[f->nframes - 2], "more than 1024 elements"));
+    expect_stream_error(f, STREAM_ERROR("policy-violation"));
+    pl_buf_free(&b);
+}
+
+/* A NUL byte after the element: not-well-formed, and nothing delivered. */
+static void test_nul_trailer(void **state)
+{
+    struct fake *f = *state;
+    do_bind(f, "r");
+    static const char frame[] =
+        "<message to='bob@localhost' type='chat'><body>x</body></message>\0<garbage";
+    assert_int_equal(xmpp_stream_input(f->s, frame, sizeof(frame) - 1), PL_ESTATE);
+    expect_stream_error(f, STREAM_ERROR("not-well-formed"));
+    assert_int_equal(f->nstanzas, 0);
+    teardown(state);
+    setup(state);
+    f = *state;
+    static const char open[] = OPEN "\0";
+    frames_clear(f);
+    assert_int_equal(xmpp_stream_input(f->s, open, sizeof(open) - 1), PL_ESTATE);
+    expect_stream_error(f, STREAM_ERROR("not-well-formed"));
+}
+
 static void test_unknown_elements(void **state)
 {
     struct fake *f = *state;
@@ -926,6 +980,8 @@ int main(void)
         T(test_not_well_formed),
         T(test_restricted_xml),
         T(test_too_big),
+        T(test_parse_limits),
+        T(test_nul_trailer),
         T(test_unknown_elements),
         T(test_close_handshake),
         T(test_jid_malformed),
