@@ -225,6 +225,13 @@ static int on_receive(struct ws_conn *c, const void *in, size_t len)
 {
     if (c->dead || !c->stream || xmpp_stream_is_closing(c->stream))
         return 0;
+    /* RFC 7395: the xmpp subprotocol uses text messages only (lws keeps the
+     * first fragment's type for the continuations). */
+    if (lws_frame_is_binary(c->wsi)) {
+        pl_buf_free(&c->rx);
+        xmpp_stream_binary(c->stream);
+        return 0;
+    }
     size_t limit = c->ws->cfg.env->max_stanza_size;
     int final = lws_is_final_fragment(c->wsi) && !lws_remaining_packet_payload(c->wsi);
     if (!c->rx_discard && c->rx.len + len > limit) {

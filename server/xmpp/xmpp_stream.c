@@ -180,6 +180,12 @@ void xmpp_stream_too_big(struct xmpp_stream *s)
     xmpp_stream_error(s, "policy-violation", "stanza too big");
 }
 
+void xmpp_stream_binary(struct xmpp_stream *s)
+{
+    xmpp_stream_error(s, "unsupported-encoding",
+                      "XMPP frames are WebSocket text messages");
+}
+
 static int domain_is_ours(const struct xmpp_stream *s, const char *to)
 {
     struct xmpp_jid j;

@@ -712,6 +712,20 @@ static void test_parse_limits(void **state)
     pl_buf_free(&b);
 }
 
+static void test_binary(void **state)
+{
+    struct fake *f = *state;
+    do_bind(f, "r");
+    xmpp_stream_binary(f->s);
+    assert_string_equal(
+        f->frames[f->nframes - 2],
+        "<stream:error xmlns:stream='http://etherx.jabber.org/streams'>"
+        "<unsupported-encoding xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>"
+        "<text xmlns='urn:ietf:params:xml:ns:xmpp-streams'>XMPP frames are "
+        "WebSocket text messages</text></stream:error>");
+    expect_stream_error(f, STREAM_ERROR("unsupported-encoding"));
+}
+
 /* A NUL byte after the element: not-well-formed, and nothing delivered. */
 static void test_nul_trailer(void **state)
 {
@@ -982,6 +996,7 @@ int main(void)
         T(test_too_big),
         T(test_parse_limits),
         T(test_nul_trailer),
+        T(test_binary),
         T(test_unknown_elements),
         T(test_close_handshake),
         T(test_jid_malformed),
