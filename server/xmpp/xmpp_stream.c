@@ -252,8 +252,9 @@ static int stanza_is_iq_with(const struct xmpp_node *el, const char *type,
            xmpp_node_child(el, name, ns) != NULL;
 }
 
-/* The client's requested resource: the text of <resource/>, NULL when
- * absent or empty. PL_EINVAL when it could not be a JID resource. */
+/* The client's requested resource: the text of <resource/> as
+ * Resourceprep prepares it, NULL when absent or empty. PL_EINVAL when it
+ * could not be a JID resource. */
 static int bind_requested(const struct xmpp_stream *s, const struct xmpp_node *bind,
                           char **out)
 {
@@ -275,15 +276,15 @@ static int bind_requested(const struct xmpp_stream *s, const struct xmpp_node *b
         return PL_ENOMEM;
     }
     snprintf(full, n, "%s/%s", s->bare_jid, text);
+    free(text);
     struct xmpp_jid j;
     int rc = xmpp_jid_parse(full, &j);
     free(full);
-    if (rc != PL_OK) {
-        free(text);
-        return PL_EINVAL;
-    }
+    if (rc != PL_OK)
+        return rc == PL_ENOMEM ? PL_ENOMEM : PL_EINVAL;
+    *out = j.resource;
+    j.resource = NULL;
     xmpp_jid_free(&j);
-    *out = text;
     return PL_OK;
 }
 
@@ -443,6 +444,13 @@ static void stream_route_stanza(struct xmpp_stream *s, enum xmpp_stanza_kind kin
             goto done;
         }
         st->has_to = 1;
+        /* The recipient and the store see the JID as prepared
+         * (ｂｏｂ@localhost is bob@localhost). */
+        char *prepared = xmpp_jid_full(&st->to);
+        int rc = prepared ? xmpp_node_set_attr(el, "to", prepared) : PL_ENOMEM;
+        free(prepared);
+        if (rc != PL_OK)
+            goto done;
     }
     if (kind == XMPP_STANZA_IQ &&
         stanza_is_iq_with(el, "set", "session", XMPP_NS_SESSION)) {

@@ -24,10 +24,16 @@ int xmpp_upgrade_auth(const struct xmpp_env *env, const char *cookie_header,
         pl_info(0, NULL, "upgrade refused: %s", auth_result_str(why));
         goto done;
     }
-    if (!claims.subject || xmpp_jid_normalize_local(claims.subject, &user) != PL_OK) {
-        pl_info(0, NULL, "upgrade refused: token subject is not a valid username");
+    /* The subject is the account name as it is: one that preparation
+     * would change (case, fullwidth forms, invisible characters) is
+     * refused rather than mapped onto another account. */
+    if (!claims.subject || xmpp_jid_check_username(claims.subject) != PL_OK) {
+        pl_info(0, NULL, "upgrade refused: token subject is not a prepared username");
         goto done;
     }
+    user = strdup(claims.subject);
+    if (!user)
+        goto done;
     if (env->hooks.user_allowed && env->hooks.user_allowed(env->hooks.ctx, user) != 1) {
         pl_info(0, user, "upgrade refused: user disabled");
         goto done;

@@ -214,4 +214,90 @@ test("a binary frame before <open/>: unsupported-encoding", T, async () => {
     await serverStillWorks();
 });
 
+// --- Defect 4: look-alike usernames ---------------------------------------
+
+/** Resolves the HTTP status of an upgrade with a token for `sub`. */
+async function upgradeStatus(sub, via = "cookie") {
+    const token = srv.token(sub);
+    const r = await upgrade(srv, via === "cookie" ? { token } : { bearer: token });
+    r.conn?.terminate();
+    return r.status ?? (r.conn ? 101 : r.error?.message);
+}
+
+const lookAlikes = [
+    ["fullwidth letters", (b) => [...b].map((c) => String.fromCodePoint(c.codePointAt(0) + 0xfee0)).join("")],
+    ["a zero-width space", (b) => `${b}\u200b`],
+    ["a C1 control (U+0085)", (b) => `${b}\u0085`],
+    ["a soft hyphen", (b) => `${b.slice(0, 2)}\u00ad${b.slice(2)}`],
+    ["upper case", (b) => b.toUpperCase()],
+];
+
+for (const [what, make] of lookAlikes) {
+    test(`a token whose sub has ${what} is refused at the upgrade: 401`, T, async () => {
+        const base = `bob${Math.floor(Math.random() * 1e6)}`;
+        assert.equal(await upgradeStatus(base), 101, "the plain name is accepted");
+        assert.equal(await upgradeStatus(make(base)), 401, "cookie");
+        assert.equal(await upgradeStatus(make(base), "bearer"), 401, "Bearer header");
+    });
+}
+
+test("a message to the fullwidth form of bob's address reaches bob", T, async () => {
+    const name = `bob${Math.floor(Math.random() * 1e6)}`;
+    const fullwidth = [...name].map((c) => String.fromCodePoint(c.codePointAt(0) + 0xfee0)).join("");
+    const bob = await online(srv, name);
+    const conn = await loggedIn("alice");
+    try {
+        conn.send(
+            `<message xmlns='jabber:client' type='chat' to='${fullwidth}@${DOMAIN}' id='fw'>` +
+                `<body>to the look-alike</body></message>`,
+        );
+        const m = await bob.nextMessage("to the look-alike");
+        assert.equal(m.attrs.to, bareJid(name), "delivered with the prepared address");
+    } finally {
+        conn.terminate();
+        await bob.stop();
+    }
+});
+
+for (const [what, local] of [
+    ["a zero-width space", "bob\u200b"],
+    ["a C1 control", "bob\u0085"],
+]) {
+    test(`a message to a localpart with ${what}: jid-malformed`, T, async () => {
+        const conn = await loggedIn("alice");
+        try {
+            conn.send(
+                `<message xmlns='jabber:client' type='chat' to='${local}@${DOMAIN}' id='bad'>` +
+                    `<body>x</body></message>`,
+            );
+            const err = await conn.nextElement("the error reply");
+            assert.equal(err.attrs.type, "error", err.toString());
+            assert.ok(err.getChild("error")?.getChild("jid-malformed", NS.stanzas), err.toString());
+        } finally {
+            conn.terminate();
+        }
+    });
+}
+
+test("binding a resource with a zero-width space: bad-request", T, async () => {
+    const user = uniqueUser("raw");
+    const conn = await rawConnect(srv, user);
+    try {
+        await conn.openStream();
+        const plain = Buffer.from(`\0${user}\0${srv.token(user)}`).toString("base64");
+        conn.send(`<auth xmlns='${NS.sasl}' mechanism='PLAIN'>${plain}</auth>`);
+        assert.equal((await conn.nextElement("SASL success")).getName(), "success");
+        await conn.openStream();
+        conn.send(
+            `<iq xmlns='jabber:client' type='set' id='b1'><bind xmlns='${NS.bind}'>` +
+                `<resource>phone\u200b</resource></bind></iq>`,
+        );
+        const res = await conn.nextElement("bind answer");
+        assert.equal(res.attrs.type, "error", res.toString());
+        assert.ok(res.getChild("error")?.getChild("bad-request", NS.stanzas), res.toString());
+    } finally {
+        conn.terminate();
+    }
+});
+
 stopsCleanly(srv);

@@ -87,6 +87,76 @@ static void test_rejects(void **state)
     assert_bad(NULL);
 }
 
+/* Nodeprep and Resourceprep (libidn): look-alikes fold onto the plain
+ * name or are refused; they never make a second name that looks the same. */
+static void test_stringprep_folds(void **state)
+{
+    /* Fullwidth letters (U+FF42 U+FF4F U+FF42) are bob after NFKC. */
+    assert_jid("\xef\xbd\x82\xef\xbd\x8f\xef\xbd\x82@localhost", "bob", "localhost",
+               NULL);
+    /* Fullwidth capitals fold and lower-case too. */
+    assert_jid("\xef\xbc\xa2\xef\xbd\x8f\xef\xbd\x82@localhost", "bob", "localhost",
+               NULL);
+    /* Full case folding: Stra\u00dfe is strasse; the ohm sign is omega. */
+    assert_jid("Stra\xc3\x9f"
+               "e@localhost",
+               "strasse", "localhost", NULL);
+    assert_jid("\xe2\x84\xa6@localhost", "\xcf\x89", "localhost", NULL);
+    /* A decomposed \u00fc is composed (NFKC). */
+    assert_jid("ju\xcc\x88rgen@localhost", "j\xc3\xbcrgen", "localhost", NULL);
+    /* Resources: NFKC without case folding. */
+    assert_jid("a@localhost/\xef\xbd\x90hone", "a", "localhost", "phone");
+    assert_jid("a@localhost/Phone Home", "a", "localhost", "Phone Home");
+}
+
+static void test_stringprep_refusals(void **state)
+{
+    assert_bad("bob\xe2\x80\x8b@localhost"); /* U+200B zero-width space */
+    assert_bad("b\xe2\x80\x8d"
+               "ob@localhost");          /* U+200D zero-width joiner */
+    assert_bad("bob\xc2\xad@localhost"); /* U+00AD soft hyphen */
+    assert_bad("\xef\xbb\xbf"
+               "bob@localhost");                 /* U+FEFF BOM */
+    assert_bad("bob\xef\xb8\x8f@localhost");     /* U+FE0F variation selector */
+    assert_bad("bob\xc2\x85@localhost");         /* U+0085, a C1 control */
+    assert_bad("bob\xc2\xa0x@localhost");        /* U+00A0, a non-ASCII space */
+    assert_bad("bob\xe2\x80\xae@localhost");     /* U+202E right-to-left override */
+    assert_bad("bob\xee\x80\x80@localhost");     /* U+E000 private use */
+    assert_bad("a\xd7\x90@localhost");           /* L and RAL mixed (bidi) */
+    assert_bad("a@localhost/phone\xe2\x80\x8b"); /* U+200B in a resource */
+    assert_bad("a@localhost/r\xc2\x85");         /* C1 control in a resource */
+    /* U+00A0 is a space after NFKC: fine in a resource, not in a localpart. */
+    assert_jid("a@localhost/r\xc2\xa0s", "a", "localhost", "r s");
+    /* Hebrew alone is fine. */
+    assert_jid("\xd7\x90\xd7\x91@localhost", "\xd7\x90\xd7\x91", "localhost", NULL);
+}
+
+static void test_check_username(void **state)
+{
+    assert_int_equal(xmpp_jid_check_username("bob"), PL_OK);
+    assert_int_equal(xmpp_jid_check_username("j\xc3\xbcrgen"), PL_OK);
+    assert_int_equal(xmpp_jid_check_username("strasse"), PL_OK);
+    assert_int_equal(xmpp_jid_check_username("u_0123.x-y"), PL_OK);
+    /* Anything preparation would change is another name: refused. */
+    assert_int_equal(xmpp_jid_check_username("Bob"), PL_EINVAL);
+    assert_int_equal(xmpp_jid_check_username("\xef\xbd\x82\xef\xbd\x8f\xef\xbd\x82"),
+                     PL_EINVAL);
+    assert_int_equal(xmpp_jid_check_username("stra\xc3\x9f"
+                                             "e"),
+                     PL_EINVAL);
+    assert_int_equal(xmpp_jid_check_username("ju\xcc\x88rgen"), PL_EINVAL);
+    assert_int_equal(xmpp_jid_check_username("bob\xe2\x80\x8b"), PL_EINVAL);
+    assert_int_equal(xmpp_jid_check_username("bob\xc2\x85"), PL_EINVAL);
+    /* Unassigned in Unicode 3.2 (an emoji): fine in an address, not as an
+     * account's name. */
+    assert_int_equal(xmpp_jid_check_username("bob\xf0\x9f\x98\x80"), PL_EINVAL);
+    assert_jid("bob\xf0\x9f\x98\x80@localhost", "bob\xf0\x9f\x98\x80", "localhost", NULL);
+    assert_int_equal(xmpp_jid_check_username(""), PL_EINVAL);
+    assert_int_equal(xmpp_jid_check_username("a@b"), PL_EINVAL);
+    assert_int_equal(xmpp_jid_check_username("a b"), PL_EINVAL);
+    assert_int_equal(xmpp_jid_check_username(NULL), PL_EINVAL);
+}
+
 static void test_length_limits(void **state)
 {
     char *s = malloc(2100);
@@ -106,6 +176,13 @@ static void test_length_limits(void **state)
     s[12 + 1023] = '\0';
     assert_int_equal(xmpp_jid_parse(s, &j), PL_OK);
     xmpp_jid_free(&j);
+    /* The limit holds after preparation: U+FDFA is 3 bytes that NFKC makes
+     * 33, so 40 of them (120 bytes) prepare to 1,320. */
+    s[0] = '\0';
+    for (int i = 0; i < 40; i++)
+        strcat(s, "\xef\xb7\xba");
+    strcat(s, "@localhost");
+    assert_int_equal(xmpp_jid_parse(s, &j), PL_EINVAL);
     free(s);
 }
 
@@ -149,9 +226,15 @@ static void test_bare_full(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse_forms),     cmocka_unit_test(test_normalises_case),
-        cmocka_unit_test(test_rejects),         cmocka_unit_test(test_length_limits),
-        cmocka_unit_test(test_normalize_local), cmocka_unit_test(test_bare_full),
+        cmocka_unit_test(test_parse_forms),
+        cmocka_unit_test(test_normalises_case),
+        cmocka_unit_test(test_rejects),
+        cmocka_unit_test(test_stringprep_folds),
+        cmocka_unit_test(test_stringprep_refusals),
+        cmocka_unit_test(test_check_username),
+        cmocka_unit_test(test_length_limits),
+        cmocka_unit_test(test_normalize_local),
+        cmocka_unit_test(test_bare_full),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

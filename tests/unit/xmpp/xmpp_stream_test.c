@@ -1,7 +1,7 @@
 /* The stream core driven through a fake transport and fake chat hooks:
  * RFC 7395 framing, features, SASL PLAIN (with real HS256 tokens) and
- * EXTERNAL, restart, bind, stanza checks, stream errors, close, and the
- * upgrade's authentication. */
+ * EXTERNAL, restart, bind, stanza checks and stream errors and close.
+ * The upgrade's authentication is in xmpp_upgrade_test.c. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -879,99 +879,6 @@ static void test_send(void **state)
     assert_int_equal(f->closed_io, 1);
 }
 
-/* xmpp_upgrade_auth */
-
-static void test_upgrade_cookie(void **state)
-{
-    struct fake *f = *state;
-    char *tok = token_for(f, "Alice");
-    char cookie[1200];
-    char *user = NULL;
-    snprintf(cookie, sizeof(cookie), "a=b; auth_token=%s; c=d", tok);
-    assert_int_equal(xmpp_upgrade_auth(&f->env, cookie, NULL, (long)time(NULL), &user),
-                     PL_OK);
-    assert_string_equal(user, "alice");
-    free(user);
-    user = NULL;
-    snprintf(cookie, sizeof(cookie), "auth_token=\"%s\"", tok);
-    assert_int_equal(xmpp_upgrade_auth(&f->env, cookie, NULL, (long)time(NULL), &user),
-                     PL_OK);
-    free(user);
-    user = NULL;
-    /* A cookie with a similar name is not the token. */
-    snprintf(cookie, sizeof(cookie), "xauth_token=%s; auth_token_old=%s", tok, tok);
-    assert_int_equal(xmpp_upgrade_auth(&f->env, cookie, NULL, (long)time(NULL), &user),
-                     PL_EDENIED);
-    assert_null(user);
-    /* Expired at `now`. */
-    snprintf(cookie, sizeof(cookie), "auth_token=%s", tok);
-    assert_int_equal(
-        xmpp_upgrade_auth(&f->env, cookie, NULL, (long)time(NULL) + 7200, &user),
-        PL_EDENIED);
-    free(tok);
-}
-
-static void test_upgrade_bearer(void **state)
-{
-    struct fake *f = *state;
-    char *tok = token_for(f, "bob");
-    char hdr[1200];
-    char *user = NULL;
-    snprintf(hdr, sizeof(hdr), "bEaReR %s", tok);
-    assert_int_equal(
-        xmpp_upgrade_auth(&f->env, "theme=dark", hdr, (long)time(NULL), &user), PL_OK);
-    assert_string_equal(user, "bob");
-    free(user);
-    user = NULL;
-    snprintf(hdr, sizeof(hdr), "Basic %s", tok);
-    assert_int_equal(xmpp_upgrade_auth(&f->env, NULL, hdr, (long)time(NULL), &user),
-                     PL_EDENIED);
-    free(tok);
-}
-
-static void test_upgrade_refusals(void **state)
-{
-    struct fake *f = *state;
-    char *user = NULL;
-    long now = (long)time(NULL);
-    assert_int_equal(xmpp_upgrade_auth(&f->env, NULL, NULL, now, &user), PL_EDENIED);
-    assert_int_equal(xmpp_upgrade_auth(&f->env, "auth_token=", NULL, now, &user),
-                     PL_EDENIED);
-    assert_int_equal(
-        xmpp_upgrade_auth(&f->env, "auth_token=abc.def.ghi", NULL, now, &user),
-        PL_EDENIED);
-    assert_int_equal(xmpp_upgrade_auth(&f->env, NULL, "Bearer nope", now, &user),
-                     PL_EDENIED);
-    /* A token signed with another secret. */
-    struct auth_config cfg = {.alg = "HS256",
-                              .secret = "another-secret-0123456789abcdef!"};
-    struct auth_verifier *other = NULL;
-    char err[200];
-    char *tok = NULL;
-    char hdr[1200];
-    assert_int_equal(auth_verifier_new(&cfg, &other, err, sizeof(err)), PL_OK);
-    assert_int_equal(auth_token_issue(other, "alice", 0, 3600, now, &tok), PL_OK);
-    snprintf(hdr, sizeof(hdr), "Bearer %s", tok);
-    assert_int_equal(xmpp_upgrade_auth(&f->env, NULL, hdr, now, &user), PL_EDENIED);
-    free(tok);
-    auth_verifier_free(other);
-    /* A subject that is not a valid localpart. */
-    tok = token_for(f, "a b");
-    snprintf(hdr, sizeof(hdr), "Bearer %s", tok);
-    assert_int_equal(xmpp_upgrade_auth(&f->env, NULL, hdr, now, &user), PL_EDENIED);
-    free(tok);
-    /* A disabled user. */
-    f->disabled_user = "carol";
-    tok = token_for(f, "carol");
-    snprintf(hdr, sizeof(hdr), "Bearer %s", tok);
-    assert_int_equal(xmpp_upgrade_auth(&f->env, NULL, hdr, now, &user), PL_EDENIED);
-    f->disabled_user = NULL;
-    assert_int_equal(xmpp_upgrade_auth(&f->env, NULL, hdr, now, &user), PL_OK);
-    assert_string_equal(user, "carol");
-    free(user);
-    free(tok);
-}
-
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -1002,9 +909,6 @@ int main(void)
         T(test_jid_malformed),
         T(test_bad_types),
         T(test_send),
-        T(test_upgrade_cookie),
-        T(test_upgrade_bearer),
-        T(test_upgrade_refusals),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
