@@ -300,4 +300,68 @@ test("binding a resource with a zero-width space: bad-request", T, async () => {
     }
 });
 
+// --- Defect 7: large request headers ---------------------------------------
+
+/** A token for `sub` of about `size` bytes (a padding claim). */
+function bigToken(sub, size) {
+    const small = srv.token(sub);
+    const pad = "p".repeat(Math.max(0, Math.floor(((size - small.length) * 3) / 4) - 10));
+    const tok = srv.token(sub, { claims: { pad } });
+    assert.ok(Math.abs(tok.length - size) < 64, `token of ${tok.length} bytes, wanted ${size}`);
+    return tok;
+}
+
+test("a 6 KB token logs in, in the cookie and in a Bearer header", T, async () => {
+    for (const via of ["cookie", "bearer"]) {
+        const user = uniqueUser("big");
+        const token = bigToken(user, 6 * 1024);
+        const c = await connect(srv, user, via === "cookie" ? { token } : { token, cookie: null, bearer: token });
+        try {
+            assert.equal(c.jid.bare().toString(), bareJid(user), via);
+        } finally {
+            await c.stop();
+        }
+    }
+});
+
+test("an 8 KB token, the largest the verifier takes, logs in with other cookies beside it", T, async () => {
+    const user = uniqueUser("big");
+    const token = bigToken(user, 8 * 1024 - 16);
+    const r = await upgrade(srv, {
+        headers: { Cookie: `theme=dark; session=${"s".repeat(1500)}; auth_token=${token}` },
+    });
+    assert.ok(r.conn, `upgrade: ${r.status ?? r.error?.message}`);
+    r.conn.terminate();
+});
+
+test("a 40 KB Authorization or Cookie header: HTTP 431", T, async () => {
+    const user = uniqueUser("huge");
+    const huge = "x".repeat(40 * 1024);
+    let r = await upgrade(srv, { bearer: huge });
+    assert.equal(r.status, 431, `Authorization: ${r.status ?? r.error?.message}`);
+    r = await upgrade(srv, { headers: { Cookie: `auth_token=${huge}` } });
+    assert.equal(r.status, 431, `Cookie: ${r.status ?? r.error?.message}`);
+    // A token just over the verifier's 8,192 bytes still fits the header:
+    // 401. A header with a longer one is itself too large: 431.
+    r = await upgrade(srv, { bearer: bigToken(user, 8192 + 40) });
+    assert.equal(r.status, 401, `8,232-byte token: ${r.status ?? r.error?.message}`);
+    r = await upgrade(srv, { bearer: bigToken(user, 9 * 1024) });
+    assert.equal(r.status, 431, `9 KB token: ${r.status ?? r.error?.message}`);
+    // Plain HTTP (no upgrade) with such a header: 431 too.
+    const res = await fetch(srv.url.replace("ws:", "http:"), {
+        headers: { Authorization: `Bearer ${huge}` },
+    });
+    assert.equal(res.status, 431);
+    await serverStillWorks();
+});
+
+test("other headers past the request buffer: the connection is closed without a status", T, async () => {
+    // libwebsockets 4.1 cannot answer once its header buffer is full: it
+    // closes the connection (README "Bad input"). The server carries on.
+    const r = await upgrade(srv, { token: srv.token(uniqueUser("huge")), headers: { "X-Padding": "x".repeat(40 * 1024) } });
+    assert.equal(r.status, undefined, "no HTTP status");
+    assert.ok(r.error, "the handshake failed");
+    await serverStillWorks();
+});
+
 stopsCleanly(srv);
