@@ -350,7 +350,15 @@ static int xmpp_callback(struct lws *wsi, enum lws_callback_reasons reason, void
         if (ws->conns)
             ws->conns->prev = c;
         ws->conns = c;
+        /* The authentication deadline: lws's own timer of the wsi, so a
+         * connection holds nothing more for it. */
+        if (ws->cfg.auth_timeout > 0)
+            lws_set_timer_usecs(wsi, (lws_usec_t)ws->cfg.auth_timeout * LWS_US_PER_SEC);
         pl_debug(c->id, NULL, "websocket established");
+        return 0;
+    case LWS_CALLBACK_TIMER:
+        if (c->stream && !c->dead)
+            xmpp_stream_deadline(c->stream);
         return 0;
     case LWS_CALLBACK_RECEIVE:
         return on_receive(c, in, len);

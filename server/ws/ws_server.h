@@ -28,6 +28,9 @@ struct ws_server_config {
     int idle_timeout;        /* seconds without a sign of life before a
                                 connection is dropped; a WebSocket ping goes
                                 out at half of it */
+    int auth_timeout;        /* seconds from the WebSocket opening until the
+                                stream must be bound (xmpp_stream_deadline);
+                                0: no deadline */
     struct xmpp_env *env;    /* borrowed; its max_stanza_size caps frames */
     void (*wake)(void *ctx); /* on the loop, after ws_server_wake */
     void (*tick)(void *ctx); /* on the loop, about once a second */

@@ -180,6 +180,16 @@ void xmpp_stream_too_big(struct xmpp_stream *s)
     xmpp_stream_error(s, "policy-violation", "stanza too big");
 }
 
+int xmpp_stream_deadline(struct xmpp_stream *s)
+{
+    if (s->state == XMPP_ST_BOUND || s->state == XMPP_ST_CLOSING)
+        return PL_OK;
+    /* As Prosody does for its c2s_timeout: RFC 6120 section 4.9.3.4's
+     * condition for a peer that does not take part in the stream. */
+    xmpp_stream_error(s, "connection-timeout", "not authenticated in time");
+    return PL_ESTATE;
+}
+
 void xmpp_stream_binary(struct xmpp_stream *s)
 {
     xmpp_stream_error(s, "unsupported-encoding",

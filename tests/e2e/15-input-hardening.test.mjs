@@ -26,6 +26,8 @@ import {
 } from "./lib/harness.mjs";
 
 const srv = useServer();
+// The authentication deadline's tests need a short one.
+const quick = useServer({ env: { PARLEY_AUTH_TIMEOUT: "1" } });
 
 /** A normal client still logs in and gets an answer: the server survived. */
 async function serverStillWorks() {
@@ -364,4 +366,60 @@ test("other headers past the request buffer: the connection is closed without a 
     await serverStillWorks();
 });
 
+// --- Defect 9: the authentication deadline ---------------------------------
+
+/** Waits for the connection-timeout stream error and the close; resolves
+ * the milliseconds it took from `t0`. */
+async function timedOut(conn, t0) {
+    const err = await conn.expectStreamError("connection-timeout", 6_000);
+    assert.match(err.getChildText("text", NS.streamErrors) ?? "", /not authenticated in time/);
+    return Date.now() - t0;
+}
+
+test("a WebSocket that never sends <open/> is closed at PARLEY_AUTH_TIMEOUT: connection-timeout", SLOW, async () => {
+    const t0 = Date.now();
+    const conn = await rawConnect(quick, uniqueUser("mute"));
+    const ms = await timedOut(conn, t0);
+    assert.ok(ms >= 900, `closed after ${ms} ms, before the 1 s deadline`);
+});
+
+test("a stream that opens but never authenticates is closed: connection-timeout", SLOW, async () => {
+    const t0 = Date.now();
+    const conn = await rawConnect(quick, uniqueUser("noauth"));
+    await conn.openStream();
+    // A connection that is alive but not authenticated is not enough.
+    const ms = await timedOut(conn, t0);
+    assert.ok(ms >= 900, `closed after ${ms} ms`);
+});
+
+test("a stream authenticated but never bound is closed too", SLOW, async () => {
+    const user = uniqueUser("nobind");
+    const t0 = Date.now();
+    const conn = await rawConnect(quick, user);
+    await conn.openStream();
+    const plain = Buffer.from(`\0${user}\0${quick.token(user)}`).toString("base64");
+    conn.send(`<auth xmlns='${NS.sasl}' mechanism='PLAIN'>${plain}</auth>`);
+    assert.equal((await conn.nextElement("SASL success")).getName(), "success");
+    await conn.openStream();
+    await timedOut(conn, t0);
+});
+
+test("a bound stream is not affected by the deadline", SLOW, async () => {
+    const user = uniqueUser("bound");
+    const conn = await rawConnect(quick, user);
+    try {
+        await conn.login(user, quick.token(user));
+        await sleep(2_500);
+        assert.equal(conn.closeInfo, null, "still open after twice the deadline");
+        conn.send(
+            `<iq xmlns='jabber:client' type='get' id='p1' to='${DOMAIN}'><ping xmlns='${NS.ping}'/></iq>`,
+        );
+        const res = await conn.nextElement("ping result");
+        assert.equal(res.attrs.type, "result");
+    } finally {
+        conn.terminate();
+    }
+});
+
 stopsCleanly(srv);
+stopsCleanly(quick);

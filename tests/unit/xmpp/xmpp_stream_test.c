@@ -712,6 +712,50 @@ static void test_parse_limits(void **state)
     pl_buf_free(&b);
 }
 
+/* The transport's authentication deadline: connection-timeout until the
+ * stream is bound, nothing once it is. */
+static void test_deadline(void **state)
+{
+    struct fake *f = *state;
+    /* Nothing received at all: the <open/> goes out before the error. */
+    assert_int_equal(xmpp_stream_deadline(f->s), PL_ESTATE);
+    assert_int_equal(f->nframes, 3);
+    assert_non_null(strstr(f->frames[0], "<open "));
+    assert_string_equal(
+        f->frames[1],
+        "<stream:error xmlns:stream='http://etherx.jabber.org/streams'>"
+        "<connection-timeout xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>"
+        "<text xmlns='urn:ietf:params:xml:ns:xmpp-streams'>not authenticated "
+        "in time</text></stream:error>");
+    expect_stream_error(f, STREAM_ERROR("connection-timeout"));
+    /* Closing already: nothing more. */
+    assert_int_equal(xmpp_stream_deadline(f->s), PL_OK);
+    teardown(state);
+    setup(state);
+    f = *state;
+    /* Opened, offered SASL, never authenticated. */
+    do_open(f);
+    assert_int_equal(xmpp_stream_deadline(f->s), PL_ESTATE);
+    expect_stream_error(f, STREAM_ERROR("connection-timeout"));
+    teardown(state);
+    setup(state);
+    f = *state;
+    /* Authenticated and restarted, never bound. */
+    do_auth(f);
+    assert_int_equal(xmpp_stream_deadline(f->s), PL_ESTATE);
+    expect_stream_error(f, STREAM_ERROR("connection-timeout"));
+    assert_int_equal(f->closed_hook, 0);
+    teardown(state);
+    setup(state);
+    f = *state;
+    /* Bound: the deadline does not apply. */
+    do_bind(f, "r");
+    assert_int_equal(xmpp_stream_deadline(f->s), PL_OK);
+    assert_int_equal(f->nframes, 0);
+    assert_int_equal(f->closed_io, 0);
+    assert_false(xmpp_stream_is_closing(f->s));
+}
+
 static void test_binary(void **state)
 {
     struct fake *f = *state;
@@ -904,6 +948,7 @@ int main(void)
         T(test_parse_limits),
         T(test_nul_trailer),
         T(test_binary),
+        T(test_deadline),
         T(test_unknown_elements),
         T(test_close_handshake),
         T(test_jid_malformed),
