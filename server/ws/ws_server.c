@@ -17,6 +17,8 @@
  * plus the ordinary headers. libwebsockets allocates this per connection
  * only while it reads the headers (it drops it once upgraded). */
 #define WS_HEADER_DATA (AUTH_HTTP_COOKIE_MAX + AUTH_HTTP_AUTHORIZATION_MAX + 4096)
+_Static_assert(WS_HEADER_DATA <= 65535,
+               "lws 4.1 takes the header size as an unsigned short");
 /* Request Header Fields Too Large (RFC 6585); lws 4.1 names no constant. */
 #define WS_STATUS_HEADERS_TOO_LARGE 431
 
