@@ -1,10 +1,12 @@
 /* The transport: the only code that includes libwebsockets. It listens for
  * `GET /xmpp` upgrades, refuses the ones without the `xmpp` subprotocol, a
- * refused Origin or a valid JWT (HTTP 403/400/401, no WebSocket), feeds each
- * complete WebSocket message to that connection's xmpp_stream, and writes
- * what the stream queues, one lws_write per WRITEABLE callback. It runs the
- * XMPP loop: everything here happens on that one thread, except
- * ws_server_wake. */
+ * refused Origin or a valid JWT (HTTP 403/400/401, no WebSocket) and those
+ * whose Cookie or Authorization header is too large for any token (431),
+ * feeds each complete WebSocket text message to that connection's
+ * xmpp_stream (a binary one is refused), tells the stream when its
+ * authentication deadline passes, and writes what the stream queues, one
+ * lws_write per WRITEABLE callback. It runs the XMPP loop: everything here
+ * happens on that one thread, except ws_server_wake. */
 #ifndef WS_SERVER_H
 #define WS_SERVER_H
 
