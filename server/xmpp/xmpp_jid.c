@@ -72,13 +72,50 @@ static int has_invisible(char *s, size_t size)
     return stringprep(s, size, 0, prohibit) != STRINGPREP_OK;
 }
 
+/* What Nodeprep and Resourceprep do to ASCII, which nearly every address
+ * is: NFKC and the B.1 and B.2 mappings leave it as it is except for
+ * lower-casing letters (Nodeprep only), no ASCII character is unassigned or
+ * right-to-left, and the only ASCII ones prohibited are the controls, and
+ * in a localpart also space and "&'/:<>@. Doing it here saves libidn's
+ * round trip through UCS-4 (1.3 us for bob@localhost, 6.6 us with a
+ * resource, against 0.2 and 0.3 before libidn). The unit test checks it
+ * against libidn for every ASCII character. */
+static int ascii_prep(const char *s, size_t len, int node, char **out)
+{
+    char *r = malloc(len + 1);
+    if (!r)
+        return PL_ENOMEM;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (is_ctl(c) || (node && (c == ' ' || strchr("\"&'/:<>@", c)))) {
+            free(r);
+            return PL_EINVAL;
+        }
+        r[i] = (node && c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : (char)c;
+    }
+    r[len] = '\0';
+    *out = r;
+    return PL_OK;
+}
+
+static int is_ascii(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)s[i] >= 0x80)
+            return 0;
+    return 1;
+}
+
 /* Prepares s[0..len) with a libidn profile ("Nodeprep", "Resourceprep")
  * into a new string. */
 static int jid_prep(const char *s, size_t len, const char *profile,
                     Stringprep_profile_flags flags, char **out)
 {
-    if (len == 0 || len > JID_PART_MAX || !utf8_valid((const unsigned char *)s, len) ||
-        memchr(s, '\0', len))
+    if (len == 0 || len > JID_PART_MAX || memchr(s, '\0', len))
+        return PL_EINVAL;
+    if (is_ascii(s, len))
+        return ascii_prep(s, len, strcmp(profile, "Nodeprep") == 0, out);
+    if (!utf8_valid((const unsigned char *)s, len))
         return PL_EINVAL;
     char *in = strndup(s, len);
     if (!in)

@@ -8,6 +8,9 @@
 #include "pl_error.h"
 #include "xmpp_jid.h"
 
+#include <stringprep.h>
+
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -157,6 +160,45 @@ static void test_check_username(void **state)
     assert_int_equal(xmpp_jid_check_username(NULL), PL_EINVAL);
 }
 
+/* The ASCII shortcut gives what libidn gives, for every ASCII character
+ * in every position, in localparts and resources. */
+static void test_ascii_matches_libidn(void **state)
+{
+    static const char *const profiles[] = {"Nodeprep", "Resourceprep"};
+    for (int p = 0; p < 2; p++) {
+        for (int c = 1; c < 128; c++) {
+            for (int pos = 0; pos < 3; pos++) {
+                char in[4] = "aZa";
+                in[pos] = (char)c;
+                char *lib = NULL;
+                int lib_rc = stringprep_profile(in, &lib, profiles[p], 0);
+                char *ours = NULL;
+                int rc;
+                if (p == 0) {
+                    rc = xmpp_jid_normalize_local(in, &ours);
+                } else {
+                    struct xmpp_jid j;
+                    char full[32];
+                    snprintf(full, sizeof(full), "a@localhost/%s", in);
+                    rc = xmpp_jid_parse(full, &j);
+                    if (rc == PL_OK) {
+                        ours = strdup(j.resource);
+                        xmpp_jid_free(&j);
+                    }
+                }
+                if ((lib_rc == STRINGPREP_OK) != (rc == PL_OK))
+                    fail_msg("%s of \"%s\" (0x%02x): libidn %d, ours %d", profiles[p], in,
+                             c, lib_rc, rc);
+                if (rc == PL_OK && strcmp(lib, ours) != 0)
+                    fail_msg("%s of 0x%02x: libidn \"%s\", ours \"%s\"", profiles[p], c,
+                             lib, ours);
+                free(lib);
+                free(ours);
+            }
+        }
+    }
+}
+
 static void test_length_limits(void **state)
 {
     char *s = malloc(2100);
@@ -232,6 +274,7 @@ int main(void)
         cmocka_unit_test(test_stringprep_folds),
         cmocka_unit_test(test_stringprep_refusals),
         cmocka_unit_test(test_check_username),
+        cmocka_unit_test(test_ascii_matches_libidn),
         cmocka_unit_test(test_length_limits),
         cmocka_unit_test(test_normalize_local),
         cmocka_unit_test(test_bare_full),
