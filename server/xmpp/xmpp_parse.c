@@ -56,7 +56,7 @@ struct xmpp_parser {
     struct xmpp_node *stack[XMPP_PARSE_MAX_DEPTH]; /* open elements, root first */
     size_t depth;
     struct pl_buf text; /* text since the last tag, not yet a node */
-    int build_rc;       /* PL_ENOMEM (or PL_ETOOBIG) stopped the parser */
+    int build_rc;       /* why a callback stopped the parser, or PL_OK */
 };
 
 static struct xmpp_parser *parser_of(void *ctx)
@@ -237,8 +237,12 @@ static void on_start_element(void *ctx, const xmlChar *localname, const xmlChar 
         return;
     /* frame_scan has counted this already; the check keeps the stack safe
      * whatever it counted. A second root is refused by libxml2 itself. */
-    if (p->depth == XMPP_PARSE_MAX_DEPTH || (p->depth == 0 && p->root)) {
+    if (p->depth == XMPP_PARSE_MAX_DEPTH) {
         build_fail(p, PL_ETOOBIG);
+        return;
+    }
+    if (p->depth == 0 && p->root) {
+        build_fail(p, PL_EINVAL);
         return;
     }
     int rc = p->depth ? build_flush_text(p) : PL_OK;
@@ -547,6 +551,8 @@ int xmpp_parse(struct xmpp_parser *p, const char *data, size_t len,
         reason = XMPP_PARSE_TOO_DEEP;
         goto err;
     }
+    if (p->build_rc != PL_OK)
+        goto err;
     /* Comments and PIs outside the root also reach the SAX callbacks, so
      * the root is all there is when libxml2 found the frame well-formed. */
     if (!p->root || p->depth || !p->ctxt->wellFormed || !p->ctxt->nsWellFormed)
