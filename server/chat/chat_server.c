@@ -217,6 +217,12 @@ void chat_server_complete(struct chat_server *cs, struct db_job *job)
     case DB_EVENT_USER_STATE:
         chat_user_state(cs, job->u.user_state.username, job->u.user_state.disabled);
         break;
+    case DB_EVENT_KICK:
+        chat_admin_kick(cs, &job->u.kick);
+        break;
+    case DB_EVENT_MESSAGE:
+        chat_admin_message(cs, &job->u.message);
+        break;
     case DB_JOB_MARK_DELIVERED:
     case DB_JOB_MARK_RECEIVED:
     case DB_JOB_PRESENCE:

@@ -74,6 +74,12 @@ static void session_kick(struct chat_server *cs, struct chat_session *s,
     xmpp_stream_error(s->stream, condition, text);
 }
 
+void chat_session_kick(struct chat_server *cs, struct chat_session *s,
+                       const char *condition, const char *text)
+{
+    session_kick(cs, s, condition, text);
+}
+
 int chat_session_allowed(void *ctx, const char *username)
 {
     struct chat_server *cs = ctx;
