@@ -70,7 +70,7 @@ export function validateResponse(method, urlPath, res) {
     }
     const ct = (res.headers["content-type"] || "").split(";")[0].trim();
     assert.ok(r.content[ct], `${method} ${t} ${res.status}: content type ${ct} not declared`);
-    if (!ct.endsWith("json")) return;
+    if (ct !== "application/json" && ct !== "application/problem+json") return;
     const key = op.responses[String(res.status)] ? String(res.status) : "default";
     const pointer = ref
         ? `${ref}/content/${esc(ct)}/schema`
