@@ -38,6 +38,7 @@ struct db_store {
     char *node;
     void (*wake)(void *ctx);
     void *wake_ctx;
+    struct pl_metrics *metrics; /* may be NULL */
 
     int nworkers;
     int nmailboxes; /* worker mailboxes initialised, for cleanup */

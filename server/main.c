@@ -221,10 +221,11 @@ static int cmd_serve(const struct pl_config *cfg)
     struct ws_server *ws = NULL;
     struct db_store *store = NULL;
     struct api_server *api = NULL;
-    static struct pl_metrics metrics; /* zeroed; read by the API threads */
+    struct pl_metrics metrics; /* read by the API threads, which stop first */
     struct loop_waker waker = {.lock = PTHREAD_MUTEX_INITIALIZER};
     struct loop_drain drain = {NULL, NULL};
     char err[512] = "";
+    memset(&metrics, 0, sizeof(metrics));
 
     if (make_verifier(cfg, &verifier) != PL_OK)
         goto out;
@@ -250,6 +251,7 @@ static int cmd_serve(const struct pl_config *cfg)
         .muc_domain = cfg->muc_domain,
         .node = cfg->node_name,
         .send_window = cfg->max_send_queue / 2,
+        .metrics = &metrics,
     };
     if (xmpp_parser_new(&parser) != PL_OK || chat_server_new(&cc, &chat) != PL_OK)
         goto out;
@@ -272,6 +274,7 @@ static int cmd_serve(const struct pl_config *cfg)
         .env = &env,
         .wake = drain_store,
         .ctx = &drain,
+        .metrics = &metrics,
     };
     if (ws_server_new(&wc, &ws) != PL_OK)
         goto out;
@@ -291,6 +294,7 @@ static int cmd_serve(const struct pl_config *cfg)
         .workers = cfg->store_workers,
         .wake = wake_loop,
         .wake_ctx = &waker,
+        .metrics = &metrics,
     };
     rc = db_store_start(&sc, &store);
     pthread_sigmask(SIG_SETMASK, &old, NULL);

@@ -6,6 +6,7 @@
 #define CHAT_H
 
 #include "db_jobs.h"
+#include "pl_metrics.h"
 #include "xmpp_stream.h"
 
 struct chat_server;
@@ -17,6 +18,7 @@ struct chat_config {
     size_t send_window;     /* bytes of offline backlog queued ahead of a
                                socket (0: 256 KiB); keep it under the
                                transport's send-queue bound */
+    struct pl_metrics *metrics; /* sessions, stanzas, messages stored; may be NULL */
 };
 
 /* Where chat sends its jobs: db_store_submit at wiring, a recorder in unit

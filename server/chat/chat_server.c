@@ -23,6 +23,7 @@ int chat_server_new(const struct chat_config *cfg, struct chat_server **out)
     cs->muc_domain = strdup(cfg->muc_domain);
     cs->node = strdup(cfg->node ? cfg->node : "node1");
     cs->send_window = cfg->send_window ? cfg->send_window : 256 * 1024;
+    cs->metrics = cfg->metrics;
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     cs->boot = (uint64_t)now.tv_sec * 1000000u + (uint64_t)now.tv_nsec / 1000u;
@@ -157,6 +158,10 @@ static void hook_stanza(void *ctx, struct xmpp_stream *stream, struct xmpp_stanz
         xmpp_stanza_free(st);
         return;
     }
+    struct chat_server *cs = ctx;
+    pl_metrics_stanza_in(cs->metrics, st->kind == XMPP_STANZA_MESSAGE    ? PL_METRICS_MESSAGE
+                                      : st->kind == XMPP_STANZA_PRESENCE ? PL_METRICS_PRESENCE
+                                                                         : PL_METRICS_IQ);
     chat_route_stanza(ctx, s, st);
 }
 

@@ -155,6 +155,10 @@ int chat_session_bind(void *ctx, struct xmpp_stream *stream, const char *request
     u->sessions = s;
     xmpp_stream_set_user(stream, s);
     chat_presence_bound(cs, s);
+    if (cs->metrics) {
+        pl_metrics_add(&cs->metrics->sessions_total, 1);
+        pl_metrics_gauge(&cs->metrics->sessions_open, 1);
+    }
 
     /* Without an op the login's answer (disabled or not) still counts: it
      * names the user, not the session. */
@@ -201,6 +205,8 @@ void chat_session_closed(void *ctx, struct xmpp_stream *stream)
     }
     if (s->wrote)
         end_deliveries(cs, s, stream);
+    if (cs->metrics)
+        pl_metrics_gauge(&cs->metrics->sessions_open, -1);
     xmpp_stream_set_user(stream, NULL);
     chat_offline_free(s);
     free(s->resource);

@@ -326,6 +326,11 @@ static int xmpp_callback(struct lws *wsi, enum lws_callback_reasons reason, void
         if (ws->conns)
             ws->conns->prev = c;
         ws->conns = c;
+        if (ws->cfg.metrics) {
+            pl_metrics_add(&ws->cfg.metrics->connections_total, 1);
+            pl_metrics_add(&ws->cfg.metrics->logins, 1);
+            pl_metrics_gauge(&ws->cfg.metrics->connections_open, 1);
+        }
         pl_debug(c->id, NULL, "websocket established");
         return 0;
     case LWS_CALLBACK_RECEIVE:
@@ -339,6 +344,8 @@ static int xmpp_callback(struct lws *wsi, enum lws_callback_reasons reason, void
     case LWS_CALLBACK_CLOSED:
         pl_debug(c->id, c->stream ? xmpp_stream_full_jid(c->stream) : NULL, "closed");
         if (c->stream) {
+            if (ws->cfg.metrics)
+                pl_metrics_gauge(&ws->cfg.metrics->connections_open, -1);
             if (c->prev)
                 c->prev->next = c->next;
             else
@@ -387,6 +394,8 @@ static int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void
         free(username);
         if (!status)
             return 0;
+        if (status == HTTP_STATUS_UNAUTHORIZED && ws->cfg.metrics)
+            pl_metrics_add(&ws->cfg.metrics->login_failures, 1);
         lws_return_http_status(wsi, (unsigned int)status, NULL);
         return 1;
     }

@@ -87,6 +87,12 @@ test("/metrics: loop, store, database and API series in Prometheus text", T, asy
         assert.ok(m.has(name), `${name} missing`);
     }
     assert.equal(m.get("parley_database_up")[0].value, 1);
+    // The loop's and the store's counters moved with that login.
+    for (const name of ["parley_connections_total", "parley_logins_total", "parley_sessions_total", "parley_store_batch_jobs_count"]) {
+        assert.ok(m.get(name)[0].value >= 1, `${name} = ${m.get(name)[0].value}`);
+    }
+    const presenceIn = m.get("parley_stanzas_total").find((s) => s.labels.includes('direction="in"') && s.labels.includes('kind="presence"'));
+    assert.ok(presenceIn.value >= 1);
     const users = m.get("parley_api_requests_total").find((s) => s.labels.includes('route="/api/v1/users"') && s.labels.includes('status="200"'));
     assert.ok(users && users.value >= 1, res.text);
     const none = m.get("parley_api_requests_total").find((s) => s.labels.includes('route="none"') && s.labels.includes('status="404"'));

@@ -103,12 +103,23 @@ export async function api(srv, method, urlPath, opts = {}) {
         body = typeof opts.body === "string" ? opts.body : JSON.stringify(opts.body);
         headers["Content-Type"] ??= "application/json";
     }
-    const res = await fetch(`http://127.0.0.1:${srv.apiPort}${urlPath}`, {
-        method,
-        headers,
-        body,
-        redirect: "manual",
-    });
+    // The harness waits for the XMPP listener; the API's comes up a moment
+    // later (after the store has connected): a refused connection is retried.
+    let res;
+    for (let tries = 0; ; tries++) {
+        try {
+            res = await fetch(`http://127.0.0.1:${srv.apiPort}${urlPath}`, {
+                method,
+                headers,
+                body,
+                redirect: "manual",
+            });
+            break;
+        } catch (err) {
+            if (tries >= 100 || err.cause?.code !== "ECONNREFUSED") throw err;
+            await new Promise((r) => setTimeout(r, 50));
+        }
+    }
     const text = await res.text();
     const out = { status: res.status, headers: Object.fromEntries(res.headers), text, json: null };
     const ct = out.headers["content-type"] || "";
@@ -133,7 +144,18 @@ export function assertProblem(res, status, field) {
  * comes back until the server closes or `ms` pass: {raw, status, headers,
  * body, closed}. For requests no HTTP client would send.
  */
-export function rawHttp(srv, text, ms = 3_000) {
+export async function rawHttp(srv, text, ms = 3_000) {
+    for (let tries = 0; ; tries++) {
+        try {
+            return await rawOnce(srv, text, ms);
+        } catch (err) {
+            if (tries >= 100 || err.code !== "ECONNREFUSED") throw err;
+            await new Promise((r) => setTimeout(r, 50));
+        }
+    }
+}
+
+function rawOnce(srv, text, ms) {
     return new Promise((resolve, reject) => {
         const sock = net.connect({ host: "127.0.0.1", port: srv.apiPort });
         let buf = Buffer.alloc(0);
