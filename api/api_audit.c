@@ -5,7 +5,8 @@
 #include "db_read.h"
 #include "pl_error.h"
 
-void api_audit_list(struct api_server *srv, struct api_request *req, struct api_reply *rep)
+void api_audit_list(struct api_server *srv, struct api_request *req,
+                    struct api_reply *rep)
 {
     int limit;
     if (api_query_limit(&req->query, &limit) != PL_OK) {

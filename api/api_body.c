@@ -40,7 +40,8 @@ int api_body_parse(const struct api_request *req, const struct api_field *fields
     for (size_t i = 0; i < n; i++)
         values[i] = NULL;
     if (!req->body || req->body_len == 0) {
-        api_problem(rep, 400, "invalid-json", NULL, "the request needs a JSON object body");
+        api_problem(rep, 400, "invalid-json", NULL,
+                    "the request needs a JSON object body");
         return PL_EINVAL;
     }
     json_error_t err;
@@ -79,8 +80,8 @@ int api_body_parse(const struct api_request *req, const struct api_field *fields
     }
     for (size_t i = 0; i < n; i++) {
         if (fields[i].required && !values[i]) {
-            api_problem(rep, 400, "missing-field", fields[i].name, "field '%s' is required",
-                        fields[i].name);
+            api_problem(rep, 400, "missing-field", fields[i].name,
+                        "field '%s' is required", fields[i].name);
             json_decref(doc);
             return PL_EINVAL;
         }

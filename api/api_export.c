@@ -112,17 +112,18 @@ static int format_row(struct export_stream *s, const struct db_export_row *r)
         return rc == PL_OK ? pl_buf_append_str(b, "\n") : rc;
     }
     case EXPORT_CSV: {
-        const char *f[8] = {id,       r->kind,      r->sender,     r->recipient,
-                            r->room,  r->stanza_id, r->created_at, r->body};
+        const char *f[8] = {id,      r->kind,      r->sender,     r->recipient,
+                            r->room, r->stanza_id, r->created_at, r->body};
         int rc = PL_OK;
         for (int i = 0; rc == PL_OK && i < 8; i++)
             rc = csv_field(b, f[i], i == 7);
         return rc;
     }
     case EXPORT_XML: {
-        int rc = pl_buf_appendf(b, "<result xmlns=\"urn:xmpp:mam:2\" id=\"%s\">"
-                                   "<forwarded xmlns=\"urn:xmpp:forward:0\">"
-                                   "<delay xmlns=\"urn:xmpp:delay\"",
+        int rc = pl_buf_appendf(b,
+                                "<result xmlns=\"urn:xmpp:mam:2\" id=\"%s\">"
+                                "<forwarded xmlns=\"urn:xmpp:forward:0\">"
+                                "<delay xmlns=\"urn:xmpp:delay\"",
                                 id);
         if (rc == PL_OK)
             rc = xml_attr(b, "stamp", r->created_at);
@@ -162,8 +163,9 @@ static int format_header(struct export_stream *s)
         return pl_buf_append_str(&s->out,
                                  "id,kind,from,to,room,stanza_id,created_at,body\r\n");
     case EXPORT_XML: {
-        int rc = pl_buf_append_str(&s->out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-                                            "<server-data xmlns=\"urn:xmpp:pie:0\">\n<host");
+        int rc =
+            pl_buf_append_str(&s->out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+                                       "<server-data xmlns=\"urn:xmpp:pie:0\">\n<host");
         if (rc == PL_OK)
             rc = xml_attr(&s->out, "jid", s->domain);
         if (rc == PL_OK)
@@ -229,13 +231,14 @@ static void name_part(struct pl_buf *b, const char *v)
 {
     for (const char *p = v; *p && *p != '@'; p++) {
         char c = *p;
-        int ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '-' ||
-                 c == '_';
+        int ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
+                 c == '-' || c == '_';
         pl_buf_append(b, ok ? &c : "_", 1);
     }
 }
 
-void api_export_get(struct api_server *srv, struct api_request *req, struct api_reply *rep)
+void api_export_get(struct api_server *srv, struct api_request *req,
+                    struct api_reply *rep)
 {
     const char *fmt = api_query_get(&req->query, "format");
     enum export_format format = EXPORT_NDJSON;
@@ -281,7 +284,8 @@ void api_export_get(struct api_server *srv, struct api_request *req, struct api_
     }
     s->format = format;
     /* The audit row first: an export that cannot be recorded does not run. */
-    int rc = db_admin_audit(api_server_pool(srv), req->actor, "export", target, details_s);
+    int rc =
+        db_admin_audit(api_server_pool(srv), req->actor, "export", target, details_s);
     if (rc != PL_OK) {
         api_problem_db(rep, rc, "export");
         goto fail;

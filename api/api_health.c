@@ -29,7 +29,8 @@ void api_health_ready(struct api_server *srv, struct api_request *req,
     }
     const struct pl_metrics *m = api_server_config(srv)->metrics;
     if (m && !atomic_load_explicit(&m->xmpp_listening, memory_order_relaxed)) {
-        api_problem(rep, 503, "unavailable", NULL, "not ready: the XMPP listener is not up");
+        api_problem(rep, 503, "unavailable", NULL,
+                    "not ready: the XMPP listener is not up");
         return;
     }
     api_reply_json(rep, 200, strdup("{\"status\":\"ready\"}"));
@@ -37,19 +38,19 @@ void api_health_ready(struct api_server *srv, struct api_request *req,
 
 static int counter(struct pl_buf *b, const char *name, const char *help, uint64_t v)
 {
-    return pl_buf_appendf(b, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", name, help, name,
-                          name, (unsigned long long)v);
+    return pl_buf_appendf(b, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", name, help,
+                          name, name, (unsigned long long)v);
 }
 
 static int gauge(struct pl_buf *b, const char *name, const char *help, double v)
 {
-    return pl_buf_appendf(b, "# HELP %s %s\n# TYPE %s gauge\n%s %.15g\n", name, help, name,
-                          name, v);
+    return pl_buf_appendf(b, "# HELP %s %s\n# TYPE %s gauge\n%s %.15g\n", name, help,
+                          name, name, v);
 }
 
 static int histogram(struct pl_buf *b, const char *name, const char *help,
-                     const struct pl_metrics_histogram *h, const uint64_t *bounds, size_t n,
-                     double scale)
+                     const struct pl_metrics_histogram *h, const uint64_t *bounds,
+                     size_t n, double scale)
 {
     int rc = pl_buf_appendf(b, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
     uint64_t cum = 0;
@@ -76,8 +77,9 @@ static int loop_metrics(struct pl_buf *b, const struct pl_metrics *m)
     int rc = counter(b, "parley_connections_total", "WebSocket connections accepted.",
                      pl_metrics_get(&m->connections_total));
     if (rc == PL_OK)
-        rc = gauge(b, "parley_connections", "WebSocket connections open.",
-                   (double)atomic_load_explicit(&m->connections_open, memory_order_relaxed));
+        rc = gauge(
+            b, "parley_connections", "WebSocket connections open.",
+            (double)atomic_load_explicit(&m->connections_open, memory_order_relaxed));
     if (rc == PL_OK)
         rc = counter(b, "parley_sessions_total", "XMPP sessions bound.",
                      pl_metrics_get(&m->sessions_total));
@@ -94,21 +96,24 @@ static int loop_metrics(struct pl_buf *b, const struct pl_metrics *m)
         rc = pl_buf_append_str(b, "# HELP parley_stanzas_total Stanzas by direction and "
                                   "kind.\n# TYPE parley_stanzas_total counter\n");
     for (int i = 0; rc == PL_OK && i < PL_METRICS_STANZA__COUNT; i++)
-        rc = pl_buf_appendf(b,
-                            "parley_stanzas_total{direction=\"in\",kind=\"%s\"} %llu\n"
-                            "parley_stanzas_total{direction=\"out\",kind=\"%s\"} %llu\n",
-                            kinds[i], (unsigned long long)pl_metrics_get(&m->stanzas_in[i]),
-                            kinds[i], (unsigned long long)pl_metrics_get(&m->stanzas_out[i]));
+        rc = pl_buf_appendf(
+            b,
+            "parley_stanzas_total{direction=\"in\",kind=\"%s\"} %llu\n"
+            "parley_stanzas_total{direction=\"out\",kind=\"%s\"} %llu\n",
+            kinds[i], (unsigned long long)pl_metrics_get(&m->stanzas_in[i]), kinds[i],
+            (unsigned long long)pl_metrics_get(&m->stanzas_out[i]));
     if (rc == PL_OK)
         rc = counter(b, "parley_messages_stored_total", "Messages stored in the archive.",
                      pl_metrics_get(&m->messages_stored));
     if (rc == PL_OK)
         rc = histogram(b, "parley_store_batch_jobs", "Jobs per store transaction.",
-                       &m->store_batch, pl_metrics_batch_bounds, PL_METRICS_BATCH_BUCKETS, 1);
+                       &m->store_batch, pl_metrics_batch_bounds, PL_METRICS_BATCH_BUCKETS,
+                       1);
     if (rc == PL_OK)
-        rc = histogram(b, "parley_store_commit_seconds",
-                       "Time of one store transaction, BEGIN to COMMIT.", &m->store_commit,
-                       pl_metrics_commit_bounds, PL_METRICS_COMMIT_BUCKETS, 1e-6);
+        rc =
+            histogram(b, "parley_store_commit_seconds",
+                      "Time of one store transaction, BEGIN to COMMIT.", &m->store_commit,
+                      pl_metrics_commit_bounds, PL_METRICS_COMMIT_BUCKETS, 1e-6);
     if (rc == PL_OK)
         rc = gauge(b, "parley_store_queue_jobs", "Store jobs submitted and not yet run.",
                    (double)atomic_load_explicit(&m->store_queue, memory_order_relaxed));
@@ -121,14 +126,16 @@ static int db_metrics(struct api_server *srv, struct pl_buf *b)
     int rc = db_read_stats(api_server_pool(srv), &json);
     json_t *v = rc == PL_OK ? json_loads(json, 0, NULL) : NULL;
     free(json);
-    rc = gauge(b, "parley_database_up", "1 if the database answered this scrape.", v ? 1 : 0);
+    rc = gauge(b, "parley_database_up", "1 if the database answered this scrape.",
+               v ? 1 : 0);
     if (v && rc == PL_OK) {
         rc = gauge(b, "parley_offline_messages", "Messages stored and not yet delivered.",
                    json_number_value(json_object_get(v, "offline_waiting")));
         if (rc == PL_OK)
-            rc = gauge(b, "parley_oldest_undelivered_seconds",
-                       "Age of the oldest message not yet delivered (0: none).",
-                       json_number_value(json_object_get(v, "oldest_undelivered_seconds")));
+            rc = gauge(
+                b, "parley_oldest_undelivered_seconds",
+                "Age of the oldest message not yet delivered (0: none).",
+                json_number_value(json_object_get(v, "oldest_undelivered_seconds")));
         if (rc == PL_OK)
             rc = gauge(b, "parley_online_users", "Users with a session on any node.",
                        json_number_value(json_object_get(v, "online_users")));

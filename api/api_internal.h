@@ -85,11 +85,11 @@ struct api_reply {
     const char *content_type; /* static */
     char *body;               /* owned */
     size_t len;
-    char allow[64];        /* 405: the Allow header */
-    char *disposition;     /* Content-Disposition, owned */
-    int close;             /* answer with Connection: close */
-    api_stream_fn stream;  /* set: body is streamed instead */
-    void *stream_ctx;      /* owned by the stream: freed by stream_free */
+    char allow[64];       /* 405: the Allow header */
+    char *disposition;    /* Content-Disposition, owned */
+    int close;            /* answer with Connection: close */
+    api_stream_fn stream; /* set: body is streamed instead */
+    void *stream_ctx;     /* owned by the stream: freed by stream_free */
     void (*stream_free)(void *ctx);
 };
 
@@ -111,7 +111,7 @@ struct api_route {
     const char *pattern; /* "/api/v1/users/{user}": {x} matches one segment */
     api_handler_fn handler;
     unsigned flags;
-    const char *name;           /* for metrics: the pattern, stable */
+    const char *name;          /* for metrics: the pattern, stable */
     const char *const *params; /* the query parameters it takes (NULL-ended), or NULL */
 };
 
@@ -212,14 +212,20 @@ int api_server_metrics(struct api_server *srv, struct pl_buf *out);
 /* api_users.c */
 /* The {user} of the path, checked as a username: PL_OK, or a 404 in rep
  * (a name the server could not have stored names no user). */
-int api_path_user(const struct api_request *req, struct api_reply *rep, const char **user);
+int api_path_user(const struct api_request *req, struct api_reply *rep,
+                  const char **user);
 /* "user@domain" for a username (the caller frees it); NULL on ENOMEM. */
 char *api_user_jid(const struct api_server *srv, const char *username);
-void api_users_list(struct api_server *srv, struct api_request *req, struct api_reply *rep);
-void api_users_create(struct api_server *srv, struct api_request *req, struct api_reply *rep);
-void api_users_get(struct api_server *srv, struct api_request *req, struct api_reply *rep);
-void api_users_update(struct api_server *srv, struct api_request *req, struct api_reply *rep);
-void api_users_delete(struct api_server *srv, struct api_request *req, struct api_reply *rep);
+void api_users_list(struct api_server *srv, struct api_request *req,
+                    struct api_reply *rep);
+void api_users_create(struct api_server *srv, struct api_request *req,
+                      struct api_reply *rep);
+void api_users_get(struct api_server *srv, struct api_request *req,
+                   struct api_reply *rep);
+void api_users_update(struct api_server *srv, struct api_request *req,
+                      struct api_reply *rep);
+void api_users_delete(struct api_server *srv, struct api_request *req,
+                      struct api_reply *rep);
 
 /* api_sessions.c */
 void api_sessions_list(struct api_server *srv, struct api_request *req,
@@ -253,13 +259,16 @@ void api_messages_get(struct api_server *srv, struct api_request *req,
                       struct api_reply *rep);
 
 /* api_export.c */
-void api_export_get(struct api_server *srv, struct api_request *req, struct api_reply *rep);
+void api_export_get(struct api_server *srv, struct api_request *req,
+                    struct api_reply *rep);
 
 /* api_stats.c */
-void api_stats_get(struct api_server *srv, struct api_request *req, struct api_reply *rep);
+void api_stats_get(struct api_server *srv, struct api_request *req,
+                   struct api_reply *rep);
 
 /* api_audit.c */
-void api_audit_list(struct api_server *srv, struct api_request *req, struct api_reply *rep);
+void api_audit_list(struct api_server *srv, struct api_request *req,
+                    struct api_reply *rep);
 
 /* api_health.c: /healthz, /readyz, /metrics, the OpenAPI document */
 void api_health_alive(struct api_server *srv, struct api_request *req,

@@ -83,9 +83,10 @@ int api_messages_filter(const struct api_server *srv, const struct api_request *
     for (int i = 0; i < 2; i++) {
         const char *t = api_query_get(q, times[i]);
         if (t && api_parse_time(t) != PL_OK) {
-            api_problem(rep, 400, "invalid-parameter", times[i],
-                        "%s must be an RFC 3339 date-time (2026-01-31T12:00:00Z) or a date",
-                        times[i]);
+            api_problem(
+                rep, 400, "invalid-parameter", times[i],
+                "%s must be an RFC 3339 date-time (2026-01-31T12:00:00Z) or a date",
+                times[i]);
             return PL_EINVAL;
         }
     }
@@ -220,7 +221,8 @@ void api_messages_send(struct api_server *srv, struct api_request *req,
     if ((from_user && user_exists(srv, from_user, "from", rep) != PL_OK) ||
         user_exists(srv, to_user, "to", rep) != PL_OK)
         goto done;
-    from = from_user ? api_user_jid(srv, from_user) : strdup(api_server_config(srv)->domain);
+    from =
+        from_user ? api_user_jid(srv, from_user) : strdup(api_server_config(srv)->domain);
     to = api_user_jid(srv, to_user);
     if (!from || !to) {
         api_problem(rep, 500, "internal", NULL, "out of memory");

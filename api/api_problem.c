@@ -82,8 +82,8 @@ void api_problem(struct api_reply *rep, int status, const char *slug, const char
     va_end(ap);
     char type[96];
     snprintf(type, sizeof(type), "urn:parley:problem:%s", slug);
-    json_t *doc = json_pack("{s:s, s:s, s:i, s:s}", "type", type, "title", title, "status",
-                            status, "detail", detail);
+    json_t *doc = json_pack("{s:s, s:s, s:i, s:s}", "type", type, "title", title,
+                            "status", status, "detail", detail);
     if (doc && field)
         json_object_set_new(doc, "field", json_string(field));
     char *s = doc ? json_dumps(doc, JSON_COMPACT) : NULL;

@@ -15,10 +15,10 @@
 /* The query parameters of each list: anything else is a 400. */
 static const char *const page_params[] = {"limit", "cursor", NULL};
 static const char *const users_params[] = {"q", "limit", "cursor", NULL};
-static const char *const messages_params[] = {"user",  "peer",  "room",  "since", "until",
-                                              "q",     "order", "limit", "cursor", NULL};
-static const char *const export_params[] = {"user",  "peer",  "room",
-                                            "since", "until", "format", NULL};
+static const char *const messages_params[] = {"user", "peer",  "room",  "since",  "until",
+                                              "q",    "order", "limit", "cursor", NULL};
+static const char *const export_params[] = {"user",  "peer",   "room", "since",
+                                            "until", "format", NULL};
 
 const struct api_route api_routes[] = {
     {"GET", "/healthz", api_health_alive, API_ROUTE_PUBLIC, "/healthz", NULL},
@@ -39,8 +39,10 @@ const struct api_route api_routes[] = {
     {"DELETE", "/api/v1/users/{user}/sessions/{resource}", api_sessions_kick_one, 0,
      "/api/v1/users/{user}/sessions/{resource}", NULL},
     {"GET", "/api/v1/sessions", api_sessions_list, 0, "/api/v1/sessions", page_params},
-    {"GET", "/api/v1/messages", api_messages_list, 0, "/api/v1/messages", messages_params},
-    {"POST", "/api/v1/messages", api_messages_send, API_ROUTE_BODY, "/api/v1/messages", NULL},
+    {"GET", "/api/v1/messages", api_messages_list, 0, "/api/v1/messages",
+     messages_params},
+    {"POST", "/api/v1/messages", api_messages_send, API_ROUTE_BODY, "/api/v1/messages",
+     NULL},
     {"GET", "/api/v1/messages/{id}", api_messages_get, 0, "/api/v1/messages/{id}", NULL},
     {"GET", "/api/v1/export", api_export_get, 0, "/api/v1/export", export_params},
     {"GET", "/api/v1/stats", api_stats_get, 0, "/api/v1/stats", NULL},

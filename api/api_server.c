@@ -36,11 +36,11 @@
 #include <time.h>
 
 /* The statuses counted one by one; anything else is "other". */
-static const int api_statuses[] = {200, 201, 204, 400, 401, 403, 404,
-                                   405, 408, 409, 413, 415, 500, 501, 503};
+static const int api_statuses[] = {200, 201, 204, 400, 401, 403, 404, 405,
+                                   408, 409, 413, 415, 500, 501, 503};
 #define API_NSTATUS (sizeof(api_statuses) / sizeof(api_statuses[0]) + 1)
 /* Latency bucket bounds in microseconds (the last bucket is +Inf). */
-static const uint64_t api_latency_bounds[] = {1000,   5000,   10000,  25000,  50000,
+static const uint64_t api_latency_bounds[] = {1000,   5000,   10000,  25000,   50000,
                                               100000, 250000, 500000, 1000000, 5000000};
 #define API_NLATENCY (sizeof(api_latency_bounds) / sizeof(api_latency_bounds[0]))
 
@@ -126,7 +126,8 @@ int api_server_metrics(struct api_server *srv, struct pl_buf *out)
         const char *name = r < api_nroutes ? api_routes[r].name : "none";
         const char *method = r < api_nroutes ? api_routes[r].method : "any";
         for (size_t s = 0; rc == PL_OK && s < API_NSTATUS; s++) {
-            uint64_t n = atomic_load_explicit(&srv->stats[r].status[s], memory_order_relaxed);
+            uint64_t n =
+                atomic_load_explicit(&srv->stats[r].status[s], memory_order_relaxed);
             if (!n)
                 continue;
             char code[8];
@@ -159,10 +160,11 @@ int api_server_metrics(struct api_server *srv, struct pl_buf *out)
                 snprintf(le, sizeof(le), "%g", (double)api_latency_bounds[b] / 1e6);
             else
                 snprintf(le, sizeof(le), "+Inf");
-            rc = pl_buf_appendf(out,
-                                "parley_api_request_seconds_bucket{route=\"%s\",method=\"%s\","
-                                "le=\"%s\"} %llu\n",
-                                name, method, le, (unsigned long long)cum);
+            rc = pl_buf_appendf(
+                out,
+                "parley_api_request_seconds_bucket{route=\"%s\",method=\"%s\","
+                "le=\"%s\"} %llu\n",
+                name, method, le, (unsigned long long)cum);
         }
         if (rc == PL_OK)
             rc = pl_buf_appendf(
@@ -170,8 +172,8 @@ int api_server_metrics(struct api_server *srv, struct pl_buf *out)
                 "parley_api_request_seconds_sum{route=\"%s\",method=\"%s\"} %.6f\n"
                 "parley_api_request_seconds_count{route=\"%s\",method=\"%s\"} %llu\n",
                 name, method,
-                (double)atomic_load_explicit(&st->sum_us, memory_order_relaxed) / 1e6, name,
-                method, (unsigned long long)count);
+                (double)atomic_load_explicit(&st->sum_us, memory_order_relaxed) / 1e6,
+                name, method, (unsigned long long)count);
     }
     return rc;
 }
@@ -213,7 +215,8 @@ static enum MHD_Result answer(struct api_exchange *x, struct MHD_Connection *c,
     if (rep->stream) {
         struct api_stream_box *box = malloc(sizeof(*box));
         if (box) {
-            *box = (struct api_stream_box){rep->stream, rep->stream_ctx, rep->stream_free};
+            *box =
+                (struct api_stream_box){rep->stream, rep->stream_ctx, rep->stream_free};
             resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024,
                                                      stream_read, box, stream_free);
             if (resp) {
@@ -225,9 +228,9 @@ static enum MHD_Result answer(struct api_exchange *x, struct MHD_Connection *c,
             }
         }
     } else {
-        resp = MHD_create_response_from_buffer(rep->len, rep->body ? rep->body : (char *)"",
-                                               rep->body ? MHD_RESPMEM_MUST_FREE
-                                                         : MHD_RESPMEM_PERSISTENT);
+        resp = MHD_create_response_from_buffer(
+            rep->len, rep->body ? rep->body : (char *)"",
+            rep->body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
         if (resp)
             rep->body = NULL;
     }
@@ -242,7 +245,8 @@ static enum MHD_Result answer(struct api_exchange *x, struct MHD_Connection *c,
     if (rep->allow[0])
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, rep->allow);
     if (rep->disposition)
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_DISPOSITION, rep->disposition);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_DISPOSITION,
+                                rep->disposition);
     if (rep->status == 401)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
                                 "Bearer realm=\"parley-admin\"");
@@ -359,15 +363,15 @@ static int check_request(struct api_exchange *x, struct MHD_Connection *c,
         return rc;
     }
     if (rc == PL_ESTATE) {
-        api_problem(rep, 405, "method-not-allowed", NULL, "%s is not allowed here (%s is)",
-                    method, rep->allow);
+        api_problem(rep, 405, "method-not-allowed", NULL,
+                    "%s is not allowed here (%s is)", method, rep->allow);
         return rc;
     }
     rep->allow[0] = '\0';
 
     unsigned flags = x->route->flags;
-    const char *authz = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-                                                    MHD_HTTP_HEADER_AUTHORIZATION);
+    const char *authz =
+        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
     if (flags & API_ROUTE_METRICS) {
         if (srv->metrics_token) {
             char *tok = NULL;
@@ -410,13 +414,14 @@ static int check_request(struct api_exchange *x, struct MHD_Connection *c,
     const char *bad = NULL;
     rc = api_query_parse(qmark ? qmark + 1 : NULL, x->route->params, &x->req.query, &bad);
     if (rc == PL_ENOENT) {
-        api_problem(rep, 400, "unknown-parameter", bad, "unknown query parameter '%s'", bad);
+        api_problem(rep, 400, "unknown-parameter", bad, "unknown query parameter '%s'",
+                    bad);
         return rc;
     }
     if (rc != PL_OK) {
         if (bad)
-            api_problem(rep, 400, "invalid-parameter", bad, "query parameter '%s' is given twice",
-                        bad);
+            api_problem(rep, 400, "invalid-parameter", bad,
+                        "query parameter '%s' is given twice", bad);
         else
             api_problem(rep, 400, "invalid-parameter", NULL,
                         "the query string is malformed (a bad escape or a control byte)");
@@ -424,8 +429,8 @@ static int check_request(struct api_exchange *x, struct MHD_Connection *c,
     }
 
     if (flags & API_ROUTE_BODY) {
-        const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-                                                     MHD_HTTP_HEADER_CONTENT_TYPE);
+        const char *ct =
+            MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
         if (!is_json_type(ct)) {
             rep->close = has_body;
             api_problem(rep, 415, "unsupported-media-type", NULL,
@@ -471,8 +476,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         addr[0] = '\0';
         if (ci && ci->client_addr) {
             if (ci->client_addr->sa_family == AF_INET)
-                inet_ntop(AF_INET, &((struct sockaddr_in *)ci->client_addr)->sin_addr, addr,
-                          sizeof(addr));
+                inet_ntop(AF_INET, &((struct sockaddr_in *)ci->client_addr)->sin_addr,
+                          addr, sizeof(addr));
             else if (ci->client_addr->sa_family == AF_INET6)
                 inet_ntop(AF_INET6, &((struct sockaddr_in6 *)ci->client_addr)->sin6_addr,
                           addr, sizeof(addr));
@@ -606,7 +611,8 @@ int api_server_start(const struct api_config *cfg, struct api_server **out)
         return PL_ENOMEM;
     int rc = PL_ENOMEM;
     srv->stats = calloc(api_nroutes + 1, sizeof(*srv->stats));
-    if (!srv->stats || dup_opt(cfg->host, &srv->host) || dup_opt(cfg->domain, &srv->domain) ||
+    if (!srv->stats || dup_opt(cfg->host, &srv->host) ||
+        dup_opt(cfg->domain, &srv->domain) ||
         dup_opt(cfg->muc_domain, &srv->muc_domain) ||
         dup_opt(cfg->conninfo, &srv->conninfo) ||
         dup_opt(cfg->migrations_dir, &srv->migrations_dir) ||
@@ -631,7 +637,8 @@ int api_server_start(const struct api_config *cfg, struct api_server **out)
     if ((rc = db_read_open(&rc_cfg, &srv->pool)) != PL_OK)
         goto fail;
 
-    unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+    unsigned int flags =
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
     if (cfg->tls_cert) {
         rc = PL_EIO;
         if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
@@ -653,7 +660,8 @@ int api_server_start(const struct api_config *cfg, struct api_server **out)
                              .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
     struct addrinfo *ai = NULL;
-    if (getaddrinfo(srv->host ? srv->host : "127.0.0.1", portstr, &hints, &ai) != 0 || !ai) {
+    if (getaddrinfo(srv->host ? srv->host : "127.0.0.1", portstr, &hints, &ai) != 0 ||
+        !ai) {
         pl_error(0, NULL, "api: cannot resolve PARLEY_API_ADDR host %s",
                  srv->host ? srv->host : "");
         rc = PL_EINVAL;
@@ -668,27 +676,30 @@ int api_server_start(const struct api_config *cfg, struct api_server **out)
     struct MHD_OptionItem tls_opts[] = {
         {srv->tls_cert_pem ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0,
          srv->tls_cert_pem},
-        {srv->tls_key_pem ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, srv->tls_key_pem},
+        {srv->tls_key_pem ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0,
+         srv->tls_key_pem},
         {MHD_OPTION_END, 0, NULL},
     };
     srv->daemon = MHD_start_daemon(
         flags, (uint16_t)cfg->port, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR,
-        (struct sockaddr *)&sa, MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)srv->cfg.threads,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)(API_REQUEST_DEADLINE_MS / 1000),
+        (struct sockaddr *)&sa, MHD_OPTION_THREAD_POOL_SIZE,
+        (unsigned int)srv->cfg.threads, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned int)(API_REQUEST_DEADLINE_MS / 1000),
         /* Headers of a request and its buffers: a flood of headers past
          * this is answered with an error by libmicrohttpd itself. */
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(32 * 1024),
         MHD_OPTION_CONNECTION_LIMIT, (unsigned int)1000, MHD_OPTION_STRICT_FOR_CLIENT, 1,
-        MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
-        srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv, MHD_OPTION_ARRAY, tls_opts,
-        MHD_OPTION_END);
+        MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv, MHD_OPTION_NOTIFY_COMPLETED,
+        on_completed, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv, MHD_OPTION_ARRAY,
+        tls_opts, MHD_OPTION_END);
     if (!srv->daemon) {
         pl_error(0, NULL, "api: cannot listen on %s:%d", srv->host ? srv->host : "",
                  cfg->port);
         rc = PL_EIO;
         goto fail;
     }
-    const union MHD_DaemonInfo *di = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    const union MHD_DaemonInfo *di =
+        MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
     srv->port = di ? di->port : cfg->port;
     pl_info(0, NULL, "admin API on %s://%s:%d/api/v1/", cfg->tls_cert ? "https" : "http",
             srv->host ? srv->host : "", srv->port);

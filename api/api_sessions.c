@@ -14,7 +14,8 @@ static int page_limit(struct api_request *req, struct api_reply *rep, int *limit
     if (api_query_limit(&req->query, limit) == PL_OK)
         return PL_OK;
     api_problem(rep, 400, "invalid-parameter", "limit",
-                "limit must be an integer from 1 (larger is capped at %d)", API_LIMIT_MAX);
+                "limit must be an integer from 1 (larger is capped at %d)",
+                API_LIMIT_MAX);
     return PL_EINVAL;
 }
 

@@ -33,7 +33,8 @@ char *api_user_jid(const struct api_server *srv, const char *username)
     return jid;
 }
 
-void api_users_list(struct api_server *srv, struct api_request *req, struct api_reply *rep)
+void api_users_list(struct api_server *srv, struct api_request *req,
+                    struct api_reply *rep)
 {
     int limit;
     if (api_query_limit(&req->query, &limit) != PL_OK) {

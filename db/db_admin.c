@@ -12,7 +12,8 @@
 
 const struct db_stmt db_admin_stmts[] = {
     /* db_admin_user_create */
-    {"admin_user_create", "SELECT parley_admin_user_create($1, $2, $3, $4::boolean)::text"},
+    {"admin_user_create",
+     "SELECT parley_admin_user_create($1, $2, $3, $4::boolean)::text"},
     /* db_admin_user_update */
     {"admin_user_update", "SELECT parley_admin_user_update($1, $2, $3::boolean, $4,"
                           " $5::boolean, $6::boolean)::text"},

@@ -27,18 +27,18 @@
 
 static const struct db_stmt db_export_stmts[] = {
     /* db_export_next: a user's messages, either direction */
-    {"export_user", DB_EXPORT_SELECT "(m.sender = $1::text OR m.recipient = $1::text)"
-                                     " AND $2::text IS NULL AND $3::text IS NULL"
-                                     DB_EXPORT_TAIL},
+    {"export_user",
+     DB_EXPORT_SELECT "(m.sender = $1::text OR m.recipient = $1::text)"
+                      " AND $2::text IS NULL AND $3::text IS NULL" DB_EXPORT_TAIL},
     /* db_export_next: a conversation */
-    {"export_conv",
-     DB_EXPORT_SELECT "m.kind = 'chat' AND least(m.sender, m.recipient) = least($1::text, "
-                      "$2::text) AND greatest(m.sender, m.recipient) = greatest($1::text, "
-                      "$2::text) AND $3::text IS NULL" DB_EXPORT_TAIL},
+    {"export_conv", DB_EXPORT_SELECT
+     "m.kind = 'chat' AND least(m.sender, m.recipient) = least($1::text, "
+     "$2::text) AND greatest(m.sender, m.recipient) = greatest($1::text, "
+     "$2::text) AND $3::text IS NULL" DB_EXPORT_TAIL},
     /* db_export_next: a room */
-    {"export_room", DB_EXPORT_SELECT "m.kind = 'groupchat' AND m.room = $3::text"
-                                     " AND $1::text IS NULL AND $2::text IS NULL"
-                                     DB_EXPORT_TAIL},
+    {"export_room",
+     DB_EXPORT_SELECT "m.kind = 'groupchat' AND m.room = $3::text"
+                      " AND $1::text IS NULL AND $2::text IS NULL" DB_EXPORT_TAIL},
 };
 
 struct db_export {
@@ -46,8 +46,8 @@ struct db_export {
     const char *stmt;
     char *user, *peer, *room, *since, *until;
     PGresult *batch;
-    int row;       /* the next row of batch */
-    int64_t last;  /* the last id handed out */
+    int row;      /* the next row of batch */
+    int64_t last; /* the last id handed out */
     int done;
 };
 
@@ -73,7 +73,8 @@ int db_export_open(const char *conninfo, const struct db_export_filter *f,
 {
     *out = NULL;
     const char *stmt = f->room ? "export_room" : f->peer ? "export_conv" : "export_user";
-    if ((!f->user && !f->room) || (f->peer && (!f->user || f->room)) || (f->room && f->user))
+    if ((!f->user && !f->room) || (f->peer && (!f->user || f->room)) ||
+        (f->room && f->user))
         return PL_EINVAL;
     struct db_export *e = calloc(1, sizeof(*e));
     if (!e)

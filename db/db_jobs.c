@@ -395,7 +395,8 @@ static const struct db_job_desc db_job_descs[] = {
                             db_session_end_free},
     [DB_EVENT_USER_STATE] = {"user_state", NULL, 0, NULL, NULL, NULL, db_user_state_free},
     [DB_EVENT_KICK] = {"kick", NULL, 0, NULL, NULL, NULL, db_kick_free},
-    [DB_EVENT_MESSAGE] = {"admin_message", NULL, 0, NULL, NULL, NULL, db_message_event_free},
+    [DB_EVENT_MESSAGE] = {"admin_message", NULL, 0, NULL, NULL, NULL,
+                          db_message_event_free},
 };
 
 /* A kind added to the enum without a row here fails to compile; a row

@@ -53,10 +53,10 @@ struct db_read_pool {
 #define DB_READ_MSG_PAGE(order, cmp, where)                                              \
     "WITH page AS ("                                                                     \
     " SELECT m.*, row_number() OVER (ORDER BY m.id " order ") AS rn FROM ("              \
-    "  SELECT * FROM messages m WHERE " where                                             \
+    "  SELECT * FROM messages m WHERE " where                                            \
     "  AND ($4::timestamptz IS NULL OR m.created_at >= $4::timestamptz)"                 \
     "  AND ($5::timestamptz IS NULL OR m.created_at < $5::timestamptz)"                  \
-    "  AND ($7::bigint IS NULL OR m.id " cmp " $7::bigint)"                               \
+    "  AND ($7::bigint IS NULL OR m.id " cmp " $7::bigint)"                              \
     "  ORDER BY m.id " order " LIMIT $8::int + 1) m)"                                    \
     " SELECT json_build_object("                                                         \
     " 'items', coalesce((SELECT json_agg(json_build_object(" DB_READ_MSG_FIELDS          \
@@ -78,13 +78,16 @@ struct db_read_pool {
     "(m.sender = $1::text OR m.recipient = $1::text)"                                    \
     " AND $2::text IS NULL AND $3::text IS NULL AND $6::text IS NULL"
 #define DB_READ_MSG_ROOM                                                                 \
-    "m.kind = 'groupchat' AND m.room = $3::text AND ($1::text IS NULL OR m.sender = $1::text)" \
+    "m.kind = 'groupchat' AND m.room = $3::text AND ($1::text IS NULL OR m.sender = "    \
+    "$1::text)"                                                                          \
     " AND $2::text IS NULL AND $6::text IS NULL"
-#define DB_READ_MSG_ALL "$1::text IS NULL AND $2::text IS NULL AND $3::text IS NULL AND $6::text IS NULL"
+#define DB_READ_MSG_ALL                                                                  \
+    "$1::text IS NULL AND $2::text IS NULL AND $3::text IS NULL AND $6::text IS NULL"
 /* Full text, through messages_body_fts; the other filters narrow it. */
 #define DB_READ_MSG_TEXT                                                                 \
-    "to_tsvector('simple', coalesce(m.body, '')) @@ websearch_to_tsquery('simple', $6::text)" \
-    " AND ($1::text IS NULL OR ($2::text IS NULL AND (m.sender = $1::text"              \
+    "to_tsvector('simple', coalesce(m.body, '')) @@ websearch_to_tsquery('simple', "     \
+    "$6::text)"                                                                          \
+    " AND ($1::text IS NULL OR ($2::text IS NULL AND (m.sender = $1::text"               \
     "  OR m.recipient = $1::text)) OR (m.kind = 'chat'"                                  \
     "  AND least(m.sender, m.recipient) = least($1::text, $2::text)"                     \
     "  AND greatest(m.sender, m.recipient) = greatest($1::text, $2::text)))"             \
@@ -307,10 +310,12 @@ static int db_read_connect(struct db_read_pool *pool, struct db_read_slot *slot)
         return PL_EIO;
     /* The reads of this file, then the admin changes of db_admin.c. */
     const struct db_stmt *sets[2] = {db_read_stmts, db_admin_stmts};
-    size_t counts[2] = {sizeof(db_read_stmts) / sizeof(db_read_stmts[0]), db_admin_nstmts};
+    size_t counts[2] = {sizeof(db_read_stmts) / sizeof(db_read_stmts[0]),
+                        db_admin_nstmts};
     for (size_t k = 0; k < 2; k++) {
         for (size_t i = 0; i < counts[k]; i++) {
-            PGresult *res = PQprepare(slot->conn, sets[k][i].name, sets[k][i].sql, 0, NULL);
+            PGresult *res =
+                PQprepare(slot->conn, sets[k][i].name, sets[k][i].sql, 0, NULL);
             int ok = res && PQresultStatus(res) == PGRES_COMMAND_OK;
             if (!ok)
                 pl_error(0, NULL, "db: preparing %s: %s", sets[k][i].name,
@@ -497,13 +502,18 @@ int db_read_messages_list(struct db_read_pool *pool, const struct db_read_msg_fi
     if (f->limit < 1 || f->limit > DB_READ_LIST_MAX || (f->peer && !f->user) ||
         (f->peer && f->room) || f->cursor < 0)
         return PL_EINVAL;
-    const char *shape = f->q ? "text" : f->room ? "room" : f->peer ? "conv" : f->user ? "user" : "all";
+    const char *shape = f->q      ? "text"
+                        : f->room ? "room"
+                        : f->peer ? "conv"
+                        : f->user ? "user"
+                                  : "all";
     char stmt[64], lim[16], cur[24];
-    snprintf(stmt, sizeof(stmt), "read_messages_%s_%s", shape, f->oldest_first ? "asc" : "desc");
+    snprintf(stmt, sizeof(stmt), "read_messages_%s_%s", shape,
+             f->oldest_first ? "asc" : "desc");
     snprintf(lim, sizeof(lim), "%d", f->limit);
     snprintf(cur, sizeof(cur), "%lld", (long long)f->cursor);
-    const char *params[8] = {f->user, f->peer, f->room, f->since, f->until, f->q,
-                             f->cursor ? cur : NULL, lim};
+    const char *params[8] = {
+        f->user, f->peer, f->room, f->since, f->until, f->q, f->cursor ? cur : NULL, lim};
     int rc = db_read_one(pool, stmt, 8, params, json);
     if (rc == PL_OK && !*json)
         rc = PL_EIO;

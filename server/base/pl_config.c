@@ -248,12 +248,12 @@ fail:
 
 void pl_config_free(struct pl_config *cfg)
 {
-    char **strs[] = {
-        &cfg->database_url, &cfg->domain,         &cfg->muc_domain,      &cfg->xmpp_host,
-        &cfg->api_host,     &cfg->jwt_secret,     &cfg->jwt_public_key,  &cfg->jwt_alg,
-        &cfg->jwt_issuer,   &cfg->jwt_audience,   &cfg->allowed_origins, &cfg->tls_cert,
-        &cfg->tls_key,      &cfg->migrations_dir, &cfg->node_name,       &cfg->log_level,
-        &cfg->metrics_token};
+    char **strs[] = {&cfg->database_url,   &cfg->domain,          &cfg->muc_domain,
+                     &cfg->xmpp_host,      &cfg->api_host,        &cfg->jwt_secret,
+                     &cfg->jwt_public_key, &cfg->jwt_alg,         &cfg->jwt_issuer,
+                     &cfg->jwt_audience,   &cfg->allowed_origins, &cfg->tls_cert,
+                     &cfg->tls_key,        &cfg->migrations_dir,  &cfg->node_name,
+                     &cfg->log_level,      &cfg->metrics_token};
     for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
         free(*strs[i]);
         *strs[i] = NULL;

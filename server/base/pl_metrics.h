@@ -12,7 +12,12 @@
 #include <stdint.h>
 
 /* Stanza kinds counted in and out. */
-enum pl_metrics_stanza { PL_METRICS_MESSAGE, PL_METRICS_PRESENCE, PL_METRICS_IQ, PL_METRICS_STANZA__COUNT };
+enum pl_metrics_stanza {
+    PL_METRICS_MESSAGE,
+    PL_METRICS_PRESENCE,
+    PL_METRICS_IQ,
+    PL_METRICS_STANZA__COUNT
+};
 
 /* Upper bounds of the histogram buckets (the last bucket is +Inf). */
 #define PL_METRICS_BATCH_BUCKETS 9   /* 1 2 4 8 16 32 64 128 256 jobs */
@@ -29,7 +34,7 @@ struct pl_metrics {
     atomic_int_fast64_t connections_open;
     atomic_uint_fast64_t sessions_total; /* sessions bound */
     atomic_int_fast64_t sessions_open;
-    atomic_uint_fast64_t logins;        /* upgrades whose token was accepted */
+    atomic_uint_fast64_t logins;         /* upgrades whose token was accepted */
     atomic_uint_fast64_t login_failures; /* upgrades refused for their token */
     atomic_uint_fast64_t stanzas_in[PL_METRICS_STANZA__COUNT];
     atomic_uint_fast64_t stanzas_out[PL_METRICS_STANZA__COUNT];

@@ -12,12 +12,12 @@
 struct chat_server;
 
 struct chat_config {
-    const char *domain;     /* borrowed for the server's lifetime */
-    const char *muc_domain; /* borrowed */
-    const char *node;       /* this node's name, prefix of its session names */
-    size_t send_window;     /* bytes of offline backlog queued ahead of a
-                               socket (0: 256 KiB); keep it under the
-                               transport's send-queue bound */
+    const char *domain;         /* borrowed for the server's lifetime */
+    const char *muc_domain;     /* borrowed */
+    const char *node;           /* this node's name, prefix of its session names */
+    size_t send_window;         /* bytes of offline backlog queued ahead of a
+                                   socket (0: 256 KiB); keep it under the
+                                   transport's send-queue bound */
     struct pl_metrics *metrics; /* sessions, stanzas, messages stored; may be NULL */
 };
 

@@ -131,7 +131,7 @@ struct chat_server {
     struct pl_map users;        /* username -> struct chat_user */
     struct pl_map disabled;     /* username -> (void *)1 */
     uint64_t next_serial;
-    struct chat_op *ops; /* every op whose job is out */
+    struct chat_op *ops;        /* every op whose job is out */
     struct pl_metrics *metrics; /* may be NULL */
 };
 

@@ -159,9 +159,10 @@ static void hook_stanza(void *ctx, struct xmpp_stream *stream, struct xmpp_stanz
         return;
     }
     struct chat_server *cs = ctx;
-    pl_metrics_stanza_in(cs->metrics, st->kind == XMPP_STANZA_MESSAGE    ? PL_METRICS_MESSAGE
-                                      : st->kind == XMPP_STANZA_PRESENCE ? PL_METRICS_PRESENCE
-                                                                         : PL_METRICS_IQ);
+    pl_metrics_stanza_in(cs->metrics, st->kind == XMPP_STANZA_MESSAGE ? PL_METRICS_MESSAGE
+                                      : st->kind == XMPP_STANZA_PRESENCE
+                                          ? PL_METRICS_PRESENCE
+                                          : PL_METRICS_IQ);
     chat_route_stanza(ctx, s, st);
 }
 
