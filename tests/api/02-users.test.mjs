@@ -93,6 +93,8 @@ test("disabling closes the live session at once and refuses the token; enabling 
     const u = uniqueUser("dis");
     const c = await online(srv, u);
     try {
+        await until(async () => (await api(srv, "GET", `/api/v1/users/${u}`, { raw: true })).status === 200,
+            "the user provisioned at login");
         const res = await api(srv, "PATCH", `/api/v1/users/${u}`, { body: { disabled: true } });
         assert.equal(res.status, 200);
         assert.equal(res.json.disabled, true);
