@@ -38,6 +38,7 @@ struct db_store {
     char *node;
     void (*wake)(void *ctx);
     void *wake_ctx;
+    struct pl_metrics *metrics; /* may be NULL */
 
     int nworkers;
     int nmailboxes; /* worker mailboxes initialised, for cleanup */
@@ -122,6 +123,11 @@ void *db_listen_main(void *arg);
 /* Parses a notification payload "username:1" / "username:0". Copies the
  * username into a new string on success (*username owned by the caller). */
 int db_user_state_parse(const char *payload, char **username, int *disabled);
+/* Parses a parley_admin payload: "kick:USER" (*resource NULL),
+ * "kick:USER/RESOURCE", or "message:ID" (*id set, *username NULL).
+ * Strings are new (the caller's); PL_EINVAL for anything else. */
+int db_admin_event_parse(const char *payload, char **username, char **resource,
+                         int64_t *id);
 
 /* db_migrate.c */
 
@@ -130,6 +136,17 @@ int db_migration_name_valid(const char *name);
 /* db_migrations_current on an open connection (the read pool's health
  * check uses its own). */
 int db_migrations_check(PGconn *conn, const char *dir, char *err, size_t errlen);
+
+/* db_read.c, for db_admin.c: the read pool's one call. Runs a prepared
+ * statement answering at most one text value (*out: a copy, NULL for no
+ * row); with `write`, in a READ WRITE transaction that it commits. */
+struct db_read_pool;
+int db_read_call(struct db_read_pool *pool, const char *stmt, int n,
+                 const char *const *params, int write, char **out);
+
+/* db_admin.c: its statements, prepared on every read-pool connection. */
+extern const struct db_stmt db_admin_stmts[];
+extern const size_t db_admin_nstmts;
 
 /* db_store.c */
 

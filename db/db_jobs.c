@@ -360,6 +360,21 @@ static void db_user_state_free(struct db_job *job)
     free(job->u.user_state.username);
 }
 
+/* ---- DB_EVENT_KICK, DB_EVENT_MESSAGE: made by the listener for the
+ * admin API's requests, never sent ---- */
+
+static void db_kick_free(struct db_job *job)
+{
+    free(job->u.kick.username);
+    free(job->u.kick.resource);
+}
+
+static void db_message_event_free(struct db_job *job)
+{
+    free(job->u.message.recipient);
+    free(job->u.message.stanza_xml);
+}
+
 /* ---- the table ---- */
 
 #define DB_STMTS(a) a, sizeof(a) / sizeof((a)[0])
@@ -381,6 +396,9 @@ static const struct db_job_desc db_job_descs[] = {
                             db_session_end_send, NULL, db_session_end_read,
                             db_session_end_free},
     [DB_EVENT_USER_STATE] = {"user_state", NULL, 0, NULL, NULL, NULL, db_user_state_free},
+    [DB_EVENT_KICK] = {"kick", NULL, 0, NULL, NULL, NULL, db_kick_free},
+    [DB_EVENT_MESSAGE] = {"admin_message", NULL, 0, NULL, NULL, NULL,
+                          db_message_event_free},
 };
 
 /* A kind added to the enum without a row here fails to compile; a row

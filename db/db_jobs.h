@@ -23,6 +23,10 @@ enum db_job_kind {
     DB_EVENT_USER_STATE,   /* not submitted: the store reports a user's
                               disabled flag changing (and at start, every
                               disabled user) */
+    DB_EVENT_KICK,         /* not submitted: the admin API closes a user's
+                              sessions, or one of them (parley_admin) */
+    DB_EVENT_MESSAGE,      /* not submitted: the admin API stored a message
+                              for a recipient who may be online here */
     DB_JOB__COUNT,         /* not a kind: the number of kinds */
 };
 
@@ -110,6 +114,19 @@ struct db_user_state_event {
     int disabled;
 };
 
+struct db_kick_event {
+    char *username;
+    char *resource; /* NULL: every session of the user */
+};
+
+/* A message still `stored` for its recipient when the listener read it. */
+struct db_message_event {
+    int64_t id;
+    char *recipient;       /* bare JID */
+    char *stanza_xml;      /* as stored, `from` stamped */
+    int64_t created_at_us; /* microseconds since the epoch */
+};
+
 struct db_job {
     struct pl_mailbox_item item; /* must stay first */
     enum db_job_kind kind;
@@ -125,6 +142,8 @@ struct db_job {
         struct db_presence_job presence;        /* DB_JOB_PRESENCE */
         struct db_session_end_job session_end;  /* DB_JOB_SESSION_END */
         struct db_user_state_event user_state;  /* DB_EVENT_USER_STATE */
+        struct db_kick_event kick;              /* DB_EVENT_KICK */
+        struct db_message_event message;        /* DB_EVENT_MESSAGE */
     } u;
 };
 

@@ -2,13 +2,22 @@
  * after every reconnect it reports each disabled user (a notification sent
  * while it was disconnected is lost, the table is not), then forwards each
  * parley_user_state notification. A user re-enabled while the listener was
- * disconnected is not reported: the loop only acts on "disabled". */
+ * disconnected is not reported: the loop only acts on "disabled".
+ *
+ * It also forwards the admin API's requests (channel parley_admin, sent by
+ * the functions of 0005_admin.sql at commit): a kick becomes a
+ * DB_EVENT_KICK; a message id becomes a DB_EVENT_MESSAGE with the stored
+ * stanza, read here (this thread may block; the loop may not) and only
+ * while it is still `stored` for its recipient. A request sent while the
+ * listener is disconnected is lost: a kick then waits for the next, and a
+ * message for the recipient's next login, as an offline message. */
 #include "db_internal.h"
 #include "pl_error.h"
 #include "pl_log.h"
 
 #include <errno.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,6 +39,94 @@ int db_user_state_parse(const char *payload, char **username, int *disabled)
     return PL_OK;
 }
 
+int db_admin_event_parse(const char *payload, char **username, char **resource,
+                         int64_t *id)
+{
+    *username = *resource = NULL;
+    *id = 0;
+    if (strncmp(payload, "message:", 8) == 0) {
+        const char *p = payload + 8;
+        char *end;
+        errno = 0;
+        long long v = strtoll(p, &end, 10);
+        if (*p < '1' || *p > '9' || errno || *end || v < 1)
+            return PL_EINVAL;
+        *id = v;
+        return PL_OK;
+    }
+    if (strncmp(payload, "kick:", 5) != 0 || !payload[5] || payload[5] == '/')
+        return PL_EINVAL;
+    const char *user = payload + 5;
+    /* A localpart has no '/' (RFC 7622): the first one ends it. */
+    const char *slash = strchr(user, '/');
+    if (slash && !slash[1])
+        return PL_EINVAL;
+    *username = slash ? strndup(user, (size_t)(slash - user)) : strdup(user);
+    if (slash && *username)
+        *resource = strdup(slash + 1);
+    if (!*username || (slash && !*resource)) {
+        free(*username);
+        *username = NULL;
+        return PL_ENOMEM;
+    }
+    return PL_OK;
+}
+
+/* Reads message `id` (if still stored for its recipient) and hands it to
+ * the loop. */
+static void db_listen_message(struct db_store *st, PGconn *conn, int64_t id)
+{
+    char idbuf[24];
+    snprintf(idbuf, sizeof(idbuf), "%lld", (long long)id);
+    const char *p[1] = {idbuf};
+    PGresult *res = PQexecPrepared(conn, "admin_message", 1, p, NULL, NULL, 0);
+    if (!res || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+        if (!res || PQresultStatus(res) != PGRES_TUPLES_OK)
+            pl_warn(0, NULL, "db: reading admin message %s failed", idbuf);
+        PQclear(res);
+        return; /* delivered already, or gone */
+    }
+    struct db_job *job = db_job_new(DB_EVENT_MESSAGE);
+    if (job) {
+        job->u.message.id = id;
+        job->u.message.recipient = strdup(PQgetvalue(res, 0, 0));
+        job->u.message.stanza_xml = strdup(PQgetvalue(res, 0, 1));
+        job->u.message.created_at_us = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
+    }
+    PQclear(res);
+    if (!job || !job->u.message.recipient || !job->u.message.stanza_xml) {
+        pl_error(0, NULL, "db: out of memory reporting admin message %s", idbuf);
+        db_job_free(job);
+        return;
+    }
+    job->status = PL_OK;
+    db_store_complete(st, job);
+}
+
+static void db_listen_admin(struct db_store *st, PGconn *conn, const char *payload)
+{
+    char *username, *resource;
+    int64_t id;
+    if (db_admin_event_parse(payload, &username, &resource, &id) != PL_OK) {
+        pl_warn(0, NULL, "db: ignoring parley_admin payload '%s'", payload);
+        return;
+    }
+    if (!username) {
+        db_listen_message(st, conn, id);
+        return;
+    }
+    struct db_job *job = db_job_new(DB_EVENT_KICK);
+    if (!job) {
+        free(username);
+        free(resource);
+        return;
+    }
+    job->u.kick.username = username;
+    job->u.kick.resource = resource;
+    job->status = PL_OK;
+    db_store_complete(st, job);
+}
+
 /* Hands one user's state to the loop; takes ownership of username. */
 static void db_listen_report(struct db_store *st, char *username, int disabled)
 {
@@ -49,6 +146,11 @@ static void db_listen_forward(struct db_store *st, PGconn *conn)
 {
     PGnotify *note;
     while ((note = PQnotifies(conn)) != NULL) {
+        if (strcmp(note->relname, "parley_admin") == 0) {
+            db_listen_admin(st, conn, note->extra);
+            PQfreemem(note);
+            continue;
+        }
         char *username;
         int disabled;
         if (db_user_state_parse(note->extra, &username, &disabled) == PL_OK)
@@ -65,6 +167,22 @@ static int db_listen_setup(struct db_store *st, PGconn *conn)
 {
     PGresult *res = PQexec(conn, "LISTEN parley_user_state");
     int ok = res && PQresultStatus(res) == PGRES_COMMAND_OK;
+    PQclear(res);
+    if (!ok)
+        return PL_EIO;
+    res = PQexec(conn, "LISTEN parley_admin");
+    ok = res && PQresultStatus(res) == PGRES_COMMAND_OK;
+    PQclear(res);
+    if (!ok)
+        return PL_EIO;
+    /* db_listen_message */
+    res = PQprepare(conn, "admin_message",
+                    "SELECT m.recipient, m.stanza, (extract(epoch FROM m.created_at)"
+                    " * 1000000)::bigint FROM messages m JOIN deliveries d"
+                    " ON d.message_id = m.id AND d.recipient = m.recipient"
+                    " WHERE m.id = $1::bigint AND m.kind = 'chat' AND d.state = 'stored'",
+                    0, NULL);
+    ok = res && PQresultStatus(res) == PGRES_COMMAND_OK;
     PQclear(res);
     if (!ok)
         return PL_EIO;

@@ -46,13 +46,61 @@ struct db_read_pool {
     " 'created_at', u.created_at, 'last_login_at', u.last_login_at,"                     \
     " 'last_seen_at', u.last_seen_at"
 
+/* A page of the archive in the order given (cmp: how the cursor bounds
+ * it), for messages matching `where`. Parameters: $1 user, $2 peer, $3
+ * room, $4 since, $5 until, $6 q, $7 cursor, $8 limit. A room's `room` is
+ * its uuid when its JID has the group-{uuid} form. */
+#define DB_READ_MSG_PAGE(order, cmp, where)                                              \
+    "WITH page AS ("                                                                     \
+    " SELECT m.*, row_number() OVER (ORDER BY m.id " order ") AS rn FROM ("              \
+    "  SELECT * FROM messages m WHERE " where                                            \
+    "  AND ($4::timestamptz IS NULL OR m.created_at >= $4::timestamptz)"                 \
+    "  AND ($5::timestamptz IS NULL OR m.created_at < $5::timestamptz)"                  \
+    "  AND ($7::bigint IS NULL OR m.id " cmp " $7::bigint)"                              \
+    "  ORDER BY m.id " order " LIMIT $8::int + 1) m)"                                    \
+    " SELECT json_build_object("                                                         \
+    " 'items', coalesce((SELECT json_agg(json_build_object(" DB_READ_MSG_FIELDS          \
+    ") ORDER BY m.rn) FROM page m WHERE m.rn <= $8::int), '[]'::json),"                  \
+    " 'next_cursor', (SELECT m.id::text FROM page m WHERE m.rn = $8::int"                \
+    "  AND EXISTS (SELECT 1 FROM page WHERE rn > $8::int)))::text"
+
+#define DB_READ_MSG_FIELDS                                                               \
+    "'id', m.id, 'kind', m.kind, 'from', m.sender, 'to', m.recipient,"                   \
+    " 'room', coalesce(substring(m.room from '^group-([0-9a-f-]{36})@'), m.room),"       \
+    " 'body', m.body, 'stanza_id', m.stanza_id, 'created_at', m.created_at"
+
+/* A conversation: both directions are one range of messages_conversation. */
+#define DB_READ_MSG_CONV                                                                 \
+    "m.kind = 'chat' AND least(m.sender, m.recipient) = least($1::text, $2::text)"       \
+    " AND greatest(m.sender, m.recipient) = greatest($1::text, $2::text)"                \
+    " AND $3::text IS NULL AND $6::text IS NULL"
+#define DB_READ_MSG_USER                                                                 \
+    "(m.sender = $1::text OR m.recipient = $1::text)"                                    \
+    " AND $2::text IS NULL AND $3::text IS NULL AND $6::text IS NULL"
+#define DB_READ_MSG_ROOM                                                                 \
+    "m.kind = 'groupchat' AND m.room = $3::text AND ($1::text IS NULL OR m.sender = "    \
+    "$1::text)"                                                                          \
+    " AND $2::text IS NULL AND $6::text IS NULL"
+#define DB_READ_MSG_ALL                                                                  \
+    "$1::text IS NULL AND $2::text IS NULL AND $3::text IS NULL AND $6::text IS NULL"
+/* Full text, through messages_body_fts; the other filters narrow it. */
+#define DB_READ_MSG_TEXT                                                                 \
+    "to_tsvector('simple', coalesce(m.body, '')) @@ websearch_to_tsquery('simple', "     \
+    "$6::text)"                                                                          \
+    " AND ($1::text IS NULL OR ($2::text IS NULL AND (m.sender = $1::text"               \
+    "  OR m.recipient = $1::text)) OR (m.kind = 'chat'"                                  \
+    "  AND least(m.sender, m.recipient) = least($1::text, $2::text)"                     \
+    "  AND greatest(m.sender, m.recipient) = greatest($1::text, $2::text)))"             \
+    " AND ($3::text IS NULL OR (m.kind = 'groupchat' AND m.room = $3::text))"
+
 static const struct db_stmt db_read_stmts[] = {
     /* db_read_users_list */
     {"read_users_list",
      "WITH page AS ("
      " SELECT u.*, row_number() OVER (ORDER BY u.username) AS rn FROM ("
      "  SELECT * FROM users u"
-     "  WHERE ($1::text IS NULL OR (u.username >= $1 AND starts_with(u.username, $1)))"
+     "  WHERE u.deleted_at IS NULL"
+     "  AND ($1::text IS NULL OR (u.username >= $1 AND starts_with(u.username, $1)))"
      "  AND ($2::text IS NULL OR u.username > $2)"
      "  ORDER BY u.username LIMIT $3::int + 1) u)"
      " SELECT json_build_object("
@@ -70,7 +118,67 @@ static const struct db_stmt db_read_stmts[] = {
      "  'priority', s.priority, 'address', s.address, 'since', s.since)"
      "  ORDER BY s.since, s.full_jid)"
      "  FROM sessions s WHERE s.username = u.username), '[]'::json))::text"
-     " FROM users u WHERE u.username = $1"},
+     " FROM users u WHERE u.username = $1 AND u.deleted_at IS NULL"},
+    /* db_read_sessions_list */
+    {"read_sessions_list",
+     "WITH page AS ("
+     " SELECT s.*, row_number() OVER (ORDER BY s.full_jid) AS rn FROM ("
+     "  SELECT * FROM sessions s"
+     "  WHERE ($1::text IS NULL OR s.username = $1::text)"
+     "  AND ($2::text IS NULL OR s.full_jid > $2::text)"
+     "  ORDER BY s.full_jid LIMIT $3::int + 1) s)"
+     " SELECT CASE WHEN $1::text IS NOT NULL AND NOT EXISTS (SELECT 1 FROM users u"
+     "  WHERE u.username = $1::text AND u.deleted_at IS NULL) THEN NULL"
+     " ELSE json_build_object("
+     " 'items', coalesce((SELECT json_agg(json_build_object("
+     "  'full_jid', s.full_jid, 'username', s.username, 'resource', s.resource,"
+     "  'node', s.node, 'available', s.available, 'show', s.show, 'status', s.status,"
+     "  'priority', s.priority, 'address', s.address, 'since', s.since)"
+     "  ORDER BY s.rn) FROM page s WHERE s.rn <= $3::int), '[]'::json),"
+     " 'next_cursor', (SELECT s.full_jid FROM page s WHERE s.rn = $3::int"
+     "  AND EXISTS (SELECT 1 FROM page WHERE rn > $3::int)))::text END"},
+    /* db_read_messages_list: one statement per shape of filter and order,
+     * so each uses its index (a generic plan of one statement with every
+     * filter optional would scan); the unused parameters are NULL. */
+    {"read_messages_conv_desc", DB_READ_MSG_PAGE("DESC", "<", DB_READ_MSG_CONV)},
+    {"read_messages_conv_asc", DB_READ_MSG_PAGE("ASC", ">", DB_READ_MSG_CONV)},
+    {"read_messages_user_desc", DB_READ_MSG_PAGE("DESC", "<", DB_READ_MSG_USER)},
+    {"read_messages_user_asc", DB_READ_MSG_PAGE("ASC", ">", DB_READ_MSG_USER)},
+    {"read_messages_room_desc", DB_READ_MSG_PAGE("DESC", "<", DB_READ_MSG_ROOM)},
+    {"read_messages_room_asc", DB_READ_MSG_PAGE("ASC", ">", DB_READ_MSG_ROOM)},
+    {"read_messages_all_desc", DB_READ_MSG_PAGE("DESC", "<", DB_READ_MSG_ALL)},
+    {"read_messages_all_asc", DB_READ_MSG_PAGE("ASC", ">", DB_READ_MSG_ALL)},
+    {"read_messages_text_desc", DB_READ_MSG_PAGE("DESC", "<", DB_READ_MSG_TEXT)},
+    {"read_messages_text_asc", DB_READ_MSG_PAGE("ASC", ">", DB_READ_MSG_TEXT)},
+    /* db_read_message_get */
+    {"read_message_get", "SELECT parley_admin_message_json($1::bigint)::text"},
+    /* db_read_stats */
+    {"read_stats",
+     "SELECT json_build_object("
+     " 'users', (SELECT count(*) FROM users WHERE deleted_at IS NULL),"
+     " 'online_users', (SELECT count(DISTINCT username) FROM sessions),"
+     " 'sessions', (SELECT count(*) FROM sessions),"
+     " 'messages_last_hour', (SELECT count(*) FROM messages"
+     "  WHERE created_at > now() - interval '1 hour'),"
+     " 'messages_last_day', (SELECT count(*) FROM messages"
+     "  WHERE created_at > now() - interval '1 day'),"
+     " 'offline_waiting', (SELECT count(*) FROM offline_queue),"
+     " 'oldest_undelivered_seconds', coalesce((SELECT extract(epoch FROM"
+     "  clock_timestamp() - m.created_at)::float8 FROM messages m"
+     "  WHERE m.id = (SELECT min(message_id) FROM offline_queue)), 0))::text"},
+    /* db_read_audit_list */
+    {"read_audit_list",
+     "WITH page AS ("
+     " SELECT a.*, row_number() OVER (ORDER BY a.id DESC) AS rn FROM ("
+     "  SELECT * FROM admin_audit a WHERE ($1::bigint IS NULL OR a.id < $1::bigint)"
+     "  ORDER BY a.id DESC LIMIT $2::int + 1) a)"
+     " SELECT json_build_object("
+     " 'items', coalesce((SELECT json_agg(json_build_object("
+     "  'id', a.id, 'at', a.at, 'actor', a.actor, 'action', a.action,"
+     "  'target', a.target, 'details', a.details) ORDER BY a.rn)"
+     "  FROM page a WHERE a.rn <= $2::int), '[]'::json),"
+     " 'next_cursor', (SELECT a.id::text FROM page a WHERE a.rn = $2::int"
+     "  AND EXISTS (SELECT 1 FROM page WHERE rn > $2::int)))::text"},
 };
 
 static void db_read_err(char *err, size_t errlen, const char *fmt, ...)
@@ -200,16 +308,22 @@ static int db_read_connect(struct db_read_pool *pool, struct db_read_slot *slot)
         !db_read_exec_ok(slot->conn, "SET TIME ZONE 'UTC'") ||
         !db_read_exec_ok(slot->conn, timeout))
         return PL_EIO;
-    for (size_t i = 0; i < sizeof(db_read_stmts) / sizeof(db_read_stmts[0]); i++) {
-        PGresult *res =
-            PQprepare(slot->conn, db_read_stmts[i].name, db_read_stmts[i].sql, 0, NULL);
-        int ok = res && PQresultStatus(res) == PGRES_COMMAND_OK;
-        if (!ok)
-            pl_error(0, NULL, "db: preparing %s: %s", db_read_stmts[i].name,
-                     res ? PQresultErrorMessage(res) : "no result");
-        PQclear(res);
-        if (!ok)
-            return PL_EIO;
+    /* The reads of this file, then the admin changes of db_admin.c. */
+    const struct db_stmt *sets[2] = {db_read_stmts, db_admin_stmts};
+    size_t counts[2] = {sizeof(db_read_stmts) / sizeof(db_read_stmts[0]),
+                        db_admin_nstmts};
+    for (size_t k = 0; k < 2; k++) {
+        for (size_t i = 0; i < counts[k]; i++) {
+            PGresult *res =
+                PQprepare(slot->conn, sets[k][i].name, sets[k][i].sql, 0, NULL);
+            int ok = res && PQresultStatus(res) == PGRES_COMMAND_OK;
+            if (!ok)
+                pl_error(0, NULL, "db: preparing %s: %s", sets[k][i].name,
+                         res ? PQresultErrorMessage(res) : "no result");
+            PQclear(res);
+            if (!ok)
+                return PL_EIO;
+        }
     }
     slot->ready = 1;
     return PL_OK;
@@ -226,9 +340,11 @@ static int db_read_conn_lost(PGconn *conn, const PGresult *res)
 }
 
 /* Runs a prepared statement that answers at most one row of one text
- * column. *out gets a copy of it (NULL when there is no row). */
-static int db_read_one(struct db_read_pool *pool, const char *stmt, int n,
-                       const char *const *params, char **out)
+ * column. *out gets a copy of it (NULL when there is no row). With
+ * `write`, the statement runs in a READ WRITE transaction (the pool's
+ * connections default to read-only) and is committed. */
+int db_read_call(struct db_read_pool *pool, const char *stmt, int n,
+                 const char *const *params, int write, char **out)
 {
     *out = NULL;
     struct db_read_slot *slot = db_read_checkout(pool);
@@ -236,35 +352,72 @@ static int db_read_one(struct db_read_pool *pool, const char *stmt, int n,
         return PL_AGAIN;
     int rc = PL_EIO;
     /* A connection that broke since its last use (the server restarted, an
-     * idle timeout) fails the first try: reset it and try once more. */
+     * idle timeout) fails the first try: reset it and try once more. A
+     * write is tried again only when it failed before it could have run. */
     for (int attempt = 0; attempt < 2; attempt++) {
         if (!slot->ready) {
             rc = db_read_connect(pool, slot);
             if (rc != PL_OK)
                 break;
         }
-        PGresult *res = PQexecPrepared(slot->conn, stmt, n, params, NULL, NULL, 0);
+        PGresult *res;
+        if (write) {
+            res = PQexec(slot->conn, "BEGIN READ WRITE");
+            int begun = res && PQresultStatus(res) == PGRES_COMMAND_OK;
+            PQclear(res);
+            if (!begun) {
+                rc = PL_EIO;
+                slot->ready = 0;
+                continue;
+            }
+        }
+        res = PQexecPrepared(slot->conn, stmt, n, params, NULL, NULL, 0);
         if (res && PQresultStatus(res) == PGRES_TUPLES_OK) {
             rc = PL_OK;
             if (PQntuples(res) > 0 && !PQgetisnull(res, 0, 0) &&
                 !(*out = strdup(PQgetvalue(res, 0, 0))))
                 rc = PL_ENOMEM;
             PQclear(res);
+            if (write) {
+                res = PQexec(slot->conn, rc == PL_OK ? "COMMIT" : "ROLLBACK");
+                if (!res || PQresultStatus(res) != PGRES_COMMAND_OK) {
+                    rc = PL_EIO;
+                    free(*out);
+                    *out = NULL;
+                    slot->ready = PQstatus(slot->conn) == CONNECTION_OK;
+                }
+                PQclear(res);
+            }
             break;
         }
         int lost = db_read_conn_lost(slot->conn, res);
+        const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
         if (!lost)
             pl_warn(0, NULL, "db: %s failed: %.*s", stmt,
                     (int)strcspn(PQresultErrorMessage(res), "\n"),
                     PQresultErrorMessage(res));
+        /* A value the database refused (a check constraint, a bad cast) is
+         * the caller's input, not an outage. */
+        rc = state && (strncmp(state, "22", 2) == 0 || strncmp(state, "23", 2) == 0)
+                 ? PL_EINVAL
+                 : PL_EIO;
         PQclear(res);
-        rc = PL_EIO;
-        if (!lost)
+        if (write && !lost) {
+            res = PQexec(slot->conn, "ROLLBACK");
+            PQclear(res);
+        }
+        if (!lost || write)
             break;
         slot->ready = 0;
     }
     db_read_checkin(pool, slot);
     return rc;
+}
+
+static int db_read_one(struct db_read_pool *pool, const char *stmt, int n,
+                       const char *const *params, char **out)
+{
+    return db_read_call(pool, stmt, n, params, 0, out);
 }
 
 int db_read_health(struct db_read_pool *pool, char *err, size_t errlen)
@@ -323,5 +476,84 @@ int db_read_user_get(struct db_read_pool *pool, const char *username, char **jso
     int rc = db_read_one(pool, "read_user_get", 1, params, json);
     if (rc == PL_OK && !*json)
         rc = PL_ENOENT;
+    return rc;
+}
+
+int db_read_sessions_list(struct db_read_pool *pool, const char *username,
+                          const char *cursor, int limit, char **json)
+{
+    *json = NULL;
+    if (limit < 1 || limit > DB_READ_LIST_MAX)
+        return PL_EINVAL;
+    char lim[16];
+    snprintf(lim, sizeof(lim), "%d", limit);
+    const char *params[3] = {username && *username ? username : NULL,
+                             cursor && *cursor ? cursor : NULL, lim};
+    int rc = db_read_one(pool, "read_sessions_list", 3, params, json);
+    if (rc == PL_OK && !*json)
+        rc = params[0] ? PL_ENOENT : PL_EIO;
+    return rc;
+}
+
+int db_read_messages_list(struct db_read_pool *pool, const struct db_read_msg_filter *f,
+                          char **json)
+{
+    *json = NULL;
+    if (f->limit < 1 || f->limit > DB_READ_LIST_MAX || (f->peer && !f->user) ||
+        (f->peer && f->room) || f->cursor < 0)
+        return PL_EINVAL;
+    const char *shape = f->q      ? "text"
+                        : f->room ? "room"
+                        : f->peer ? "conv"
+                        : f->user ? "user"
+                                  : "all";
+    char stmt[64], lim[16], cur[24];
+    snprintf(stmt, sizeof(stmt), "read_messages_%s_%s", shape,
+             f->oldest_first ? "asc" : "desc");
+    snprintf(lim, sizeof(lim), "%d", f->limit);
+    snprintf(cur, sizeof(cur), "%lld", (long long)f->cursor);
+    const char *params[8] = {
+        f->user, f->peer, f->room, f->since, f->until, f->q, f->cursor ? cur : NULL, lim};
+    int rc = db_read_one(pool, stmt, 8, params, json);
+    if (rc == PL_OK && !*json)
+        rc = PL_EIO;
+    return rc;
+}
+
+int db_read_message_get(struct db_read_pool *pool, int64_t id, char **json)
+{
+    *json = NULL;
+    if (id < 1)
+        return PL_EINVAL;
+    char idbuf[24];
+    snprintf(idbuf, sizeof(idbuf), "%lld", (long long)id);
+    const char *params[1] = {idbuf};
+    int rc = db_read_one(pool, "read_message_get", 1, params, json);
+    if (rc == PL_OK && !*json)
+        rc = PL_ENOENT;
+    return rc;
+}
+
+int db_read_stats(struct db_read_pool *pool, char **json)
+{
+    *json = NULL;
+    int rc = db_read_one(pool, "read_stats", 0, NULL, json);
+    if (rc == PL_OK && !*json)
+        rc = PL_EIO;
+    return rc;
+}
+
+int db_read_audit_list(struct db_read_pool *pool, int64_t cursor, int limit, char **json)
+{
+    *json = NULL;
+    if (limit < 1 || limit > DB_READ_LIST_MAX || cursor < 0)
+        return PL_EINVAL;
+    char lim[16], cur[24];
+    snprintf(lim, sizeof(lim), "%d", limit);
+    snprintf(cur, sizeof(cur), "%lld", (long long)cursor);
+    const char *params[2] = {cursor ? cur : NULL, lim};
+    int rc = db_read_one(pool, "read_audit_list", 2, params, json);
+    if (rc == PL_OK && !*json)
+        rc = PL_EIO;
     return rc;
 }

@@ -12,6 +12,7 @@
 #define DB_READ_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* The most connections a pool may have, and the largest list page. */
 #define DB_READ_POOL_MAX 64
@@ -53,5 +54,112 @@ int db_read_users_list(struct db_read_pool *pool, const char *q, const char *cur
  * "address", "since"}...]}; PL_ENOENT if there is no such user. *json is
  * the caller's. */
 int db_read_user_get(struct db_read_pool *pool, const char *username, char **json);
+
+/* Live sessions, by full JID: everyone's (username NULL) or one user's,
+ * after cursor (a full JID), at most limit. *json is {"items":
+ * [{"full_jid", "username", "resource", "node", "available", "show",
+ * "status", "priority", "address", "since"}...], "next_cursor"}; PL_ENOENT
+ * when username names no user. */
+int db_read_sessions_list(struct db_read_pool *pool, const char *username,
+                          const char *cursor, int limit, char **json);
+
+/* Which messages db_read_messages_list pages through. JIDs are bare; the
+ * caller has checked since/until (RFC 3339). At most one of `peer` and
+ * `room`; `peer` only with `user`. */
+struct db_read_msg_filter {
+    const char *user;  /* sent or received by this JID (room messages: sent) */
+    const char *peer;  /* with user: their conversation */
+    const char *room;  /* a room's bare JID */
+    const char *since; /* created_at >= since, or NULL */
+    const char *until; /* created_at < until, or NULL */
+    const char *q;     /* full text over the body (websearch syntax), or NULL */
+    int oldest_first;  /* 0: newest first */
+    int64_t cursor;    /* an archive id from next_cursor; 0: from the start */
+    int limit;         /* 1 to DB_READ_LIST_MAX */
+};
+
+/* One page of the archive: {"items": [{"id", "kind", "from", "to", "room",
+ * "body", "stanza_id", "created_at"}...], "next_cursor"}. */
+int db_read_messages_list(struct db_read_pool *pool, const struct db_read_msg_filter *f,
+                          char **json);
+/* One message with its delivery state per recipient: the fields above and
+ * "deliveries": [{"recipient", "state", "delivered_at", "received_at",
+ * "displayed_at"}...]; PL_ENOENT if there is no such id. */
+int db_read_message_get(struct db_read_pool *pool, int64_t id, char **json);
+/* {"users", "online_users", "sessions", "messages_last_hour",
+ * "messages_last_day", "offline_waiting", "oldest_undelivered_seconds"}. */
+int db_read_stats(struct db_read_pool *pool, char **json);
+/* The audit log, newest first, after cursor (an audit id; 0: the newest):
+ * {"items": [{"id", "at", "actor", "action", "target", "details"}...],
+ * "next_cursor"}. */
+int db_read_audit_list(struct db_read_pool *pool, int64_t cursor, int limit, char **json);
+
+/* Admin changes (db_admin.c). Each runs in one read-write transaction with
+ * its audit row (actor: the admin token's `sub`) and, when the XMPP loops
+ * must act, its NOTIFY, which PostgreSQL delivers at commit. */
+
+/* Creates a user (disabled: 0 or 1); *json is the user as
+ * db_read_users_list shows one. PL_EEXIST if the username is taken. */
+int db_admin_user_create(struct db_read_pool *pool, const char *actor,
+                         const char *username, const char *display_name, int disabled,
+                         char **json);
+/* Sets display_name (when set_display_name; NULL clears it) and disabled
+ * (when set_disabled); PL_ENOENT if there is no such user. */
+int db_admin_user_update(struct db_read_pool *pool, const char *actor,
+                         const char *username, int set_display_name,
+                         const char *display_name, int set_disabled, int disabled,
+                         char **json);
+/* Deletes a user: disabled everywhere and hidden, the archive kept.
+ * PL_ENOENT if there is no such user. */
+int db_admin_user_delete(struct db_read_pool *pool, const char *actor,
+                         const char *username);
+/* Asks every node to close the user's sessions (resource NULL) or one.
+ * *sessions: how many the sessions table has; PL_ENOENT for no user. */
+int db_admin_kick(struct db_read_pool *pool, const char *actor, const char *username,
+                  const char *resource, int *sessions);
+/* Stores a direct message from `from` (a bare JID) to `to` (a local bare
+ * JID) as the XMPP path does, and tells the loops; *json is the message as
+ * db_read_message_get shows it. */
+int db_admin_send(struct db_read_pool *pool, const char *actor, const char *from,
+                  const char *to, const char *body, char **json);
+/* An audit row alone, for actions that change nothing else (an export).
+ * details_json: a JSON object, or NULL. */
+int db_admin_audit(struct db_read_pool *pool, const char *actor, const char *action,
+                   const char *target, const char *details_json);
+
+/* Export (db_export.c): the messages of a user, a conversation or a room,
+ * oldest first, read on a connection of its own in one snapshot (a
+ * repeatable-read transaction), a batch of rows at a time after the last id
+ * seen: memory stays the same however many rows there are. */
+struct db_export;
+
+struct db_export_filter {
+    const char *user; /* bare JIDs, as in db_read_msg_filter */
+    const char *peer;
+    const char *room;
+    const char *since;
+    const char *until;
+};
+
+/* One row; the strings are borrowed until the next db_export_next (NULL
+ * for SQL NULL). created_at is RFC 3339 UTC with microseconds. */
+struct db_export_row {
+    int64_t id;
+    const char *kind;
+    const char *sender;
+    const char *recipient;
+    const char *room;
+    const char *stanza_id;
+    const char *body;
+    const char *created_at;
+};
+
+/* Connects and opens the snapshot. Copies the filter. */
+int db_export_open(const char *conninfo, const struct db_export_filter *f,
+                   struct db_export **out);
+/* The next row: PL_OK, PL_ENOENT at the end, PL_EIO. */
+int db_export_next(struct db_export *e, struct db_export_row *row);
+/* Ends the transaction and the connection; NULL is a no-op. */
+void db_export_close(struct db_export *e);
 
 #endif

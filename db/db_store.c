@@ -5,6 +5,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* More workers than this is a configuration mistake, not a need. */
 #define DB_WORKERS_MAX 64
@@ -51,6 +52,14 @@ static int db_worker_reconnect(struct db_worker *w)
         db_sleep_ms(NULL, delay);
         delay = delay * 2 > DB_BACKOFF_MAX_MS ? DB_BACKOFF_MAX_MS : delay * 2;
     }
+}
+
+/* Monotonic microseconds, for the commit-time histogram. */
+static int64_t db_store_now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 /* Runs one job alone until the database gives an answer: committed, or an
@@ -112,7 +121,11 @@ static void *db_worker_main(void *arg)
         size_t n = 0;
         for (struct pl_mailbox_item *it = items; it; it = it->next)
             jobs[n++] = (struct db_job *)it;
+        if (w->st->metrics)
+            pl_metrics_gauge(&w->st->metrics->store_queue, -(int64_t)n);
+        int64_t t0 = db_store_now_us();
         db_worker_run(w, jobs, n);
+        pl_metrics_store_batch(w->st->metrics, n, (uint64_t)(db_store_now_us() - t0));
         for (size_t i = 0; i < n; i++)
             db_store_complete(w->st, jobs[i]);
     }
@@ -208,6 +221,7 @@ int db_store_start(const struct db_store_config *cfg, struct db_store **out)
     st->nworkers = cfg->workers;
     st->wake = cfg->wake;
     st->wake_ctx = cfg->wake_ctx;
+    st->metrics = cfg->metrics;
     atomic_init(&st->stopping, 0);
     atomic_init(&st->stop_ms, 0);
     rc = PL_EIO;
@@ -255,6 +269,8 @@ void db_store_submit(struct db_store *st, struct db_job *job, const char *shard_
     }
     size_t w =
         shard_key ? (size_t)(db_shard_hash(shard_key) % (uint64_t)st->nworkers) : 0;
+    if (st->metrics)
+        pl_metrics_gauge(&st->metrics->store_queue, 1);
     pl_mailbox_push(&st->workers[w].jobs, &job->item);
 }
 

@@ -10,6 +10,7 @@
 #define DB_STORE_H
 
 #include "db_jobs.h"
+#include "pl_metrics.h"
 
 struct db_store;
 
@@ -19,6 +20,7 @@ struct db_store_config {
     int workers;             /* >= 1 */
     void (*wake)(void *ctx); /* called from a worker thread when completions wait */
     void *wake_ctx;
+    struct pl_metrics *metrics; /* batch sizes, commit times, queue depth; may be NULL */
 };
 
 /* Connects the workers (waiting for the database if it is not up yet is the

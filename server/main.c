@@ -1,6 +1,7 @@
 /* parleyd: wiring only. Reads the configuration, builds the layers, starts
  * the store workers and runs the XMPP loop; or runs one of the commands
  * (migrate, token). */
+#include "api.h"
 #include "auth_jwt.h"
 #include "chat.h"
 #include "db_migrate.h"
@@ -8,6 +9,7 @@
 #include "pl_config.h"
 #include "pl_error.h"
 #include "pl_log.h"
+#include "pl_metrics.h"
 #include "ws_server.h"
 #include "xmpp_parse.h"
 #include "xmpp_stream.h"
@@ -59,8 +61,8 @@ static void usage(FILE *out)
           "PARLEY_JWT_AUDIENCE, PARLEY_ALLOWED_ORIGINS, PARLEY_TLS_CERT,\n"
           "PARLEY_TLS_KEY, PARLEY_ALLOW_PLAIN_WS, PARLEY_MAX_STANZA_SIZE,\n"
           "PARLEY_MAX_SEND_QUEUE, PARLEY_STORE_WORKERS, PARLEY_MIGRATIONS_DIR,\n"
-          "PARLEY_NODE, PARLEY_LOG_LEVEL, PARLEY_IDLE_TIMEOUT, PARLEY_AUTH_TIMEOUT.\n"
-          "README.md describes each.\n",
+          "PARLEY_NODE, PARLEY_LOG_LEVEL, PARLEY_IDLE_TIMEOUT, PARLEY_AUTH_TIMEOUT,\n"
+          "PARLEY_METRICS_TOKEN. README.md describes each.\n",
           out);
 }
 
@@ -217,9 +219,12 @@ static int cmd_serve(const struct pl_config *cfg)
     struct chat_server *chat = NULL;
     struct ws_server *ws = NULL;
     struct db_store *store = NULL;
+    struct api_server *api = NULL;
+    struct pl_metrics metrics; /* read by the API threads, which stop first */
     struct loop_waker waker = {.lock = PTHREAD_MUTEX_INITIALIZER};
     struct loop_drain drain = {NULL, NULL};
     char err[512] = "";
+    memset(&metrics, 0, sizeof(metrics));
 
     if (make_verifier(cfg, &verifier) != PL_OK)
         goto out;
@@ -245,6 +250,7 @@ static int cmd_serve(const struct pl_config *cfg)
         .muc_domain = cfg->muc_domain,
         .node = cfg->node_name,
         .send_window = cfg->max_send_queue / 2,
+        .metrics = &metrics,
     };
     if (xmpp_parser_new(&parser) != PL_OK || chat_server_new(&cc, &chat) != PL_OK)
         goto out;
@@ -268,10 +274,12 @@ static int cmd_serve(const struct pl_config *cfg)
         .env = &env,
         .wake = drain_store,
         .ctx = &drain,
+        .metrics = &metrics,
     };
     if (ws_server_new(&wc, &ws) != PL_OK)
         goto out;
     waker.ws = ws;
+    atomic_store(&metrics.xmpp_listening, 1);
 
     /* Workers must not take the stop signals: block them while the threads
      * are created (they inherit the mask), then let the loop thread have them. */
@@ -286,6 +294,7 @@ static int cmd_serve(const struct pl_config *cfg)
         .workers = cfg->store_workers,
         .wake = wake_loop,
         .wake_ctx = &waker,
+        .metrics = &metrics,
     };
     rc = db_store_start(&sc, &store);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
@@ -297,11 +306,38 @@ static int cmd_serve(const struct pl_config *cfg)
     drain.store = store;
     chat_server_set_store(chat, &(struct chat_store){submit_job, store});
 
+    /* The admin API: libmicrohttpd's own threads (started with the stop
+     * signals blocked, like the workers) and its own connections. */
+    struct api_config ac = {
+        .host = cfg->api_host,
+        .port = cfg->api_port,
+        .tls_cert = cfg->tls_cert,
+        .tls_key = cfg->tls_key,
+        .domain = cfg->domain,
+        .muc_domain = cfg->muc_domain,
+        .conninfo = conninfo,
+        .migrations_dir = cfg->migrations_dir,
+        .metrics_token = cfg->metrics_token,
+        .verifier = verifier,
+        .metrics = &metrics,
+    };
+    pthread_sigmask(SIG_BLOCK, &stop_sigs, &old);
+    rc = api_server_start(&ac, &api);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != PL_OK) {
+        pl_error(0, NULL, "cannot start the admin API: %s", pl_strerror(rc));
+        goto out;
+    }
+
     pl_info(0, NULL, "parleyd serving domain %s", cfg->domain);
     if (ws_server_run(ws, &stop_requested) == PL_OK)
         status = 0;
     pl_info(0, NULL, "stopping");
 out:
+    /* The API first: its requests read the database, not the loop, but
+     * nothing should answer once the server is going away. */
+    atomic_store(&metrics.xmpp_listening, 0);
+    api_server_stop(api);
     /* Order matters: closing streams submits their last presence jobs, the
      * store finishes them (and frees completions nobody took), then chat
      * frees the contexts of those jobs. */

@@ -93,6 +93,7 @@ static int apply(struct pl_config *cfg, const char *name, const char *value, cha
         {"PARLEY_MIGRATIONS_DIR", &cfg->migrations_dir},
         {"PARLEY_NODE", &cfg->node_name},
         {"PARLEY_LOG_LEVEL", &cfg->log_level},
+        {"PARLEY_METRICS_TOKEN", &cfg->metrics_token},
     };
     for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
         if (strcmp(name, strs[i].name) == 0)
@@ -194,7 +195,7 @@ static const char *const env_names[] = {
     "PARLEY_TLS_KEY",        "PARLEY_ALLOW_PLAIN_WS",  "PARLEY_MAX_STANZA_SIZE",
     "PARLEY_MAX_SEND_QUEUE", "PARLEY_STORE_WORKERS",   "PARLEY_MIGRATIONS_DIR",
     "PARLEY_NODE",           "PARLEY_LOG_LEVEL",       "PARLEY_IDLE_TIMEOUT",
-    "PARLEY_AUTH_TIMEOUT",
+    "PARLEY_AUTH_TIMEOUT",   "PARLEY_METRICS_TOKEN",
 };
 
 int pl_config_load(struct pl_config *cfg, const char *path, char *err, size_t errlen)
@@ -254,11 +255,12 @@ fail:
 
 void pl_config_free(struct pl_config *cfg)
 {
-    char **strs[] = {
-        &cfg->database_url, &cfg->domain,         &cfg->muc_domain,      &cfg->xmpp_host,
-        &cfg->api_host,     &cfg->jwt_secret,     &cfg->jwt_public_key,  &cfg->jwt_alg,
-        &cfg->jwt_issuer,   &cfg->jwt_audience,   &cfg->allowed_origins, &cfg->tls_cert,
-        &cfg->tls_key,      &cfg->migrations_dir, &cfg->node_name,       &cfg->log_level};
+    char **strs[] = {&cfg->database_url,   &cfg->domain,          &cfg->muc_domain,
+                     &cfg->xmpp_host,      &cfg->api_host,        &cfg->jwt_secret,
+                     &cfg->jwt_public_key, &cfg->jwt_alg,         &cfg->jwt_issuer,
+                     &cfg->jwt_audience,   &cfg->allowed_origins, &cfg->tls_cert,
+                     &cfg->tls_key,        &cfg->migrations_dir,  &cfg->node_name,
+                     &cfg->log_level,      &cfg->metrics_token};
     for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
         free(*strs[i]);
         *strs[i] = NULL;

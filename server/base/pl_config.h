@@ -33,6 +33,7 @@ struct pl_config {
     char *migrations_dir;   /* PARLEY_MIGRATIONS_DIR */
     char *node_name;        /* PARLEY_NODE: this node's name in shared tables */
     char *log_level;        /* PARLEY_LOG_LEVEL */
+    char *metrics_token;    /* PARLEY_METRICS_TOKEN: Bearer token for /metrics, or NULL */
 };
 
 /* Fills `cfg` with defaults, then `path` (if not NULL), then the environment.

@@ -6,17 +6,19 @@
 #define CHAT_H
 
 #include "db_jobs.h"
+#include "pl_metrics.h"
 #include "xmpp_stream.h"
 
 struct chat_server;
 
 struct chat_config {
-    const char *domain;     /* borrowed for the server's lifetime */
-    const char *muc_domain; /* borrowed */
-    const char *node;       /* this node's name, prefix of its session names */
-    size_t send_window;     /* bytes of offline backlog queued ahead of a
-                               socket (0: 256 KiB); keep it under the
-                               transport's send-queue bound */
+    const char *domain;         /* borrowed for the server's lifetime */
+    const char *muc_domain;     /* borrowed */
+    const char *node;           /* this node's name, prefix of its session names */
+    size_t send_window;         /* bytes of offline backlog queued ahead of a
+                                   socket (0: 256 KiB); keep it under the
+                                   transport's send-queue bound */
+    struct pl_metrics *metrics; /* sessions, stanzas, messages stored; may be NULL */
 };
 
 /* Where chat sends its jobs: db_store_submit at wiring, a recorder in unit

@@ -131,7 +131,8 @@ struct chat_server {
     struct pl_map users;        /* username -> struct chat_user */
     struct pl_map disabled;     /* username -> (void *)1 */
     uint64_t next_serial;
-    struct chat_op *ops; /* every op whose job is out */
+    struct chat_op *ops;        /* every op whose job is out */
+    struct pl_metrics *metrics; /* may be NULL */
 };
 
 /* chat_route.c: where a stanza goes, decided once. */
@@ -173,6 +174,15 @@ void chat_user_state(struct chat_server *cs, const char *username, int disabled)
 void chat_session_login_done(struct chat_server *cs, struct db_job *job,
                              struct chat_op *op);
 void chat_session_end_done(struct chat_server *cs, struct db_job *job);
+/* Ends s (its presence row, the registry) and closes its stream with a
+ * stream error. */
+void chat_session_kick(struct chat_server *cs, struct chat_session *s,
+                       const char *condition, const char *text);
+
+/* chat_admin.c: what the admin API asks of this node's sessions, through
+ * the store's listener (PostgreSQL NOTIFY): kicks and stored messages. */
+void chat_admin_kick(struct chat_server *cs, const struct db_kick_event *ev);
+void chat_admin_message(struct chat_server *cs, const struct db_message_event *ev);
 
 /* chat_message.c */
 void chat_message_handle(struct chat_server *cs, struct chat_session *s,

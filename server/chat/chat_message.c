@@ -190,6 +190,8 @@ void chat_message_stored(struct chat_server *cs, struct db_job *job, struct chat
             chat_reply_error(cs, s, op->stanza->node, "wait", "internal-server-error");
         return;
     }
+    if (job->u.msg.inserted && cs->metrics)
+        pl_metrics_add(&cs->metrics->messages_stored, 1);
     if (!job->u.msg.pending) {
         /* A true retry of a message already stored and delivered. */
         pl_debug(0, job->u.msg.sender, "retry of message id %s already delivered",

@@ -86,6 +86,7 @@ void chat_route_stanza(struct chat_server *cs, struct chat_session *s,
  * live one (id 0) straight to the stream. */
 static void deliver(struct chat_session *s, int64_t id, struct pl_frame *frame)
 {
+    pl_metrics_stanza_out(s->cs->metrics, PL_METRICS_MESSAGE);
     if (id > 0)
         chat_offline_deliver(s, id, frame);
     else

@@ -23,6 +23,7 @@ int chat_server_new(const struct chat_config *cfg, struct chat_server **out)
     cs->muc_domain = strdup(cfg->muc_domain);
     cs->node = strdup(cfg->node ? cfg->node : "node1");
     cs->send_window = cfg->send_window ? cfg->send_window : 256 * 1024;
+    cs->metrics = cfg->metrics;
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     cs->boot = (uint64_t)now.tv_sec * 1000000u + (uint64_t)now.tv_nsec / 1000u;
@@ -157,6 +158,11 @@ static void hook_stanza(void *ctx, struct xmpp_stream *stream, struct xmpp_stanz
         xmpp_stanza_free(st);
         return;
     }
+    struct chat_server *cs = ctx;
+    pl_metrics_stanza_in(cs->metrics, st->kind == XMPP_STANZA_MESSAGE ? PL_METRICS_MESSAGE
+                                      : st->kind == XMPP_STANZA_PRESENCE
+                                          ? PL_METRICS_PRESENCE
+                                          : PL_METRICS_IQ);
     chat_route_stanza(ctx, s, st);
 }
 
@@ -216,6 +222,12 @@ void chat_server_complete(struct chat_server *cs, struct db_job *job)
         break;
     case DB_EVENT_USER_STATE:
         chat_user_state(cs, job->u.user_state.username, job->u.user_state.disabled);
+        break;
+    case DB_EVENT_KICK:
+        chat_admin_kick(cs, &job->u.kick);
+        break;
+    case DB_EVENT_MESSAGE:
+        chat_admin_message(cs, &job->u.message);
         break;
     case DB_JOB_MARK_DELIVERED:
     case DB_JOB_MARK_RECEIVED:

@@ -74,6 +74,12 @@ static void session_kick(struct chat_server *cs, struct chat_session *s,
     xmpp_stream_error(s->stream, condition, text);
 }
 
+void chat_session_kick(struct chat_server *cs, struct chat_session *s,
+                       const char *condition, const char *text)
+{
+    session_kick(cs, s, condition, text);
+}
+
 int chat_session_allowed(void *ctx, const char *username)
 {
     struct chat_server *cs = ctx;
@@ -149,6 +155,10 @@ int chat_session_bind(void *ctx, struct xmpp_stream *stream, const char *request
     u->sessions = s;
     xmpp_stream_set_user(stream, s);
     chat_presence_bound(cs, s);
+    if (cs->metrics) {
+        pl_metrics_add(&cs->metrics->sessions_total, 1);
+        pl_metrics_gauge(&cs->metrics->sessions_open, 1);
+    }
 
     /* Without an op the login's answer (disabled or not) still counts: it
      * names the user, not the session. */
@@ -195,6 +205,8 @@ void chat_session_closed(void *ctx, struct xmpp_stream *stream)
     }
     if (s->wrote)
         end_deliveries(cs, s, stream);
+    if (cs->metrics)
+        pl_metrics_gauge(&cs->metrics->sessions_open, -1);
     xmpp_stream_set_user(stream, NULL);
     chat_offline_free(s);
     free(s->resource);

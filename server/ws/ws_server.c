@@ -363,6 +363,11 @@ static int xmpp_callback(struct lws *wsi, enum lws_callback_reasons reason, void
          * connection holds nothing more for it. */
         if (ws->cfg.auth_timeout > 0)
             lws_set_timer_usecs(wsi, (lws_usec_t)ws->cfg.auth_timeout * LWS_US_PER_SEC);
+        if (ws->cfg.metrics) {
+            pl_metrics_add(&ws->cfg.metrics->connections_total, 1);
+            pl_metrics_add(&ws->cfg.metrics->logins, 1);
+            pl_metrics_gauge(&ws->cfg.metrics->connections_open, 1);
+        }
         pl_debug(c->id, NULL, "websocket established");
         return 0;
     case LWS_CALLBACK_TIMER:
@@ -380,6 +385,8 @@ static int xmpp_callback(struct lws *wsi, enum lws_callback_reasons reason, void
     case LWS_CALLBACK_CLOSED:
         pl_debug(c->id, c->stream ? xmpp_stream_full_jid(c->stream) : NULL, "closed");
         if (c->stream) {
+            if (ws->cfg.metrics)
+                pl_metrics_gauge(&ws->cfg.metrics->connections_open, -1);
             if (c->prev)
                 c->prev->next = c->next;
             else
@@ -428,6 +435,8 @@ static int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void
         free(username);
         if (!status)
             return 0;
+        if (status == HTTP_STATUS_UNAUTHORIZED && ws->cfg.metrics)
+            pl_metrics_add(&ws->cfg.metrics->login_failures, 1);
         lws_return_http_status(wsi, (unsigned int)status, NULL);
         return 1;
     }

@@ -10,6 +10,8 @@
 #ifndef WS_SERVER_H
 #define WS_SERVER_H
 
+#include "pl_metrics.h"
+
 #include "xmpp_stream.h"
 
 #include <signal.h>
@@ -37,6 +39,7 @@ struct ws_server_config {
     void (*wake)(void *ctx); /* on the loop, after ws_server_wake */
     void (*tick)(void *ctx); /* on the loop, about once a second */
     void *ctx;
+    struct pl_metrics *metrics; /* connections, logins; may be NULL */
 };
 
 /* Creates the context and binds the listener. `cfg` is copied; the strings

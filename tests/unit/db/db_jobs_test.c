@@ -119,6 +119,14 @@ static void test_job_free_every_kind_sanitizer_checked(void **state)
     j = db_job_new(DB_EVENT_USER_STATE);
     j->u.user_state.username = xstrdup("a");
     db_job_free(j);
+    j = db_job_new(DB_EVENT_KICK);
+    j->u.kick.username = xstrdup("a");
+    j->u.kick.resource = xstrdup("r");
+    db_job_free(j);
+    j = db_job_new(DB_EVENT_MESSAGE);
+    j->u.message.recipient = xstrdup("a@x");
+    j->u.message.stanza_xml = xstrdup("<message/>");
+    db_job_free(j);
 }
 
 static void test_array_literal_quotes(void **state)

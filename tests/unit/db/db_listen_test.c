@@ -39,11 +39,41 @@ static void test_parse_refuses_garbage(void **state)
     }
 }
 
+static void test_admin_payloads(void **state)
+{
+    (void)state;
+    char *user, *res;
+    int64_t id;
+    assert_int_equal(db_admin_event_parse("kick:alice", &user, &res, &id), PL_OK);
+    assert_string_equal(user, "alice");
+    assert_null(res);
+    free(user);
+    assert_int_equal(db_admin_event_parse("kick:alice/web/1:x", &user, &res, &id), PL_OK);
+    assert_string_equal(user, "alice");
+    assert_string_equal(res, "web/1:x");
+    free(user);
+    free(res);
+    assert_int_equal(db_admin_event_parse("message:42", &user, &res, &id), PL_OK);
+    assert_null(user);
+    assert_int_equal(id, 42);
+    static const char *const bad[] = {
+        "",           "kick:",      "kick:/r",    "kick:a/", "message:", "message:0",
+        "message:-1", "message:1x", "message:01", "other:1", "Kick:a"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        user = res = (char *)1;
+        if (db_admin_event_parse(bad[i], &user, &res, &id) != PL_EINVAL)
+            fail_msg("'%s' was taken", bad[i]);
+        assert_null(user);
+        assert_null(res);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_disabled_and_enabled),
         cmocka_unit_test(test_parse_refuses_garbage),
+        cmocka_unit_test(test_admin_payloads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,78 @@
+// Admin API: live sessions and kicks, seen from connected @xmpp/client
+// clients.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+
+import { T, SLOW, useServer, stopsCleanly, uniqueUser, api, assertProblem, allPages, online, stopAll, sleep } from "./lib/api.mjs";
+
+const srv = useServer();
+
+async function until(check, what, ms = 5_000) {
+    const deadline = Date.now() + ms;
+    while (Date.now() < deadline) {
+        if (await check()) return;
+        await sleep(50);
+    }
+    throw new Error(`${what}: not within ${ms} ms`);
+}
+
+test("/sessions lists everyone online with JID, node, address and presence", T, async () => {
+    const a = uniqueUser("sa");
+    const c1 = await online(srv, a, { resource: "one" });
+    const c2 = await online(srv, a, { resource: "two" });
+    try {
+        const all = await allPages(srv, "/api/v1/sessions", 500);
+        const mine = all.filter((s) => s.username === a);
+        assert.deepEqual(mine.map((s) => s.resource).sort(), ["one", "two"]);
+        for (const s of mine) {
+            assert.equal(s.node, `e2e-${srv.port}`);
+            assert.equal(s.address, "127.0.0.1");
+            assert.equal(s.available, true);
+        }
+        const paged = await allPages(srv, `/api/v1/users/${a}/sessions`, 1);
+        assert.deepEqual(paged.map((s) => s.full_jid), [`${a}@localhost/one`, `${a}@localhost/two`]);
+    } finally {
+        await stopAll(c1, c2);
+    }
+    assertProblem(await api(srv, "GET", `/api/v1/users/${uniqueUser("none")}/sessions`), 404);
+});
+
+test("kicking one session closes it and leaves the other", SLOW, async () => {
+    const a = uniqueUser("k1");
+    const c1 = await online(srv, a, { resource: "stay" });
+    const c2 = await online(srv, a, { resource: "go" });
+    try {
+        assert.equal((await api(srv, "DELETE", `/api/v1/users/${a}/sessions/go`)).status, 204);
+        await until(() => c2.closed, "the kicked session closing");
+        await c1.sync();
+        assert.equal(c1.closed, false);
+        assertProblem(await api(srv, "DELETE", `/api/v1/users/${a}/sessions/nope`), 404);
+        await until(async () => {
+            const s = await api(srv, "GET", `/api/v1/users/${a}/sessions`);
+            return s.json.items.length === 1 && s.json.items[0].resource === "stay";
+        }, "the sessions table losing the kicked session");
+    } finally {
+        await stopAll(c1, c2);
+    }
+});
+
+test("kicking all of a user's sessions closes every one; the user may log in again", SLOW, async () => {
+    const a = uniqueUser("ka");
+    const cs = [await online(srv, a), await online(srv, a), await online(srv, a)];
+    try {
+        assert.equal((await api(srv, "DELETE", `/api/v1/users/${a}/sessions`)).status, 204);
+        await until(() => cs.every((c) => c.closed), "every session closing");
+        const again = await online(srv, a);
+        await stopAll(again);
+    } finally {
+        await stopAll(...cs);
+    }
+    const audit = await api(srv, "GET", "/api/v1/audit?limit=10");
+    const e = audit.json.items.find((x) => x.target === a && x.action === "session.kick");
+    assert.ok(e, JSON.stringify(audit.json.items));
+    assert.equal(e.details.sessions, 3);
+    assert.equal(e.actor, "root");
+    assertProblem(await api(srv, "DELETE", `/api/v1/users/${uniqueUser("none")}/sessions`), 404);
+});
+
+stopsCleanly(srv);
