@@ -83,7 +83,7 @@ async function latency(path) {
 // random pairs. Bodies draw from a small vocabulary; "quartz" is in 1 in 500.
 if (N > 0) {
     const t0 = performance.now();
-    psql("TRUNCATE messages, deliveries, offline_queue, deliveries_in_flight");
+    psql("TRUNCATE messages, deliveries, deliveries_unsettled");
     const words = "alpha,build,green,deploy,review,merge,lunch,coffee,ticket,release,design,meeting,budget,friday,notes";
     psql(`INSERT INTO messages (kind, sender, recipient, body, stanza)
           SELECT 'chat',
