@@ -379,6 +379,7 @@ static const struct db_job_desc db_job_descs[] = {
                             db_session_end_send, NULL, db_session_end_read,
                             db_session_end_free},
     [DB_EVENT_USER_STATE] = {"user_state", NULL, 0, NULL, NULL, NULL, db_user_state_free},
+    DB_JOB_ROSTER_DESCS,
 };
 
 /* A kind added to the enum without a row here fails to compile; a row

@@ -7,30 +7,33 @@
 #include <stddef.h>
 
 struct pl_config {
-    char *database_url;     /* DATABASE_URL */
-    char *domain;           /* PARLEY_DOMAIN */
-    char *muc_domain;       /* PARLEY_MUC_DOMAIN */
-    char *xmpp_host;        /* PARLEY_XMPP_ADDR, host part */
-    int xmpp_port;          /* PARLEY_XMPP_ADDR, port part */
-    char *api_host;         /* PARLEY_API_ADDR, host part */
-    int api_port;           /* PARLEY_API_ADDR, port part */
-    char *jwt_secret;       /* PARLEY_JWT_SECRET (HS256) */
-    char *jwt_public_key;   /* PARLEY_JWT_PUBLIC_KEY: PEM file path (RS256/ES256) */
-    char *jwt_alg;          /* PARLEY_JWT_ALG: HS256, RS256 or ES256 */
-    char *jwt_issuer;       /* PARLEY_JWT_ISSUER: required `iss`, or NULL */
-    char *jwt_audience;     /* PARLEY_JWT_AUDIENCE: required `aud`, or NULL */
-    char *allowed_origins;  /* PARLEY_ALLOWED_ORIGINS, comma-separated, or NULL */
-    char *tls_cert;         /* PARLEY_TLS_CERT */
-    char *tls_key;          /* PARLEY_TLS_KEY */
-    int allow_plain_public; /* PARLEY_ALLOW_PLAIN_WS: bind ws:// beyond loopback */
-    size_t max_stanza_size; /* PARLEY_MAX_STANZA_SIZE, bytes */
-    size_t max_send_queue;  /* PARLEY_MAX_SEND_QUEUE: bytes queued to one client */
-    int store_workers;      /* PARLEY_STORE_WORKERS */
-    int idle_timeout;       /* PARLEY_IDLE_TIMEOUT: seconds of silence before a
-                               connection is dropped (pinged at half) */
-    char *migrations_dir;   /* PARLEY_MIGRATIONS_DIR */
-    char *node_name;        /* PARLEY_NODE: this node's name in shared tables */
-    char *log_level;        /* PARLEY_LOG_LEVEL */
+    char *database_url;        /* DATABASE_URL */
+    char *domain;              /* PARLEY_DOMAIN */
+    char *muc_domain;          /* PARLEY_MUC_DOMAIN */
+    char *xmpp_host;           /* PARLEY_XMPP_ADDR, host part */
+    int xmpp_port;             /* PARLEY_XMPP_ADDR, port part */
+    char *api_host;            /* PARLEY_API_ADDR, host part */
+    int api_port;              /* PARLEY_API_ADDR, port part */
+    char *jwt_secret;          /* PARLEY_JWT_SECRET (HS256) */
+    char *jwt_public_key;      /* PARLEY_JWT_PUBLIC_KEY: PEM file path (RS256/ES256) */
+    char *jwt_alg;             /* PARLEY_JWT_ALG: HS256, RS256 or ES256 */
+    char *jwt_issuer;          /* PARLEY_JWT_ISSUER: required `iss`, or NULL */
+    char *jwt_audience;        /* PARLEY_JWT_AUDIENCE: required `aud`, or NULL */
+    char *allowed_origins;     /* PARLEY_ALLOWED_ORIGINS, comma-separated, or NULL */
+    char *tls_cert;            /* PARLEY_TLS_CERT */
+    char *tls_key;             /* PARLEY_TLS_KEY */
+    int allow_plain_public;    /* PARLEY_ALLOW_PLAIN_WS: bind ws:// beyond loopback */
+    size_t max_stanza_size;    /* PARLEY_MAX_STANZA_SIZE, bytes */
+    size_t max_send_queue;     /* PARLEY_MAX_SEND_QUEUE: bytes queued to one client */
+    int store_workers;         /* PARLEY_STORE_WORKERS */
+    int idle_timeout;          /* PARLEY_IDLE_TIMEOUT: seconds of silence before a
+                                  connection is dropped (pinged at half) */
+    char *migrations_dir;      /* PARLEY_MIGRATIONS_DIR */
+    char *node_name;           /* PARLEY_NODE: this node's name in shared tables */
+    char *log_level;           /* PARLEY_LOG_LEVEL */
+    int max_sessions_per_user; /* PARLEY_MAX_SESSIONS_PER_USER */
+    int max_roster_items;      /* PARLEY_MAX_ROSTER_ITEMS */
+    int team_roster;           /* PARLEY_TEAM_ROSTER: everyone in every roster */
 };
 
 /* Fills `cfg` with defaults, then `path` (if not NULL), then the environment.

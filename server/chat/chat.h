@@ -11,12 +11,15 @@
 struct chat_server;
 
 struct chat_config {
-    const char *domain;     /* borrowed for the server's lifetime */
-    const char *muc_domain; /* borrowed */
-    const char *node;       /* this node's name, prefix of its session names */
-    size_t send_window;     /* bytes of offline backlog queued ahead of a
-                               socket (0: 256 KiB); keep it under the
-                               transport's send-queue bound */
+    const char *domain;        /* borrowed for the server's lifetime */
+    const char *muc_domain;    /* borrowed */
+    const char *node;          /* this node's name, prefix of its session names */
+    size_t send_window;        /* bytes of offline backlog queued ahead of a
+                                  socket (0: 256 KiB); keep it under the
+                                  transport's send-queue bound */
+    int max_sessions_per_user; /* 0: 10 */
+    int max_roster_items;      /* 0: 1000 */
+    int team_roster;           /* 1: everyone of the domain in every roster */
 };
 
 /* Where chat sends its jobs: db_store_submit at wiring, a recorder in unit

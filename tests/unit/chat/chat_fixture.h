@@ -280,6 +280,26 @@ static inline struct xmpp_node *fx_next(struct fx_client *c, uint64_t *tag)
     return n;
 }
 
+/* Each client's next unseen frames that are presence (the broadcasts
+ * among a user's own resources, say) are passed over, up to the first
+ * that is not. */
+static inline void fx_skip_presence(struct fx *fx)
+{
+    for (size_t i = 0; i < fx->nclients; i++) {
+        struct fx_client *o = fx->clients[i];
+        while (fx_unseen(o) > 0) {
+            size_t at = o->seen;
+            struct xmpp_node *n = fx_next(o, NULL);
+            int presence = strcmp(n->name, "presence") == 0;
+            xmpp_node_free(n);
+            if (!presence) {
+                o->seen = at;
+                break;
+            }
+        }
+    }
+}
+
 /* A stream authenticated (EXTERNAL) and bound to user/resource; the bind's
  * USER_LOGIN (not disabled) and bound-row PRESENCE jobs are completed. */
 static inline struct fx_client *fx_login_raw(struct fx *fx, const char *user,
@@ -313,12 +333,23 @@ static inline struct fx_client *fx_login_raw(struct fx *fx, const char *user,
     return c;
 }
 
+/* Completes the roster loads waiting: empty rosters and blocklists. */
+static inline void fx_rosters_empty(struct fx *fx)
+{
+    while (fx_count(fx, DB_JOB_ROSTER_LOAD) > 0) {
+        struct db_job *job = fx_take(fx, DB_JOB_ROSTER_LOAD, NULL);
+        job->status = PL_OK;
+        chat_server_complete(fx->cs, job);
+    }
+}
+
 static inline struct fx_client *fx_login(struct fx *fx, const char *user,
                                          const char *resource)
 {
     struct fx_client *c = fx_login_raw(fx, user, resource);
     fx_complete_all(fx, DB_JOB_USER_LOGIN);
     fx_complete_all(fx, DB_JOB_PRESENCE);
+    fx_rosters_empty(fx);
     return c;
 }
 
@@ -331,8 +362,12 @@ static inline struct fx_client *fx_online(struct fx *fx, const char *user,
     assert_int_equal(
         fx_sendf(c, "<presence><priority>%d</priority></presence>", priority), PL_OK);
     fx_complete_all(fx, DB_JOB_PRESENCE);
+    fx_complete_all(fx, DB_JOB_PRESENCE_INITIAL);
     fx_complete_all(fx, DB_JOB_OFFLINE_LOAD);
-    assert_int_equal(fx_unseen(c), 0);
+    /* The presence echoed to the user's available resources (RFC 6121
+     * section 4.2.2), the new one included: what a test looks at comes
+     * after. */
+    fx_skip_presence(fx);
     return c;
 }
 
