@@ -343,6 +343,57 @@ static inline void fx_rosters_empty(struct fx *fx)
     }
 }
 
+/* Completes the next roster load of `owner` with rows (contacts[i],
+ * states[i]) and blocked JIDs, at roster version 7. */
+static inline void fx_load_roster(struct fx *fx, const char *owner,
+                                  const char *const *contacts, const unsigned *states,
+                                  size_t n, const char *const *blocked, size_t nb)
+{
+    struct db_job *job = fx_take(fx, DB_JOB_ROSTER_LOAD, NULL);
+    assert_string_equal(job->u.roster_load.owner, owner);
+    job->status = PL_OK;
+    job->u.roster_load.ver = 7;
+    job->u.roster_load.items = n ? calloc(n, sizeof(*job->u.roster_load.items)) : NULL;
+    for (size_t i = 0; i < n; i++) {
+        job->u.roster_load.items[i].jid = strdup(contacts[i]);
+        job->u.roster_load.items[i].groups = strdup("");
+        job->u.roster_load.items[i].state = states[i];
+    }
+    job->u.roster_load.count = n;
+    job->u.roster_load.blocked = nb ? calloc(nb, sizeof(char *)) : NULL;
+    for (size_t i = 0; i < nb; i++)
+        job->u.roster_load.blocked[i] = strdup(blocked[i]);
+    job->u.roster_load.nblocked = nb;
+    chat_server_complete(fx->cs, job);
+}
+
+/* A bound session whose roster load (if one is out) completes with these
+ * rows and blocked JIDs. */
+static inline struct fx_client *fx_login_with(struct fx *fx, const char *user,
+                                              const char *res,
+                                              const char *const *contacts,
+                                              const unsigned *states, size_t n,
+                                              const char *const *blocked, size_t nb)
+{
+    struct fx_client *c = fx_login_raw(fx, user, res);
+    fx_complete_all(fx, DB_JOB_USER_LOGIN);
+    fx_complete_all(fx, DB_JOB_PRESENCE);
+    if (fx_count(fx, DB_JOB_ROSTER_LOAD))
+        fx_load_roster(fx, user, contacts, states, n, blocked, nb);
+    return c;
+}
+
+/* Available; the jobs of the initial presence are completed empty and the
+ * presence echoes passed over. */
+static inline void fx_available(struct fx *fx, struct fx_client *c)
+{
+    assert_int_equal(fx_send(c, "<presence/>"), PL_OK);
+    fx_complete_all(fx, DB_JOB_PRESENCE);
+    fx_complete_all(fx, DB_JOB_PRESENCE_INITIAL);
+    fx_complete_all(fx, DB_JOB_OFFLINE_LOAD);
+    fx_skip_presence(fx);
+}
+
 static inline struct fx_client *fx_login(struct fx *fx, const char *user,
                                          const char *resource)
 {

@@ -4,41 +4,18 @@
  * presence, directed presence, and unavailable however a session ends. */
 #include "chat_fixture.h"
 
-/* Completes the next roster load of `owner` with rows (contact, state)
- * and blocked JIDs. */
-static void load_roster(struct fx *fx, const char *owner, const char *const *contacts,
-                        const unsigned *states, size_t n, const char *const *blocked,
-                        size_t nb)
-{
-    struct db_job *job = fx_take(fx, DB_JOB_ROSTER_LOAD, NULL);
-    assert_string_equal(job->u.roster_load.owner, owner);
-    job->status = PL_OK;
-    job->u.roster_load.ver = 7;
-    job->u.roster_load.items = n ? calloc(n, sizeof(*job->u.roster_load.items)) : NULL;
-    for (size_t i = 0; i < n; i++) {
-        job->u.roster_load.items[i].jid = strdup(contacts[i]);
-        job->u.roster_load.items[i].groups = strdup("");
-        job->u.roster_load.items[i].state = states[i];
-    }
-    job->u.roster_load.count = n;
-    job->u.roster_load.blocked = nb ? calloc(nb, sizeof(char *)) : NULL;
-    for (size_t i = 0; i < nb; i++)
-        job->u.roster_load.blocked[i] = strdup(blocked[i]);
-    job->u.roster_load.nblocked = nb;
-    chat_server_complete(fx->cs, job);
-}
-
-/* A bound session whose roster load completes with these rows. */
 static struct fx_client *login_with(struct fx *fx, const char *user, const char *res,
                                     const char *const *contacts, const unsigned *states,
                                     size_t n)
 {
-    struct fx_client *c = fx_login_raw(fx, user, res);
-    fx_complete_all(fx, DB_JOB_USER_LOGIN);
-    fx_complete_all(fx, DB_JOB_PRESENCE);
-    if (fx_count(fx, DB_JOB_ROSTER_LOAD))
-        load_roster(fx, user, contacts, states, n, NULL, 0);
-    return c;
+    return fx_login_with(fx, user, res, contacts, states, n, NULL, 0);
+}
+
+static void load_roster(struct fx *fx, const char *owner, const char *const *contacts,
+                        const unsigned *states, size_t n, const char *const *blocked,
+                        size_t nb)
+{
+    fx_load_roster(fx, owner, contacts, states, n, blocked, nb);
 }
 
 /* Available with a status; the jobs of the initial presence are completed
