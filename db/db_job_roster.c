@@ -20,7 +20,7 @@ const struct db_stmt db_roster_stmts[DB_ROSTER_NSTMTS] = {
     /* db_roster_load_send */
     [DB_ROSTER_STMT_LOAD] = {"roster_load",
                              "SELECT kind, jid, name, array_to_string(groups, " DB_SEP_SQL
-                             "), state, ver FROM parley_roster_load($1)"},
+                             "), state, ver FROM parley_roster_load($1, $2)"},
     /* db_roster_set_send */
     [DB_ROSTER_STMT_SET] = {"roster_set",
                             "SELECT status, state, ver FROM parley_roster_set($1, $2, $3,"
@@ -121,8 +121,8 @@ static int read_item(const PGresult *res, int row, int col, struct db_roster_ite
 
 int db_roster_load_send(PGconn *conn, const char *node, struct db_job *job)
 {
-    const char *p[1] = {job->u.roster_load.owner};
-    return send_prepared(conn, "roster_load", 1, p);
+    const char *p[2] = {job->u.roster_load.owner, job->u.roster_load.team_domain};
+    return send_prepared(conn, "roster_load", 2, p);
 }
 
 static void roster_load_clear(struct db_roster_load_job *l)
@@ -133,9 +133,13 @@ static void roster_load_clear(struct db_roster_load_job *l)
     for (size_t i = 0; i < l->nblocked; i++)
         free(l->blocked[i]);
     free(l->blocked);
+    for (size_t i = 0; i < l->nteam; i++)
+        item_clear(&l->team[i]);
+    free(l->team);
     l->items = NULL;
     l->blocked = NULL;
-    l->count = l->nblocked = 0;
+    l->team = NULL;
+    l->count = l->nblocked = l->nteam = 0;
     l->ver = 0;
 }
 
@@ -147,7 +151,8 @@ int db_roster_load_read(struct db_job *job, const PGresult *res)
     if (rows > 0) {
         l->items = calloc((size_t)rows, sizeof(*l->items));
         l->blocked = calloc((size_t)rows, sizeof(*l->blocked));
-        if (!l->items || !l->blocked)
+        l->team = l->team_domain ? calloc((size_t)rows, sizeof(*l->team)) : NULL;
+        if (!l->items || !l->blocked || (l->team_domain && !l->team))
             return PL_ENOMEM;
     }
     for (int r = 0; r < rows; r++) {
@@ -164,6 +169,12 @@ int db_roster_load_read(struct db_job *job, const PGresult *res)
             int rc = read_item(res, r, 2, it);
             if (rc != PL_OK)
                 return rc;
+        } else if (kind[0] == 't' && l->team) {
+            struct db_roster_item *it = &l->team[l->nteam++];
+            it->jid = dup_value(res, r, 1, &ok);
+            it->name = dup_value(res, r, 2, &ok);
+            if (!ok || !it->jid)
+                return ok ? PL_EIO : PL_ENOMEM;
         } else if (kind[0] == 'b') {
             char *jid = dup_value(res, r, 1, &ok);
             if (!jid)
@@ -179,6 +190,7 @@ int db_roster_load_read(struct db_job *job, const PGresult *res)
 void db_roster_load_free(struct db_job *job)
 {
     free(job->u.roster_load.owner);
+    free(job->u.roster_load.team_domain);
     roster_load_clear(&job->u.roster_load);
 }
 

@@ -131,11 +131,14 @@ struct db_roster_item {
 
 struct db_roster_load_job {
     char *owner;                  /* username */
+    char *team_domain;            /* the team roster's domain, or NULL */
     int64_t ver;                  /* out: the roster's version */
     struct db_roster_item *items; /* out: every row, listed or not */
     size_t count;                 /* out */
     char **blocked;               /* out: the blocklist's JIDs */
     size_t nblocked;              /* out */
+    struct db_roster_item *team;  /* out: with team_domain, everyone else */
+    size_t nteam;                 /* out */
 };
 
 struct db_roster_set_job {

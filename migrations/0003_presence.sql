@@ -122,8 +122,10 @@ $$;
 
 -- Everything the loop keeps for an online user and what a roster get
 -- answers, in one result: kind 'v' is the roster version (in `ver`), 'i'
--- a row (listed or not: `state` says), 'b' a blocked JID (in `jid`).
-CREATE FUNCTION parley_roster_load(p_owner text)
+-- a row (listed or not: `state` says), 'b' a blocked JID (in `jid`), and
+-- with p_team_domain (the team roster, PARLEY_TEAM_ROSTER) kind 't', every
+-- other user as a JID of that domain: everyone is everyone's contact.
+CREATE FUNCTION parley_roster_load(p_owner text, p_team_domain text DEFAULT NULL)
 RETURNS TABLE (kind text, jid text, name text, groups text[], state int, ver bigint)
 LANGUAGE sql STABLE
 AS $$
@@ -137,6 +139,10 @@ AS $$
     UNION ALL
     SELECT 'b', b.jid, NULL, NULL, 0, 0
     FROM blocklist b WHERE b.owner = p_owner
+    UNION ALL
+    SELECT 't', u.username || '@' || p_team_domain, u.display_name, NULL, 0, 0
+    FROM users u
+    WHERE p_team_domain IS NOT NULL AND u.username <> p_owner AND NOT u.disabled
 $$;
 
 -- A roster set (RFC 6121 section 2.3) of an item's name and groups. The

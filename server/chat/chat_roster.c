@@ -222,7 +222,9 @@ static void submit_load(struct chat_server *cs, struct chat_user *u,
         chat_op_free(cs, op);
         op = NULL;
     }
-    if (!op || !(job->u.roster_load.owner = strdup(u->username))) {
+    if (!op || !(job->u.roster_load.owner = strdup(u->username)) ||
+        (ctx->iq && cs->team_roster &&
+         !(job->u.roster_load.team_domain = strdup(cs->domain)))) {
         pl_error(0, u->bare_jid, "out of memory loading the roster");
         if (ctx->iq && s)
             chat_reply_error(cs, s, ctx->iq, "wait", "resource-constraint");
@@ -301,31 +303,13 @@ static struct xmpp_node *item_node(struct xmpp_node *query, const char *jid,
     return it;
 }
 
-/* The team roster's part of a get: every user of the domain this server
- * knows of who is online, as `both` in a group named after the domain.
- * Users offline are not listed (the loop knows who is online, not who
- * exists); they join when they log in, with a push. */
-struct team_items {
-    const struct chat_server *cs;
-    const struct chat_user *self;
-    const struct db_roster_load_job *l;
-    struct xmpp_node *query;
-    int ok;
-};
-
-static void team_item(const char *key, void *value, void *arg)
+/* 1 if the load has a listed row for jid. */
+static int listed_in(const struct db_roster_load_job *l, const char *jid)
 {
-    struct team_items *t = arg;
-    const struct chat_user *c = value;
-    if (c == t->self || !t->ok)
-        return;
-    for (size_t i = 0; i < t->l->count; i++)
-        if (strcmp(t->l->items[i].jid, c->bare_jid) == 0)
-            return; /* the stored row is listed as such */
-    char group[256];
-    snprintf(group, sizeof(group), "%s", t->cs->domain);
-    t->ok = item_node(t->query, c->bare_jid,
-                      CHAT_SUB_TO | CHAT_SUB_FROM | CHAT_SUB_LISTED, NULL, group) != NULL;
+    for (size_t i = 0; i < l->count; i++)
+        if ((l->items[i].state & CHAT_SUB_LISTED) && strcmp(l->items[i].jid, jid) == 0)
+            return 1;
+    return 0;
 }
 
 static void answer_get(struct chat_server *cs, struct chat_session *s,
@@ -354,11 +338,14 @@ static void answer_get(struct chat_server *cs, struct chat_session *s,
         unsigned state = chat_roster_state(cs, s->user, it->jid) | it->state;
         ok = item_node(q, it->jid, state, it->name, it->groups) != NULL;
     }
-    if (ok && cs->team_roster) {
-        struct team_items t = {cs, s->user, l, q, 1};
-        pl_map_each(&cs->users, team_item, &t);
-        ok = t.ok;
-    }
+    /* The team roster: everyone else of the domain, `both`, in a group
+     * named after the domain (ejabberd's shared roster @all@ is the model),
+     * unless the user has a row of their own for them. */
+    for (size_t i = 0; ok && i < l->nteam; i++)
+        if (!listed_in(l, l->team[i].jid))
+            ok = item_node(q, l->team[i].jid,
+                           CHAT_SUB_TO | CHAT_SUB_FROM | CHAT_SUB_LISTED, l->team[i].name,
+                           cs->domain) != NULL;
     if (ok)
         xmpp_stream_send(s->stream, res, 0);
     else

@@ -1,14 +1,14 @@
 -- Rosters (0003): rows, their constraints, versions (XEP-0237), roster
 -- sets with the item limit, and the load the loop keeps.
 BEGIN;
-SELECT plan(21);
+SELECT plan(23);
 
 SELECT has_table('roster_items');
 SELECT has_table('roster_versions');
 SELECT col_is_pk('roster_items', ARRAY['owner', 'contact']);
 SELECT has_index('roster_items', 'roster_items_contact');
 SELECT has_function('parley_roster_set', ARRAY['text', 'text', 'text', 'text[]', 'integer']);
-SELECT has_function('parley_roster_load', ARRAY['text']);
+SELECT has_function('parley_roster_load', ARRAY['text', 'text']);
 
 -- Appendix A's impossible combinations are refused.
 SELECT throws_ok($$INSERT INTO roster_items (owner, contact, subscription, ask, ver)
@@ -57,6 +57,16 @@ SELECT results_eq(
     'the load has the version, the rows with their states and the blocklist');
 SELECT results_eq($$SELECT kind, ver FROM parley_roster_load('nobody')$$,
                   $$VALUES ('v'::text, 0::bigint)$$, 'a roster never written is version 0');
+-- The team roster: every other user who is not disabled, as a JID of the
+-- domain given, with their display name.
+INSERT INTO users (username, display_name) VALUES ('ann', NULL), ('tom', 'Tom T.'), ('zed', NULL);
+UPDATE users SET disabled = true WHERE username = 'zed';
+SELECT results_eq($$SELECT jid, name FROM parley_roster_load('ann', 'team.example') WHERE kind = 't'
+                    AND jid IN ('tom@team.example', 'zed@team.example', 'ann@team.example')$$,
+                  $$VALUES ('tom@team.example'::text, 'Tom T.'::text)$$,
+                  'team rows: the others, not the disabled, not oneself');
+SELECT is((SELECT count(*) FROM parley_roster_load('ann') WHERE kind = 't')::int, 0,
+          'no team rows without a domain');
 SELECT is(parley_roster_state('both', false, false, true, true), 1 | 2 | 16 | 32,
           'the state bits are the loop''s');
 
