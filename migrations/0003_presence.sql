@@ -449,8 +449,18 @@ DECLARE
     v_id bigint;
     v_created_at timestamptz;
     v_body text;
+    v_blocked boolean;
+    v_known boolean;
 BEGIN
-    IF parley_blocks(p_recipient, p_sender) THEN
+    -- One query for both lookups (this is the hot path: one statement per
+    -- message, each an index probe).
+    SELECT EXISTS (SELECT 1 FROM blocklist b
+                   WHERE b.owner = split_part(p_recipient, '@', 1)
+                     AND b.jid IN (p_sender, split_part(p_sender, '@', 2))),
+           EXISTS (SELECT 1 FROM direct_read_positions r
+                   WHERE r.recipient = p_recipient AND r.sender = p_sender)
+    INTO v_blocked, v_known;
+    IF v_blocked THEN
         RETURN QUERY SELECT 0::bigint, clock_timestamp(), false, false;
         RETURN;
     END IF;
@@ -479,9 +489,7 @@ BEGIN
     VALUES ('chat', p_sender, p_recipient, p_stanza_id, p_body, p_stanza)
     RETURNING m.id, m.created_at INTO v_id, v_created_at;
     INSERT INTO deliveries (message_id, recipient) VALUES (v_id, p_recipient);
-    -- Usually there already: a probe of the primary key, no write.
-    IF NOT EXISTS (SELECT 1 FROM direct_read_positions r
-                   WHERE r.recipient = p_recipient AND r.sender = p_sender) THEN
+    IF NOT v_known THEN -- the pair's first message
         INSERT INTO direct_read_positions (recipient, sender)
         VALUES (p_recipient, p_sender)
         ON CONFLICT DO NOTHING;

@@ -185,9 +185,12 @@ void chat_message_handle(struct chat_server *cs, struct chat_session *s,
      * nothing from someone the recipient blocks (3.3; the store refuses it
      * too, for a recipient who is offline). */
     struct chat_user *ru = chat_user_find(cs, to_user);
-    char *to_full = st->has_to ? xmpp_jid_full(&st->to) : NULL;
-    int blocked_by_sender = to_full && chat_block_blocks(s->user, to_full);
-    free(to_full);
+    int blocked_by_sender = 0;
+    if (st->has_to && s->user->blocked.count) { /* most users block nobody */
+        char *to_full = xmpp_jid_full(&st->to);
+        blocked_by_sender = to_full && chat_block_blocks(s->user, to_full);
+        free(to_full);
+    }
     if (blocked_by_sender) {
         if (!is_type(type, "error"))
             chat_block_reply_blocked(cs, s, st->node);
