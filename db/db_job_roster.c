@@ -39,7 +39,7 @@ const struct db_stmt db_roster_stmts[DB_ROSTER_NSTMTS] = {
     [DB_ROSTER_STMT_PRESENCE_INITIAL] =
         {"presence_initial", "SELECT kind, jid, available, show, status, " DB_EPOCH_US_R(
                                  "at") ", request"
-                                       " FROM parley_presence_initial($1)"},
+                                       " FROM parley_presence_initial($1, $2)"},
     /* db_block_set_send */
     [DB_ROSTER_STMT_BLOCK_SET] =
         {"block_set",
@@ -303,8 +303,8 @@ void db_roster_apply_free(struct db_job *job)
 
 int db_presence_initial_send(PGconn *conn, const char *node, struct db_job *job)
 {
-    const char *p[1] = {job->u.presence_initial.owner};
-    return send_prepared(conn, "presence_initial", 1, p);
+    const char *p[2] = {job->u.presence_initial.owner, job->u.presence_initial.owner_jid};
+    return send_prepared(conn, "presence_initial", 2, p);
 }
 
 static void presence_initial_clear(struct db_presence_initial_job *p)
@@ -364,6 +364,7 @@ int db_presence_initial_read(struct db_job *job, const PGresult *res)
 void db_presence_initial_free(struct db_job *job)
 {
     free(job->u.presence_initial.owner);
+    free(job->u.presence_initial.owner_jid);
     presence_initial_clear(&job->u.presence_initial);
 }
 

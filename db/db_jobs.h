@@ -191,6 +191,7 @@ struct db_presence_request {
 
 struct db_presence_initial_job {
     char *owner;                          /* username */
+    char *owner_jid;                      /* its bare JID */
     struct db_presence_contact *contacts; /* out */
     size_t ncontacts;                     /* out */
     struct db_presence_request *requests; /* out */

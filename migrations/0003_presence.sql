@@ -358,9 +358,11 @@ CREATE TRIGGER sessions_presence_last
 -- What a session's initial presence needs from the database (RFC 6121
 -- sections 4.2 and 3.1.3): kind 'p', the contacts the owner is subscribed
 -- to (`to`, `both`) with their last presence when there is one (the loop
--- answers for the ones online itself); kind 'r', the subscription requests
--- waiting for the owner.
-CREATE FUNCTION parley_presence_initial(p_owner text)
+-- answers for the ones online itself), leaving out a contact who blocks the
+-- owner (p_owner_jid, the owner's bare JID: XEP-0191, nothing of theirs
+-- reaches the owner, not even a status left behind); kind 'r', the
+-- subscription requests waiting for the owner.
+CREATE FUNCTION parley_presence_initial(p_owner text, p_owner_jid text)
 RETURNS TABLE (kind text, jid text, available boolean, show text, status text,
                at timestamptz, request text)
 LANGUAGE sql STABLE
@@ -368,6 +370,9 @@ AS $$
     SELECT 'p', r.contact, p.available, p.show, p.status, p.at, NULL::text
     FROM roster_items r LEFT JOIN presence_last p ON p.jid = r.contact
     WHERE r.owner = p_owner AND r.subscription IN ('to', 'both')
+      AND NOT EXISTS (SELECT 1 FROM blocklist b
+                      WHERE b.owner = split_part(r.contact, '@', 1)
+                        AND b.jid IN (p_owner_jid, split_part(p_owner_jid, '@', 2)))
     UNION ALL
     SELECT 'r', r.contact, NULL, NULL, NULL, NULL, r.request
     FROM roster_items r

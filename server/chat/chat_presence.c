@@ -227,7 +227,8 @@ static void submit_initial(struct chat_server *cs, struct chat_session *s)
 {
     struct db_job *job = db_job_new(DB_JOB_PRESENCE_INITIAL);
     struct chat_op *op = job ? chat_op_new(cs, s) : NULL;
-    if (!op || !(job->u.presence_initial.owner = strdup(s->user->username))) {
+    if (!op || !(job->u.presence_initial.owner = strdup(s->user->username)) ||
+        !(job->u.presence_initial.owner_jid = strdup(s->user->bare_jid))) {
         pl_error(xmpp_stream_conn_id(s->stream), full_jid(s),
                  "out of memory probing contacts");
         chat_op_free(cs, op);

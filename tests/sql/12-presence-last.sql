@@ -1,7 +1,7 @@
 -- The last presence of each user and users.last_seen_at, kept by a trigger
 -- on sessions; what the initial presence reads.
 BEGIN;
-SELECT plan(11);
+SELECT plan(12);
 
 SELECT has_table('presence_last');
 SELECT has_trigger('sessions', 'sessions_presence_last');
@@ -40,14 +40,17 @@ INSERT INTO roster_items (owner, contact, subscription, ver) VALUES ('dee', 'fan
 INSERT INTO roster_items (owner, contact, pending_in, listed, request, ver)
 VALUES ('dee', 'asker@x', true, false, '<presence type=''subscribe''/>', 4);
 SELECT results_eq(
-    $$SELECT kind, jid, available, status, request FROM parley_presence_initial('dee') ORDER BY kind, jid$$,
+    $$SELECT kind, jid, available, status, request FROM parley_presence_initial('dee', 'dee@x') ORDER BY kind, jid$$,
     $$VALUES ('p'::text, 'cy@x'::text, false, 'gone home'::text, NULL::text),
              ('p', 'nobody@x', NULL, NULL, NULL),
              ('r', 'asker@x', NULL, NULL, '<presence type=''subscribe''/>')$$,
     'to/both contacts with their last presence (unknown: NULL), and the requests');
-SELECT is((SELECT count(*) FROM parley_presence_initial('dee') WHERE jid = 'fan@x')::int, 0,
+SELECT is((SELECT count(*) FROM parley_presence_initial('dee', 'dee@x') WHERE jid = 'fan@x')::int, 0,
           'a contact with only `from` is not probed');
-SELECT is((SELECT count(*) FROM parley_presence_initial('nobody'))::int, 0,
+INSERT INTO blocklist (owner, jid) VALUES ('cy', 'dee@x');
+SELECT is((SELECT count(*) FROM parley_presence_initial('dee', 'dee@x') WHERE jid = 'cy@x')::int, 0,
+          'a contact who blocks the owner is not probed: not even their last status');
+SELECT is((SELECT count(*) FROM parley_presence_initial('nobody', 'nobody@x'))::int, 0,
           'nothing for an empty roster');
 
 SELECT * FROM finish();

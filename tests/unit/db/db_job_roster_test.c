@@ -61,6 +61,7 @@ static void test_free_every_kind_sanitizer_checked(void **state)
     db_job_free(j);
     j = db_job_new(DB_JOB_PRESENCE_INITIAL);
     j->u.presence_initial.owner = xstrdup("a");
+    j->u.presence_initial.owner_jid = xstrdup("a@x");
     j->u.presence_initial.contacts = calloc(1, sizeof(*j->u.presence_initial.contacts));
     j->u.presence_initial.contacts[0].jid = xstrdup("b@x");
     j->u.presence_initial.contacts[0].status = xstrdup("out");
@@ -279,6 +280,7 @@ static void test_pair_and_apply_compare_and_set(void **state)
     /* the request is waiting for b's next login */
     struct db_job *i = db_job_new(DB_JOB_PRESENCE_INITIAL);
     i->u.presence_initial.owner = xstrdup(c->b);
+    i->u.presence_initial.owner_jid = xstrdup(c->b_jid);
     run(c, i);
     assert_int_equal(i->u.presence_initial.nrequests, 1);
     assert_string_equal(i->u.presence_initial.requests[0].jid, c->a_jid);
@@ -304,6 +306,7 @@ static void test_pair_and_apply_compare_and_set(void **state)
     /* a's contacts with their last presence: none recorded for b yet */
     i = db_job_new(DB_JOB_PRESENCE_INITIAL);
     i->u.presence_initial.owner = xstrdup(c->a);
+    i->u.presence_initial.owner_jid = xstrdup(c->a_jid);
     run(c, i);
     assert_int_equal(i->u.presence_initial.ncontacts, 1);
     assert_string_equal(i->u.presence_initial.contacts[0].jid, c->b_jid);
