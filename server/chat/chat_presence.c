@@ -280,8 +280,11 @@ void chat_presence_handle(struct chat_server *cs, struct chat_session *s,
             submit_initial(cs, s);
             chat_offline_start(cs, s);
         }
-    } else if (strcmp(st->type, "unavailable") == 0 && s->available) {
-        go_unavailable(cs, s, st->node, 1); /* 4.5 */
+    } else if (strcmp(st->type, "unavailable") == 0) {
+        if (s->available)
+            go_unavailable(cs, s, st->node, 1); /* 4.5 */
+        else
+            flush_directed(cs, s, NULL); /* never broadcast, but directed */
     }
     /* Anything else without a `to` (a probe, a subscription of no one, an
      * error) concerns nobody. */

@@ -297,6 +297,15 @@ static void test_directed_presence(void **state)
     fx_disconnect(alice);
     expect_presence(bob, "alice@localhost/A", "unavailable");
     assert_int_equal(fx_unseen(carol), 0); /* told already */
+
+    /* A session that never broadcast but sent directed presence: its
+     * broadcast unavailable still reaches those JIDs. */
+    struct fx_client *quiet = fx_login(fx, "dave", "D");
+    assert_int_equal(fx_send(quiet, "<presence to='bob@localhost'/>"), PL_OK);
+    expect_presence(bob, "dave@localhost/D", NULL);
+    assert_int_equal(fx_send(quiet, "<presence type='unavailable'/>"), PL_OK);
+    expect_presence(bob, "dave@localhost/D", "unavailable");
+    assert_int_equal(fx_count(fx, DB_JOB_PRESENCE), 0);
 }
 
 /* Nobody blocked (either way) gets or gives presence. */
