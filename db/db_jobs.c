@@ -399,6 +399,7 @@ static const struct db_job_desc db_job_descs[] = {
     [DB_EVENT_KICK] = {"kick", NULL, 0, NULL, NULL, NULL, db_kick_free},
     [DB_EVENT_MESSAGE] = {"admin_message", NULL, 0, NULL, NULL, NULL,
                           db_message_event_free},
+    DB_JOB_ROSTER_DESCS,
 };
 
 /* A kind added to the enum without a row here fails to compile; a row

@@ -34,6 +34,9 @@ struct pl_config {
     char *node_name;        /* PARLEY_NODE: this node's name in shared tables */
     char *log_level;        /* PARLEY_LOG_LEVEL */
     char *metrics_token;    /* PARLEY_METRICS_TOKEN: Bearer token for /metrics, or NULL */
+    int max_sessions_per_user; /* PARLEY_MAX_SESSIONS_PER_USER */
+    int max_roster_items;      /* PARLEY_MAX_ROSTER_ITEMS */
+    int team_roster;           /* PARLEY_TEAM_ROSTER: everyone in every roster */
 };
 
 /* Fills `cfg` with defaults, then `path` (if not NULL), then the environment.

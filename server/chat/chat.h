@@ -19,6 +19,9 @@ struct chat_config {
                                    socket (0: 256 KiB); keep it under the
                                    transport's send-queue bound */
     struct pl_metrics *metrics; /* sessions, stanzas, messages stored; may be NULL */
+    int max_sessions_per_user;  /* 0: 10 */
+    int max_roster_items;       /* 0: 1000 */
+    int team_roster;            /* 1: everyone of the domain in every roster */
 };
 
 /* Where chat sends its jobs: db_store_submit at wiring, a recorder in unit

@@ -24,6 +24,9 @@ int chat_server_new(const struct chat_config *cfg, struct chat_server **out)
     cs->node = strdup(cfg->node ? cfg->node : "node1");
     cs->send_window = cfg->send_window ? cfg->send_window : 256 * 1024;
     cs->metrics = cfg->metrics;
+    cs->max_sessions = cfg->max_sessions_per_user > 0 ? cfg->max_sessions_per_user : 10;
+    cs->max_roster_items = cfg->max_roster_items > 0 ? cfg->max_roster_items : 1000;
+    cs->team_roster = cfg->team_roster;
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     cs->boot = (uint64_t)now.tv_sec * 1000000u + (uint64_t)now.tv_nsec / 1000u;
@@ -72,6 +75,8 @@ void chat_op_free(struct chat_server *cs, struct chat_op *op)
     if (op->next)
         op->next->prev = op->prev;
     xmpp_stanza_free(op->stanza);
+    if (op->data_free)
+        op->data_free(op->data);
     free(op->to_user);
     free(op->to_resource);
     free(op->user);
@@ -179,6 +184,7 @@ static void hook_written(void *ctx, struct xmpp_stream *stream, uint64_t tag)
         chat_message_written(ctx, s, chat_tag_value(tag));
         chat_offline_written(ctx, s, chat_tag_value(tag));
         return;
+    case CHAT_TAG_CARBON: /* a copy: the stored message's own write counts */
     case CHAT_TAG_NONE:
     case CHAT_TAG__COUNT:
         return;
@@ -229,9 +235,28 @@ void chat_server_complete(struct chat_server *cs, struct db_job *job)
     case DB_EVENT_MESSAGE:
         chat_admin_message(cs, &job->u.message);
         break;
+    case DB_JOB_ROSTER_LOAD:
+        chat_roster_loaded(cs, job, op);
+        break;
+    case DB_JOB_ROSTER_SET:
+        chat_roster_set_done(cs, job, op);
+        break;
+    case DB_JOB_ROSTER_PAIR:
+        chat_subscription_paired(cs, job, op);
+        break;
+    case DB_JOB_ROSTER_APPLY:
+        chat_subscription_applied(cs, job, op);
+        break;
+    case DB_JOB_PRESENCE_INITIAL:
+        chat_presence_initial_done(cs, job, op);
+        break;
+    case DB_JOB_BLOCK_SET:
+        chat_block_set_done(cs, job, op);
+        break;
     case DB_JOB_MARK_DELIVERED:
     case DB_JOB_MARK_RECEIVED:
     case DB_JOB_PRESENCE:
+    case DB_JOB_MARK_DISPLAYED:
     case DB_JOB__COUNT: /* never submitted */
         report_failure(job);
         break;

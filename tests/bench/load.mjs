@@ -11,6 +11,10 @@
 //               the recipient) and latency percentiles.
 //   offline     K messages to a user with no session; once they are stored,
 //               the user logs in and the time until all have arrived.
+//   fanout      N contacts online and one more user whose presence changes C
+//               times; the time from each change until each contact has it
+//               (run against a parleyd with PARLEY_TEAM_ROSTER=1, where every
+//               user is everyone's contact; not in the default phases).
 //
 // Usage: node tests/bench/load.mjs --port PORT [--pid PARLEYD_PID] [options]
 // Environment: PARLEY_JWT_SECRET (required; HS256 tokens are minted here),
@@ -38,6 +42,8 @@ const USAGE = `usage: load.mjs --port PORT [options]
                        answers each and a message counts (and leaves the
                        window) when its receipt is back at the sender
   --offline K          offline backlog size (default 2000)
+  --contacts N         fanout: contacts online (default 1000)
+  --changes C          fanout: presence changes timed (default 20)
   --connect-parallel C logins in progress at once (default 50)
   --domain D           XMPP domain (default localhost)
   --settle MS          offline phase without DATABASE_URL: wait after sending (default 5000)
@@ -82,6 +88,8 @@ function parseOptions() {
                 messages: { type: "string" },
                 window: { type: "string" },
                 offline: { type: "string" },
+                contacts: { type: "string" },
+                changes: { type: "string" },
                 "connect-parallel": { type: "string" },
                 domain: { type: "string" },
                 settle: { type: "string" },
@@ -106,7 +114,7 @@ function parseOptions() {
     if (v.port === undefined) fail(`--port is required\n${USAGE}`);
     const phases = (v.phases ?? "idle,throughput,offline").split(",").filter(Boolean);
     for (const p of phases) {
-        if (!["idle", "throughput", "offline"].includes(p)) fail(`unknown phase ${p}`);
+        if (!["idle", "throughput", "offline", "fanout"].includes(p)) fail(`unknown phase ${p}`);
     }
     const secret = process.env.PARLEY_JWT_SECRET;
     if (!secret) fail("PARLEY_JWT_SECRET is not set");
@@ -121,6 +129,8 @@ function parseOptions() {
         messages: intOpt(v, "messages", 200, 1, MAX_MESSAGES),
         window: intOpt(v, "window", 20, 1, 10000),
         offline: intOpt(v, "offline", 2000, 1, MAX_MESSAGES),
+        contacts: intOpt(v, "contacts", 1000, 1, MAX_SESSIONS),
+        changes: intOpt(v, "changes", 20, 1, 10000),
         parallel: intOpt(v, "connect-parallel", 50, 1, 1000),
         domain: v.domain ?? "localhost",
         settleMs: intOpt(v, "settle", 5000, 0, 600_000),
@@ -288,6 +298,7 @@ class Session {
         this.state = "new";
         this.closed = false;
         this.onMessage = null; // (frame, now) => void, for <message/> frames
+        this.onPresence = null; // (frame, now) => void, for <presence/> frames
         this.errors = 0;
         this.closedPromise = null;
     }
@@ -329,6 +340,7 @@ class Session {
                     return;
                 }
                 if (frame.startsWith("<open")) return;
+                if (frame.startsWith("<presence") && this.onPresence) this.onPresence(frame, now);
                 if (frame.startsWith("<close") || frame.includes("stream:error") || frame.startsWith("<error")) {
                     this.errors++;
                     bad(`stream closed by server: ${frame.slice(0, 200)}`);
@@ -715,6 +727,77 @@ async function phaseOffline(opts, run) {
     }
 }
 
+async function phaseFanout(opts, run) {
+    const n = opts.contacts;
+    const k = opts.changes;
+    console.log(`\n== presence fan-out: ${n} contacts online, ${k} presence changes of one user (PARLEY_TEAM_ROSTER=1)`);
+    const names = Array.from({ length: n }, (_, i) => `fan_${run}_${i}`);
+    let sessions = [];
+    let star = null;
+    try {
+        const t0 = performance.now();
+        sessions = await loginMany(opts, names);
+        star = new Session(opts, `fanstar_${run}`);
+        await star.login();
+        console.log(`logins: ${n + 1} in ${f2((performance.now() - t0) / 1000)} s (each one's presence goes to everyone online)`);
+        await sleep(1000); // the login broadcasts drain
+        const cpu = cpuMark(opts.pid, opts.pgPid);
+        const lat = [];
+        const lastMs = [];
+        const tStart = performance.now();
+        for (let c = 0; c < k; c++) {
+            const status = `fan-${run}-${c}`;
+            let got = 0;
+            const sent = performance.now();
+            const done = new Promise((resolve) => {
+                for (const s of sessions) {
+                    s.onPresence = (frame, now) => {
+                        if (!frame.includes(`>${status}<`)) return;
+                        lat.push(now - sent);
+                        s.onPresence = null;
+                        if (++got === n) resolve();
+                    };
+                }
+            });
+            star.ws.send(`<presence xmlns='jabber:client'><status>${status}</status></presence>`);
+            const ok = await Promise.race([done.then(() => true), sleep(c === 0 ? 10_000 : 60_000).then(() => false)]);
+            if (!ok) {
+                throw new Error(
+                    `change ${c}: ${got}/${n} contacts had it in time` +
+                        (got === 0 ? " (is parleyd running with PARLEY_TEAM_ROSTER=1?)" : ""),
+                );
+            }
+            lastMs.push(performance.now() - sent);
+        }
+        const secs = (performance.now() - tStart) / 1000;
+        const used = cpu();
+        lat.sort((a, b) => a - b);
+        lastMs.sort((a, b) => a - b);
+        const res = {
+            contacts: n,
+            changes: k,
+            deliveries: lat.length,
+            p50_ms: percentile(lat, 50),
+            p95_ms: percentile(lat, 95),
+            p99_ms: percentile(lat, 99),
+            max_ms: lat[lat.length - 1],
+            to_last_p50_ms: percentile(lastMs, 50),
+            to_last_max_ms: lastMs[lastMs.length - 1],
+            cpu: used,
+        };
+        console.log(
+            `per contact, change to arrival: p50 ${f1(res.p50_ms)} ms, p95 ${f1(res.p95_ms)} ms, ` +
+                `p99 ${f1(res.p99_ms)} ms, max ${f1(res.max_ms)} ms (${lat.length} deliveries)`,
+        );
+        console.log(`change to the last contact: p50 ${f1(res.to_last_p50_ms)} ms, max ${f1(res.to_last_max_ms)} ms`);
+        printCpu(used, secs, "changes");
+        return res;
+    } finally {
+        if (star) await star.close();
+        if (sessions.length) await closeMany(sessions);
+    }
+}
+
 // ---------------------------------------------------------------------------
 
 async function main() {
@@ -728,7 +811,7 @@ async function main() {
     console.log(`target ${opts.url}${opts.pid ? ` (parleyd pid ${opts.pid})` : ""}, run ${run}`);
     const results = { run, date: new Date().toISOString() };
     let failed = false;
-    const phases = { idle: phaseIdle, throughput: phaseThroughput, offline: phaseOffline };
+    const phases = { idle: phaseIdle, throughput: phaseThroughput, offline: phaseOffline, fanout: phaseFanout };
     for (const name of opts.phases) {
         if (opts.pid !== null && !fs.existsSync(`/proc/${opts.pid}`)) {
             console.log(`!! parleyd (pid ${opts.pid}) is gone`);
