@@ -30,7 +30,7 @@ SELECT results_eq($$SELECT recipient, peer, unread FROM unread_counts WHERE reci
                   $$VALUES ('ann@x'::text, 'ben@x'::text, 1::bigint), ('ben@x', 'ann@x', 1::bigint),
                            ('ben@x', 'cat@x', 1::bigint)$$,
                   'the view has everyone''s counts');
-SELECT is((SELECT count(*) FROM offline_queue q JOIN messages m ON m.id = q.message_id
+SELECT is((SELECT count(*) FROM deliveries_unsettled q JOIN messages m ON m.id = q.message_id
            WHERE m.sender = 'ann@x')::int, 1,
           'displayed messages leave the offline queue');
 
