@@ -59,8 +59,8 @@ static void usage(FILE *out)
           "PARLEY_JWT_AUDIENCE, PARLEY_ALLOWED_ORIGINS, PARLEY_TLS_CERT,\n"
           "PARLEY_TLS_KEY, PARLEY_ALLOW_PLAIN_WS, PARLEY_MAX_STANZA_SIZE,\n"
           "PARLEY_MAX_SEND_QUEUE, PARLEY_STORE_WORKERS, PARLEY_MIGRATIONS_DIR,\n"
-          "PARLEY_NODE, PARLEY_LOG_LEVEL, PARLEY_IDLE_TIMEOUT. README.md describes\n"
-          "each.\n",
+          "PARLEY_NODE, PARLEY_LOG_LEVEL, PARLEY_IDLE_TIMEOUT, PARLEY_ROOM_CREATION,\n"
+          "PARLEY_ROOM_CATCHUP_MAX, PARLEY_MAM_MAX_PAGE. README.md describes each.\n",
           out);
 }
 
@@ -245,6 +245,9 @@ static int cmd_serve(const struct pl_config *cfg)
         .muc_domain = cfg->muc_domain,
         .node = cfg->node_name,
         .send_window = cfg->max_send_queue / 2,
+        .room_creation_admins = cfg->room_creation_admins,
+        .room_catchup_max = cfg->room_catchup_max,
+        .mam_max_page = cfg->mam_max_page,
     };
     if (xmpp_parser_new(&parser) != PL_OK || chat_server_new(&cc, &chat) != PL_OK)
         goto out;

@@ -125,6 +125,20 @@ static int apply(struct pl_config *cfg, const char *name, const char *value, cha
         if (rc == PL_OK && n > 64)
             rc = PL_EINVAL;
         cfg->store_workers = (int)n;
+    } else if (strcmp(name, "PARLEY_ROOM_CREATION") == 0) {
+        if (strcmp(value, "anyone") == 0 || strcmp(value, "admins") == 0)
+            cfg->room_creation_admins = value[0] == 'a' && value[1] == 'd';
+        else
+            rc = PL_EINVAL;
+    } else if (strcmp(name, "PARLEY_ROOM_CATCHUP_MAX") == 0 ||
+               strcmp(name, "PARLEY_MAM_MAX_PAGE") == 0) {
+        /* Bounded: one store job holds the whole history or page. */
+        int catchup = name[7] == 'R';
+        size_t n = 0;
+        rc = parse_size(value, &n);
+        if (rc == PL_OK && n > (catchup ? 10000u : 1000u))
+            rc = PL_EINVAL;
+        *(catchup ? &cfg->room_catchup_max : &cfg->mam_max_page) = (int)n;
     } else if (strcmp(name, "PARLEY_ALLOW_PLAIN_WS") == 0) {
         cfg->allow_plain_public = strcmp(value, "1") == 0 || strcmp(value, "true") == 0;
     } else {
@@ -181,13 +195,14 @@ static int load_file(struct pl_config *cfg, const char *path, char *err, size_t 
 }
 
 static const char *const env_names[] = {
-    "DATABASE_URL",          "PARLEY_DOMAIN",          "PARLEY_MUC_DOMAIN",
-    "PARLEY_XMPP_ADDR",      "PARLEY_API_ADDR",        "PARLEY_JWT_SECRET",
-    "PARLEY_JWT_PUBLIC_KEY", "PARLEY_JWT_ALG",         "PARLEY_JWT_ISSUER",
-    "PARLEY_JWT_AUDIENCE",   "PARLEY_ALLOWED_ORIGINS", "PARLEY_TLS_CERT",
-    "PARLEY_TLS_KEY",        "PARLEY_ALLOW_PLAIN_WS",  "PARLEY_MAX_STANZA_SIZE",
-    "PARLEY_MAX_SEND_QUEUE", "PARLEY_STORE_WORKERS",   "PARLEY_MIGRATIONS_DIR",
-    "PARLEY_NODE",           "PARLEY_LOG_LEVEL",       "PARLEY_IDLE_TIMEOUT",
+    "DATABASE_URL",          "PARLEY_DOMAIN",           "PARLEY_MUC_DOMAIN",
+    "PARLEY_XMPP_ADDR",      "PARLEY_API_ADDR",         "PARLEY_JWT_SECRET",
+    "PARLEY_JWT_PUBLIC_KEY", "PARLEY_JWT_ALG",          "PARLEY_JWT_ISSUER",
+    "PARLEY_JWT_AUDIENCE",   "PARLEY_ALLOWED_ORIGINS",  "PARLEY_TLS_CERT",
+    "PARLEY_TLS_KEY",        "PARLEY_ALLOW_PLAIN_WS",   "PARLEY_MAX_STANZA_SIZE",
+    "PARLEY_MAX_SEND_QUEUE", "PARLEY_STORE_WORKERS",    "PARLEY_MIGRATIONS_DIR",
+    "PARLEY_NODE",           "PARLEY_LOG_LEVEL",        "PARLEY_IDLE_TIMEOUT",
+    "PARLEY_ROOM_CREATION",  "PARLEY_ROOM_CATCHUP_MAX", "PARLEY_MAM_MAX_PAGE",
 };
 
 int pl_config_load(struct pl_config *cfg, const char *path, char *err, size_t errlen)
@@ -199,6 +214,8 @@ int pl_config_load(struct pl_config *cfg, const char *path, char *err, size_t er
     cfg->max_send_queue = 1024 * 1024;
     cfg->store_workers = 2;
     cfg->idle_timeout = 90;
+    cfg->room_catchup_max = 1000;
+    cfg->mam_max_page = 250;
     int rc = PL_ENOMEM;
     if (set_str(&cfg->domain, "localhost") || set_str(&cfg->xmpp_host, "127.0.0.1") ||
         set_str(&cfg->api_host, "127.0.0.1") ||

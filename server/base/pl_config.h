@@ -31,6 +31,12 @@ struct pl_config {
     char *migrations_dir;   /* PARLEY_MIGRATIONS_DIR */
     char *node_name;        /* PARLEY_NODE: this node's name in shared tables */
     char *log_level;        /* PARLEY_LOG_LEVEL */
+
+    /* rooms and the archive */
+    int room_creation_admins; /* PARLEY_ROOM_CREATION: "admins" (1) or "anyone" */
+    int room_catchup_max;     /* PARLEY_ROOM_CATCHUP_MAX: messages a member
+                                 who was away gets on joining */
+    int mam_max_page;         /* PARLEY_MAM_MAX_PAGE: the largest archive page */
 };
 
 /* Fills `cfg` with defaults, then `path` (if not NULL), then the environment.

@@ -17,6 +17,11 @@ struct chat_config {
     size_t send_window;     /* bytes of offline backlog queued ahead of a
                                socket (0: 256 KiB); keep it under the
                                transport's send-queue bound */
+
+    /* rooms and the archive */
+    int room_creation_admins; /* 1: only the admin API creates rooms */
+    int room_catchup_max;     /* messages a returning member gets (0: 1000) */
+    int mam_max_page;         /* the largest archive page (0: 250) */
 };
 
 /* Where chat sends its jobs: db_store_submit at wiring, a recorder in unit

@@ -23,6 +23,8 @@ enum chat_tag_kind {
     CHAT_TAG_NONE = 0, /* untagged: nobody is told */
     CHAT_TAG_MESSAGE,  /* a stored direct message routed live */
     CHAT_TAG_BACKLOG,  /* a stored direct message from the offline queue */
+    CHAT_TAG_ROOM,     /* a room message to an occupant: moves the member's
+                          room position, never a delivery state */
     CHAT_TAG__COUNT
 };
 
@@ -91,6 +93,10 @@ struct chat_session {
      * `cursor`, the last archive id the loads returned. */
     int missed;
     int64_t cursor;
+
+    /* rooms (chat_room.c) */
+    struct chat_seat *seats;         /* the rooms it joined (chat_room.c) */
+    struct chat_room_echoes *echoes; /* room frames queued, not yet written */
 };
 
 /* Everyone online under one username. */
@@ -115,6 +121,10 @@ struct chat_op {
     struct xmpp_stanza *stanza; /* MSG_STORE: the stanza to route */
     char *to_user;              /* MSG_STORE: the recipient's username */
     char *to_resource;          /* MSG_STORE: the resource addressed, or NULL */
+
+    /* rooms and the archive */
+    struct xmpp_node *request; /* rooms, archive: a copy of the stanza to answer */
+    char *room;                /* rooms: the room's bare JID */
 };
 
 /* ---- the server -------------------------------------------------------- */
@@ -132,6 +142,12 @@ struct chat_server {
     struct pl_map disabled;     /* username -> (void *)1 */
     uint64_t next_serial;
     struct chat_op *ops; /* every op whose job is out */
+
+    /* rooms and the archive (chat_room*.c, chat_mam.c) */
+    struct pl_map rooms;      /* room bare JID -> struct chat_room (chat_room.c) */
+    int room_creation_admins; /* only the admin API creates rooms */
+    int room_catchup_max;     /* messages a returning member gets at most */
+    int mam_max_page;         /* the largest archive page */
 };
 
 /* chat_route.c: where a stanza goes, decided once. */
@@ -205,6 +221,31 @@ void chat_offline_free(struct chat_session *s);
 /* chat_iq.c */
 void chat_iq_handle(struct chat_server *cs, struct chat_session *s,
                     struct xmpp_stanza *st, enum chat_dest dest);
+
+/* chat_room*.c: the room service (XEP-0045). */
+struct chat_seat;
+struct chat_room_echoes;
+/* A stanza to the room service or a room on it (takes st). */
+void chat_room_stanza(struct chat_server *cs, struct chat_session *s,
+                      struct xmpp_stanza *st);
+/* s sent presence without `to` (broadcast): its rooms see the change, and
+ * unavailable leaves them (RFC 6121 section 4.5.2). Borrows st. */
+void chat_room_own_presence(struct chat_server *cs, struct chat_session *s,
+                            const struct xmpp_stanza *st);
+/* s is ending: it leaves every room (idempotent). */
+void chat_room_session_gone(struct chat_server *cs, struct chat_session *s);
+/* A room frame (tag CHAT_TAG_ROOM) was written to s. */
+void chat_room_written(struct chat_server *cs, struct chat_session *s, int64_t id);
+/* A room job completed. */
+void chat_room_complete(struct chat_server *cs, struct db_job *job, struct chat_op *op);
+void chat_room_free_all(struct chat_server *cs);
+
+/* chat_mam.c: the archive (XEP-0313). */
+/* An archive iq (urn:xmpp:mam:2) for the user's own archive (room NULL) or
+ * for a room's, already allowed (borrows st). */
+void chat_mam_handle(struct chat_server *cs, struct chat_session *s,
+                     const struct xmpp_stanza *st, const char *room);
+void chat_mam_done(struct chat_server *cs, struct db_job *job, struct chat_op *op);
 
 /* Helpers shared by the features (chat_server.c). */
 /* An op for a job submitted on behalf of s (NULL: no session). */

@@ -5,6 +5,7 @@
  * Anything else addressed to the server or an account gets
  * service-unavailable. */
 #include "chat_internal.h"
+#include "chat_room.h"
 
 #include "pl_error.h"
 
@@ -18,6 +19,10 @@ static const char *const server_features[] = {
     XMPP_NS_DISCO_INFO, XMPP_NS_DISCO_ITEMS, XMPP_NS_PING,
     XMPP_NS_RECEIPTS,   XMPP_NS_SID,         "msgoffline",
 };
+
+/* What disco#info on an account lists besides disco#info itself. */
+static const char *const account_features[] = {XMPP_NS_MAM, XMPP_NS_MAM_EXT,
+                                               XMPP_NS_FULLTEXT};
 
 static void send_and_free(struct chat_session *s, struct xmpp_node *n)
 {
@@ -55,6 +60,12 @@ static struct xmpp_node *disco_info(const char *self, const struct xmpp_node *iq
         ok = xmpp_node_set_attr(id, "category", "account") == PL_OK &&
              xmpp_node_set_attr(id, "type", "registered") == PL_OK && f &&
              xmpp_node_set_attr(f, "var", XMPP_NS_DISCO_INFO) == PL_OK;
+        /* XEP-0313 section 7: a user's archive is discovered here. */
+        for (size_t i = 0; ok && i < sizeof(account_features) / sizeof(*account_features);
+             i++) {
+            f = xmpp_node_add(q, "feature", NULL);
+            ok = f && xmpp_node_set_attr(f, "var", account_features[i]) == PL_OK;
+        }
     }
     if (!ok) {
         xmpp_node_free(res);
@@ -115,6 +126,12 @@ static void answer(struct chat_server *cs, struct chat_session *s, struct xmpp_s
             res = NULL;
         }
         send_and_free(s, res);
+    } else if (strcmp(ns, XMPP_NS_MAM) == 0 && !to_server) {
+        /* XEP-0313: one's own archive; nobody else's. */
+        if (own)
+            chat_mam_handle(cs, s, st, NULL);
+        else
+            reply_error(s, iq, self, "auth", "forbidden");
     } else {
         reply_error(s, iq, self, "cancel", "service-unavailable");
     }

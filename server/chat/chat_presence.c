@@ -83,6 +83,7 @@ void chat_presence_handle(struct chat_server *cs, struct chat_session *s,
         s->available = 0;
         submit_presence(cs, s, 0, 0, NULL, NULL);
     }
+    chat_room_own_presence(cs, s, st); /* the rooms it is in see it too */
     xmpp_stanza_free(st);
 }
 
