@@ -618,11 +618,6 @@ static void join(struct chat_server *cs, struct chat_room *r, struct chat_sessio
                  struct xmpp_stanza *st)
 {
     const char *user = s->user->username;
-    if (strcmp(st->to.resource, user) != 0) {
-        /* The nick is the username (PROTOCOL.md): one name per person. */
-        chat_reply_error(cs, s, st->node, "cancel", "not-acceptable");
-        return;
-    }
     enum chat_aff aff = chat_room_aff(r, user);
     if (aff == CHAT_AFF_OUTCAST) {
         chat_reply_error(cs, s, st->node, "auth", "forbidden");
@@ -732,6 +727,10 @@ static void room_presence(struct chat_server *cs, struct chat_room *r,
                 chat_room_occupant_changed(cs, r, seat->occ);
             }
         }
+    } else if (!type && strcmp(st->to.resource, s->user->username) != 0) {
+        /* The nick is the username (PROTOCOL.md): one name per person,
+         * checked before a room is created for it. */
+        chat_reply_error(cs, s, st->node, "cancel", "not-acceptable");
     } else if (!type) {
         if (r->state != CHAT_ROOM_MISSING) {
             join(cs, r, s, st);
