@@ -45,6 +45,11 @@ static int digits(const char *s, int n)
 
 int chat_parse_stamp(const char *s, int64_t *us)
 {
+    return chat_parse_stamp_unit(s, us, NULL);
+}
+
+int chat_parse_stamp_unit(const char *s, int64_t *us, int64_t *unit)
+{
     /* CCYY-MM-DDThh:mm:ss[.sss]TZD, TZD = Z or (+|-)hh:mm (XEP-0082). */
     if (strlen(s) < 20 || !digits(s, 4) || s[4] != '-' || !digits(s + 5, 2) ||
         s[7] != '-' || !digits(s + 8, 2) || s[10] != 'T' || !digits(s + 11, 2) ||
@@ -74,8 +79,15 @@ int chat_parse_stamp(const char *s, int64_t *us)
         }
         if (n == 0)
             return PL_EINVAL;
-        while (n++ < 6)
+        if (unit)
+            *unit = 1;
+        while (n++ < 6) {
             frac *= 10;
+            if (unit)
+                *unit *= 10;
+        }
+    } else if (unit) {
+        *unit = 1000000;
     }
     long offset = 0;
     if (*p == 'Z') {
@@ -192,9 +204,15 @@ static const struct mam_refusal *parse_form(struct chat_server *cs, const char *
             if (chat_parse_stamp(v, &q->start_us) != PL_OK)
                 refuse = &bad;
         } else if (is(var, "end")) {
+            /* Inclusive to the precision given: the archive keeps
+             * microseconds, clients see milliseconds (or seconds), and a
+             * message's own stamp as `end` must include it. */
+            int64_t unit = 1;
             q->has_end = 1;
-            if (chat_parse_stamp(v, &q->end_us) != PL_OK)
+            if (chat_parse_stamp_unit(v, &q->end_us, &unit) != PL_OK)
                 refuse = &bad;
+            else
+                q->end_us += unit - 1;
         } else if (is(var, "after-id") || is(var, "before-id")) {
             int after = is(var, "after-id");
             int64_t id;

@@ -205,6 +205,9 @@ void chat_room_position(struct chat_server *cs, const struct chat_room *r,
 /* chat_mam.c: an XEP-0082 date-time (with a zone: Z or +hh:mm) in
  * microseconds since the epoch; PL_EINVAL if it is not one. */
 int chat_parse_stamp(const char *s, int64_t *us);
+/* The same, and in *unit the precision it was given to (microseconds: 1
+ * for six decimals, 1000 for three, 1000000 for none). */
+int chat_parse_stamp_unit(const char *s, int64_t *us, int64_t *unit);
 
 /* chat_room_msg.c */
 void chat_room_message(struct chat_server *cs, struct chat_room *r,
