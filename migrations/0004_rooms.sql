@@ -388,7 +388,7 @@ $$;
 -- a room a range of messages_room, both read backward for "the last N";
 -- a whole user archive is the merge of two ranges (by sender, by
 -- recipient), each cut to p_max + 1 before the merge. For "the last 50 of a
--- conversation" the plan is (EXPLAIN, tests/sql/24-rooms-mam.sql checks
+-- conversation" the plan is (EXPLAIN, tests/sql/20-rooms-mam.sql checks
 -- the index is used):
 --
 --   Limit
