@@ -35,7 +35,20 @@ enum db_job_kind {
                                 sessions, or one of them (parley_admin) */
     DB_EVENT_MESSAGE,        /* not submitted: the admin API stored a message
                                 for a recipient who may be online here */
-    DB_JOB__COUNT,           /* not a kind: the number of kinds */
+    /* rooms and the archive (db_job_room.c, db_job_mam.c) */
+    DB_JOB_ROOM_LOAD,         /* a room and its affiliations, on first use */
+    DB_JOB_ROOM_CREATE,       /* an instant room, its creator the owner */
+    DB_JOB_ROOM_MSG_STORE,    /* store a room message once */
+    DB_JOB_ROOM_JOIN,         /* membership, position, history to send */
+    DB_JOB_ROOM_POSITION,     /* move members' positions forward */
+    DB_JOB_ROOM_AFFILIATIONS, /* set users' affiliations */
+    DB_JOB_ROOM_CONFIG,       /* the owner's configuration form */
+    DB_JOB_ROOM_SUBJECT,      /* the subject */
+    DB_JOB_ROOM_DESTROY,      /* delete a room (its archive stays) */
+    DB_JOB_ROOM_LIST,         /* the rooms a user may see */
+    DB_JOB_MAM_QUERY,         /* one page of an archive (XEP-0313) */
+
+    DB_JOB__COUNT, /* not a kind: the number of kinds */
 };
 
 /* An offline load returns at most this many messages, oldest first; when
@@ -236,6 +249,126 @@ struct db_message_event {
     int64_t created_at_us; /* microseconds since the epoch */
 };
 
+/* ---- rooms and the archive (db_job_room.c, db_job_mam.c) ---- */
+
+struct db_room_affiliation {
+    char *username;
+    char *affiliation; /* "owner", "admin", "member" or "outcast" */
+};
+
+/* DB_JOB_ROOM_LOAD and DB_JOB_ROOM_CREATE. */
+struct db_room_load_job {
+    char *jid;       /* the room's bare JID */
+    char *localpart; /* CREATE: its localpart */
+    char *creator;   /* CREATE: the username that becomes owner, or NULL */
+    int found;       /* out: the room exists (CREATE: always, on success) */
+    int created;     /* out, CREATE: this job created it */
+    char id[40];     /* out: its uuid */
+    char *name;      /* out, the strings may be NULL */
+    char *description;
+    char *subject;
+    char *subject_by;
+    int members_only; /* out */
+    int public_room;  /* out */
+    int change_subject;
+    struct db_room_affiliation *affs; /* out */
+    size_t naffs;
+};
+
+struct db_room_msg_job {
+    char *room;            /* the room's bare JID */
+    char *sender;          /* bare JID */
+    char *stanza_id;       /* client's id, may be NULL */
+    char *body;            /* may be NULL */
+    char *stanza_xml;      /* the reflected stanza, without its stanza-id */
+    int64_t id;            /* out: archive id */
+    int64_t created_at_us; /* out */
+    int inserted;          /* out: 0 for a retry of a message stored before */
+};
+
+struct db_room_join_job {
+    char *room_id; /* uuid */
+    char *username;
+    int make_member;  /* an open room: joining makes a member */
+    int limit;        /* the most messages returned */
+    int first_limit;  /* a first-time member's history */
+    int64_t since_us; /* none older than this (microseconds); 0: no bound */
+    /* Messages after this id (from 0: the recent ones), not from the
+     * member's position; -1: from the position (catch-up). */
+    int64_t after_id;
+    struct db_offline_msg *msgs; /* out, oldest first */
+    size_t count;                /* out */
+};
+
+/* Batched: every position job of a transaction is one statement. */
+struct db_room_position_job {
+    char *room_id; /* uuid */
+    char *username;
+    int64_t delivered_id; /* 0: unchanged */
+    int64_t displayed_id; /* 0: unchanged */
+};
+
+struct db_room_affiliations_job {
+    char *room_id; /* uuid */
+    size_t count;
+    char **usernames;
+    char **affiliations; /* an entry NULL: none */
+    char **reasons;      /* entries may be NULL */
+    char **previous;     /* out: count entries, NULL for none */
+    int conflict;        /* out: refused, the last owner would go */
+};
+
+struct db_room_config_job {
+    char *room_id;
+    char *name;        /* NULL: none */
+    char *description; /* NULL: none */
+    int members_only;
+    int public_room;
+    int change_subject;
+};
+
+struct db_room_subject_job {
+    char *room_id;
+    char *subject; /* NULL: cleared */
+    char *by;      /* the nick */
+};
+
+struct db_room_destroy_job {
+    char *room_id;
+    int destroyed; /* out */
+};
+
+struct db_room_list_job {
+    char *username;
+    size_t count; /* out */
+    char **jids;  /* out */
+    char **names; /* out, entries may be NULL */
+};
+
+/* DB_JOB_MAM_QUERY: what XEP-0313 and XEP-0059 ask, already checked. The
+ * rows come back in archive order: up to max, plus one more when the page
+ * is not the last one in its direction (`more`). */
+struct db_mam_query_job {
+    int room;    /* 0: a user's direct messages; 1: a room's */
+    char *owner; /* the user's or the room's bare JID */
+    char *with;  /* a bare JID, or NULL */
+    int has_start, has_end;
+    int64_t start_us, end_us; /* inclusive, microseconds */
+    int has_after, has_before;
+    int64_t after_id, before_id; /* exclusive archive id bounds */
+    int last_page;               /* RSM's empty <before/> */
+    int64_t *ids;                /* exactly these, or NULL */
+    size_t nids;
+    char *text; /* XEP-0431 full text, or NULL */
+    int max;
+    char *queryid;               /* not sent: for the submitter */
+    int flip;                    /* not sent: XEP-0313 flip-page */
+    struct db_offline_msg *msgs; /* out */
+    size_t count;                /* out */
+    int more;                    /* out: a row beyond the page was found */
+    int unknown_id;              /* out: an RSM id names no message here */
+};
+
 struct db_job {
     struct pl_mailbox_item item; /* must stay first */
     enum db_job_kind kind;
@@ -260,6 +393,18 @@ struct db_job {
         struct db_user_state_event user_state;           /* DB_EVENT_USER_STATE */
         struct db_kick_event kick;                       /* DB_EVENT_KICK */
         struct db_message_event message;                 /* DB_EVENT_MESSAGE */
+
+        /* rooms and the archive */
+        struct db_room_load_job room_load;                 /* DB_JOB_ROOM_LOAD, _CREATE */
+        struct db_room_msg_job room_msg;                   /* DB_JOB_ROOM_MSG_STORE */
+        struct db_room_join_job room_join;                 /* DB_JOB_ROOM_JOIN */
+        struct db_room_position_job room_position;         /* DB_JOB_ROOM_POSITION */
+        struct db_room_affiliations_job room_affiliations; /* _AFFILIATIONS */
+        struct db_room_config_job room_config;             /* DB_JOB_ROOM_CONFIG */
+        struct db_room_subject_job room_subject;           /* DB_JOB_ROOM_SUBJECT */
+        struct db_room_destroy_job room_destroy;           /* DB_JOB_ROOM_DESTROY */
+        struct db_room_list_job room_list;                 /* DB_JOB_ROOM_LIST */
+        struct db_mam_query_job mam;                       /* DB_JOB_MAM_QUERY */
     } u;
 };
 

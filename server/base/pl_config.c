@@ -153,6 +153,20 @@ static int apply(struct pl_config *cfg, const char *name, const char *value, cha
             cfg->team_roster = 0;
         else
             rc = PL_EINVAL;
+    } else if (strcmp(name, "PARLEY_ROOM_CREATION") == 0) {
+        if (strcmp(value, "anyone") == 0 || strcmp(value, "admins") == 0)
+            cfg->room_creation_admins = value[0] == 'a' && value[1] == 'd';
+        else
+            rc = PL_EINVAL;
+    } else if (strcmp(name, "PARLEY_ROOM_CATCHUP_MAX") == 0 ||
+               strcmp(name, "PARLEY_MAM_MAX_PAGE") == 0) {
+        /* Bounded: one store job holds the whole history or page. */
+        int catchup = name[7] == 'R';
+        size_t n = 0;
+        rc = parse_size(value, &n);
+        if (rc == PL_OK && n > (catchup ? 10000u : 1000u))
+            rc = PL_EINVAL;
+        *(catchup ? &cfg->room_catchup_max : &cfg->mam_max_page) = (int)n;
     } else if (strcmp(name, "PARLEY_ALLOW_PLAIN_WS") == 0) {
         cfg->allow_plain_public = strcmp(value, "1") == 0 || strcmp(value, "true") == 0;
     } else {
@@ -235,6 +249,9 @@ static const char *const env_names[] = {
     "PARLEY_MAX_SESSIONS_PER_USER",
     "PARLEY_MAX_ROSTER_ITEMS",
     "PARLEY_TEAM_ROSTER",
+    "PARLEY_ROOM_CREATION",
+    "PARLEY_ROOM_CATCHUP_MAX",
+    "PARLEY_MAM_MAX_PAGE",
 };
 
 int pl_config_load(struct pl_config *cfg, const char *path, char *err, size_t errlen)
@@ -249,6 +266,8 @@ int pl_config_load(struct pl_config *cfg, const char *path, char *err, size_t er
     cfg->auth_timeout = 10;
     cfg->max_sessions_per_user = 10;
     cfg->max_roster_items = 1000;
+    cfg->room_catchup_max = 1000;
+    cfg->mam_max_page = 250;
     int rc = PL_ENOMEM;
     if (set_str(&cfg->domain, "localhost") || set_str(&cfg->xmpp_host, "127.0.0.1") ||
         set_str(&cfg->api_host, "127.0.0.1") ||

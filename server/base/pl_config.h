@@ -37,6 +37,12 @@ struct pl_config {
     int max_sessions_per_user; /* PARLEY_MAX_SESSIONS_PER_USER */
     int max_roster_items;      /* PARLEY_MAX_ROSTER_ITEMS */
     int team_roster;           /* PARLEY_TEAM_ROSTER: everyone in every roster */
+
+    /* rooms and the archive */
+    int room_creation_admins; /* PARLEY_ROOM_CREATION: "admins" (1) or "anyone" */
+    int room_catchup_max;     /* PARLEY_ROOM_CATCHUP_MAX: messages a member
+                                 who was away gets on joining */
+    int mam_max_page;         /* PARLEY_MAM_MAX_PAGE: the largest archive page */
 };
 
 /* Fills `cfg` with defaults, then `path` (if not NULL), then the environment.

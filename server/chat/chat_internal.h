@@ -24,6 +24,8 @@ enum chat_tag_kind {
     CHAT_TAG_MESSAGE,  /* a stored direct message routed live */
     CHAT_TAG_BACKLOG,  /* a stored direct message from the offline queue */
     CHAT_TAG_CARBON,   /* an XEP-0280 copy: moves no delivery state */
+    CHAT_TAG_ROOM,     /* a room message to an occupant: moves the member's
+                          room position, never a delivery state */
     CHAT_TAG__COUNT
 };
 
@@ -108,6 +110,10 @@ struct chat_session {
     int roster_interested; /* fetched the roster: gets roster pushes */
     int block_interested;  /* fetched the blocklist: gets its pushes */
     int carbons;           /* XEP-0280 enabled */
+
+    /* rooms (chat_room.c) */
+    struct chat_seat *seats;         /* the rooms it joined (chat_room.c) */
+    struct chat_room_echoes *echoes; /* room frames queued, not yet written */
 };
 
 /* Everyone online under one username. */
@@ -144,6 +150,10 @@ struct chat_op {
     char *to_resource;          /* MSG_STORE: the resource addressed, or NULL */
     void *data;                 /* a feature's own context, freed with data_free */
     void (*data_free)(void *data);
+
+    /* rooms and the archive */
+    struct xmpp_node *request; /* rooms, archive: a copy of the stanza to answer */
+    char *room;                /* rooms: the room's bare JID */
 };
 
 /* ---- the server -------------------------------------------------------- */
@@ -167,6 +177,12 @@ struct chat_server {
     int team_roster;            /* every user of the domain in everyone's roster */
     uint64_t next_gen;          /* for chat_user.lists_gen */
     uint64_t next_push;         /* ids of roster and blocklist pushes */
+
+    /* rooms and the archive (chat_room*.c, chat_mam.c) */
+    struct pl_map rooms;      /* room bare JID -> struct chat_room (chat_room.c) */
+    int room_creation_admins; /* only the admin API creates rooms */
+    int room_catchup_max;     /* messages a returning member gets at most */
+    int mam_max_page;         /* the largest archive page */
 };
 
 /* chat_route.c: where a stanza goes, decided once. */
@@ -254,6 +270,30 @@ void chat_iq_handle(struct chat_server *cs, struct chat_session *s,
  * reaches s (carbons go to the other sessions). */
 int chat_route_is_target(const struct chat_user *u, const char *resource,
                          const struct chat_session *s);
+/* chat_room*.c: the room service (XEP-0045). */
+struct chat_seat;
+struct chat_room_echoes;
+/* A stanza to the room service or a room on it (takes st). */
+void chat_room_stanza(struct chat_server *cs, struct chat_session *s,
+                      struct xmpp_stanza *st);
+/* s sent presence without `to` (broadcast): its rooms see the change, and
+ * unavailable leaves them (RFC 6121 section 4.5.2). Borrows st. */
+void chat_room_own_presence(struct chat_server *cs, struct chat_session *s,
+                            const struct xmpp_stanza *st);
+/* s is ending: it leaves every room (idempotent). */
+void chat_room_session_gone(struct chat_server *cs, struct chat_session *s);
+/* A room frame (tag CHAT_TAG_ROOM) was written to s. */
+void chat_room_written(struct chat_server *cs, struct chat_session *s, int64_t id);
+/* A room job completed. */
+void chat_room_complete(struct chat_server *cs, struct db_job *job, struct chat_op *op);
+void chat_room_free_all(struct chat_server *cs);
+
+/* chat_mam.c: the archive (XEP-0313). */
+/* An archive iq (urn:xmpp:mam:2) for the user's own archive (room NULL) or
+ * for a room's, already allowed (borrows st). */
+void chat_mam_handle(struct chat_server *cs, struct chat_session *s,
+                     const struct xmpp_stanza *st, const char *room);
+void chat_mam_done(struct chat_server *cs, struct db_job *job, struct chat_op *op);
 
 /* Helpers shared by the features (chat_server.c). */
 /* An op for a job submitted on behalf of s (NULL: no session). */

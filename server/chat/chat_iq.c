@@ -6,6 +6,7 @@
  * Anything else addressed to the server or an account gets
  * service-unavailable. */
 #include "chat_internal.h"
+#include "chat_room.h"
 
 #include "pl_error.h"
 
@@ -27,6 +28,10 @@ static const char *const server_features[] = {
 static const char *const account_features[] = {
     XMPP_NS_DISCO_INFO,
     XMPP_NS_BLOCKING,
+    /* XEP-0313 section 7: a user's archive is discovered here. */
+    XMPP_NS_MAM,
+    XMPP_NS_MAM_EXT,
+    XMPP_NS_FULLTEXT,
 };
 
 static void send_and_free(struct chat_session *s, struct xmpp_node *n)
@@ -125,6 +130,12 @@ static void answer(struct chat_server *cs, struct chat_session *s, struct xmpp_s
         chat_block_iq(cs, s, st, payload);
     } else if ((own || to_server) && strcmp(ns, XMPP_NS_CARBONS) == 0) {
         chat_carbons_iq(cs, s, st, payload);
+    } else if (strcmp(ns, XMPP_NS_MAM) == 0 && !to_server) {
+        /* XEP-0313: one's own archive; nobody else's. */
+        if (own)
+            chat_mam_handle(cs, s, st, NULL);
+        else
+            reply_error(s, iq, self, "auth", "forbidden");
     } else {
         reply_error(s, iq, self, "cancel", "service-unavailable");
     }

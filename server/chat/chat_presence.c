@@ -288,6 +288,7 @@ void chat_presence_handle(struct chat_server *cs, struct chat_session *s,
     }
     /* Anything else without a `to` (a probe, a subscription of no one, an
      * error) concerns nobody. */
+    chat_room_own_presence(cs, s, st); /* the rooms it is in see it too */
     xmpp_stanza_free(st);
 }
 

@@ -72,18 +72,19 @@ void chat_route_stanza(struct chat_server *cs, struct chat_session *s,
         refuse(cs, s, st, "remote-server-not-found"); /* no server-to-server links */
         return;
     }
+    if (dest == CHAT_DEST_ROOM_SERVICE) {
+        chat_room_stanza(cs, s, st); /* every kind: chat_room*.c */
+        return;
+    }
     switch (st->kind) {
     case XMPP_STANZA_MESSAGE:
         if (dest == CHAT_DEST_ACCOUNT)
             chat_message_handle(cs, s, st);
-        else /* the server itself takes no messages; rooms come later */
+        else /* the server itself takes no messages */
             refuse(cs, s, st, "service-unavailable");
         return;
     case XMPP_STANZA_IQ:
-        if (dest == CHAT_DEST_ROOM_SERVICE)
-            refuse(cs, s, st, "service-unavailable");
-        else
-            chat_iq_handle(cs, s, st, dest);
+        chat_iq_handle(cs, s, st, dest);
         return;
     case XMPP_STANZA_PRESENCE:
         if (!st->has_to)

@@ -70,6 +70,7 @@ static void session_detach(struct chat_server *cs, struct chat_session *s)
 static void session_kick(struct chat_server *cs, struct chat_session *s,
                          const char *condition, const char *text)
 {
+    chat_room_session_gone(cs, s);
     chat_presence_gone(cs, s);
     session_detach(cs, s);
     xmpp_stream_error(s->stream, condition, text);
@@ -216,6 +217,7 @@ void chat_session_closed(void *ctx, struct xmpp_stream *stream)
     struct chat_session *s = xmpp_stream_user(stream);
     if (!s)
         return;
+    chat_room_session_gone(cs, s); /* leaves its rooms, cleanly or not */
     if (s->user) {
         chat_presence_gone(cs, s);
         session_detach(cs, s);

@@ -162,6 +162,45 @@ static void test_presence_settings(void **state)
         unsetenv(names[i]);
 }
 
+/* The rooms' and the archive's settings: defaults, values, bounds. */
+static void test_rooms_and_archive(void **state)
+{
+    const char *names[] = {"PARLEY_ROOM_CREATION", "PARLEY_ROOM_CATCHUP_MAX",
+                           "PARLEY_MAM_MAX_PAGE"};
+    clear_env();
+    for (size_t i = 0; i < 3; i++)
+        unsetenv(names[i]);
+    struct pl_config cfg;
+    char err[256];
+    assert_int_equal(pl_config_load(&cfg, NULL, err, sizeof(err)), PL_OK);
+    assert_int_equal(cfg.room_creation_admins, 0);
+    assert_int_equal(cfg.room_catchup_max, 1000);
+    assert_int_equal(cfg.mam_max_page, 250);
+    pl_config_free(&cfg);
+    setenv("PARLEY_ROOM_CREATION", "admins", 1);
+    setenv("PARLEY_ROOM_CATCHUP_MAX", "30", 1);
+    setenv("PARLEY_MAM_MAX_PAGE", "1000", 1);
+    assert_int_equal(pl_config_load(&cfg, NULL, err, sizeof(err)), PL_OK);
+    assert_int_equal(cfg.room_creation_admins, 1);
+    assert_int_equal(cfg.room_catchup_max, 30);
+    assert_int_equal(cfg.mam_max_page, 1000);
+    pl_config_free(&cfg);
+    const char *bad[][2] = {{"PARLEY_ROOM_CREATION", "owners"},
+                            {"PARLEY_ROOM_CATCHUP_MAX", "0"},
+                            {"PARLEY_ROOM_CATCHUP_MAX", "10001"},
+                            {"PARLEY_MAM_MAX_PAGE", "1001"},
+                            {"PARLEY_MAM_MAX_PAGE", "ten"}};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        for (size_t k = 0; k < 3; k++)
+            unsetenv(names[k]);
+        setenv(bad[i][0], bad[i][1], 1);
+        assert_int_equal(pl_config_load(&cfg, NULL, err, sizeof(err)), PL_EINVAL);
+        assert_non_null(strstr(err, bad[i][0]));
+    }
+    for (size_t i = 0; i < 3; i++)
+        unsetenv(names[i]);
+}
+
 static void test_addr_and_loopback(void **state)
 {
     char *host = NULL;
@@ -188,6 +227,7 @@ int main(void)
         cmocka_unit_test(test_auth_timeout),
         cmocka_unit_test(test_addr_and_loopback),
         cmocka_unit_test(test_presence_settings),
+        cmocka_unit_test(test_rooms_and_archive),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
