@@ -162,9 +162,10 @@ DECLARE
     v_body text;
 BEGIN
     IF p_stanza_id IS NOT NULL THEN
-        PERFORM pg_advisory_xact_lock(
-            1684366694, -- 'dedf', as parley_store_message
-            parley_dedup_lock_key(p_sender, p_room, p_stanza_id));
+        -- Room messages have no recipient, so 0002's unique head index
+        -- does not cover them: two stores of one key take turns on an
+        -- advisory lock of the key's hash instead.
+        PERFORM pg_advisory_xact_lock(parley_stanza_key(p_sender, p_room, p_stanza_id));
         SELECT m.id, m.created_at, m.body INTO v_id, v_created_at, v_body
         FROM messages m
         WHERE m.kind = 'groupchat' AND m.room = p_room AND m.sender = p_sender
@@ -428,8 +429,10 @@ BEGIN
         END IF;
         v_scopes := ARRAY[v_scope];
     ELSIF p_with IS NOT NULL THEN
-        v_scopes := ARRAY['m.kind = ''chat'' AND least(m.sender, m.recipient) = least($1, $2)'
-                          ' AND greatest(m.sender, m.recipient) = greatest($1, $2)'];
+        -- 0002's conversation form, so that messages_conversation serves it.
+        v_scopes := ARRAY['m.kind = ''chat'' AND parley_pair_key(m.sender, m.recipient)'
+                          ' = parley_pair_key($1, $2) AND ((m.sender = $1 AND m.recipient = $2)'
+                          ' OR (m.sender = $2 AND m.recipient = $1))'];
     ELSE
         -- a message to oneself is in both ranges: the second leaves it out
         v_scopes := ARRAY['m.kind = ''chat'' AND m.sender = $1',

@@ -63,8 +63,9 @@ END
 $$;
 SELECT matches(pg_temp.plan_of(
     $$SELECT m.id, m.created_at, m.stanza FROM messages m WHERE m.kind = 'chat'
-      AND least(m.sender, m.recipient) = least('a@x', 'b@x')
-      AND greatest(m.sender, m.recipient) = greatest('a@x', 'b@x') ORDER BY m.id DESC LIMIT 51$$),
+      AND parley_pair_key(m.sender, m.recipient) = parley_pair_key('a@x', 'b@x')
+      AND ((m.sender = 'a@x' AND m.recipient = 'b@x') OR (m.sender = 'b@x' AND m.recipient = 'a@x'))
+      ORDER BY m.id DESC LIMIT 51$$),
     'Index Scan Backward using messages_conversation',
     'the last 50 of a conversation: a backward scan of messages_conversation');
 SELECT matches(pg_temp.plan_of(
