@@ -72,6 +72,8 @@ struct api_exchange {
     struct pl_buf body;
     int too_large;
     int status;
+    char addr[64];  /* the client's address, for handlers */
+    char method[8]; /* a copy, for the log line at completion */
 };
 
 static int64_t now_us(void)
@@ -470,19 +472,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (x->phase == 0) {
         x->phase = 1;
         x->req.method = method;
+        snprintf(x->method, sizeof(x->method), "%s", method);
         const union MHD_ConnectionInfo *ci =
             MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-        static __thread char addr[64];
-        addr[0] = '\0';
         if (ci && ci->client_addr) {
             if (ci->client_addr->sa_family == AF_INET)
                 inet_ntop(AF_INET, &((struct sockaddr_in *)ci->client_addr)->sin_addr,
-                          addr, sizeof(addr));
+                          x->addr, sizeof(x->addr));
             else if (ci->client_addr->sa_family == AF_INET6)
                 inet_ntop(AF_INET6, &((struct sockaddr_in6 *)ci->client_addr)->sin6_addr,
-                          addr, sizeof(addr));
+                          x->addr, sizeof(x->addr));
         }
-        x->req.client_address = addr;
+        x->req.client_address = x->addr;
         if (check_request(x, c, method, &rep) != PL_OK)
             return answer(x, c, &rep);
         return MHD_YES;
@@ -532,7 +533,13 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
         /* A stream cut short is counted as a failure, not as its 200. */
         if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && status < 400)
             status = 500;
-        record(srv, x->route, status, (uint64_t)(now_us() - x->start_us));
+        uint64_t us = (uint64_t)(now_us() - x->start_us);
+        record(srv, x->route, status, us);
+        /* The route's pattern, not the path: no user name or query in the
+         * log above debug, and never a token. */
+        pl_debug(0, x->req.actor, "api: %s %s %d %.1f ms from %s",
+                 x->method[0] ? x->method : "-", x->route ? x->route->pattern : "-",
+                 status, (double)us / 1000.0, x->addr[0] ? x->addr : "-");
     }
     api_path_free(&x->req.path);
     api_query_free(&x->req.query);
