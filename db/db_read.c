@@ -406,9 +406,10 @@ int db_read_call(struct db_read_pool *pool, const char *stmt, int n,
             res = PQexec(slot->conn, "ROLLBACK");
             PQclear(res);
         }
+        if (lost)
+            slot->ready = 0; /* reset before its next use */
         if (!lost || write)
-            break;
-        slot->ready = 0;
+            break; /* a write's outcome is unknown: not run twice */
     }
     db_read_checkin(pool, slot);
     return rc;
