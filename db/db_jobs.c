@@ -140,17 +140,13 @@ static void db_msg_store_free(struct db_job *job)
 
 static const struct db_stmt db_delivered_stmts[] = {
     /* db_delivered_send_batch: what parley_mark_delivered does, for every
-     * mark of a batch: the rows that moved are in flight on their session
-     * until it ends (the trigger takes them off the offline queue). */
+     * mark of a batch. A HOT update: no index of deliveries covers these
+     * columns, and the row stays in deliveries_unsettled until its session
+     * ends. */
     {"mark_delivered_many",
-     "WITH marked AS ("
-     " UPDATE deliveries d SET state = 'delivered', delivered_via = u.via"
+     "UPDATE deliveries d SET state = 'delivered', delivered_via = u.via"
      " FROM unnest($1::bigint[], $2::text[], $3::text[]) AS u(id, recipient, via)"
-     " WHERE d.message_id = u.id AND d.recipient = u.recipient AND d.state = 'stored'"
-     " RETURNING d.message_id, d.recipient, d.delivered_via)"
-     " INSERT INTO deliveries_in_flight (via, message_id, recipient)"
-     " SELECT delivered_via, message_id, recipient FROM marked"
-     " WHERE delivered_via IS NOT NULL ON CONFLICT DO NOTHING"},
+     " WHERE d.message_id = u.id AND d.recipient = u.recipient AND d.state = 'stored'"},
 };
 
 static int db_delivered_send_batch(PGconn *conn, struct db_job **jobs, size_t n,
@@ -227,14 +223,19 @@ static void db_received_free(struct db_job *job)
 /* ---- DB_JOB_OFFLINE_LOAD ---- */
 
 static const struct db_stmt db_offline_stmts[] = {
-    /* db_offline_send: offline_queue holds exactly the rows still
-     * `stored`; the caller loads again while a batch comes back full. */
+    /* db_offline_send: deliveries_unsettled holds every row still
+     * `stored`, and those written to a live session, which the state
+     * filters out; the caller loads again while a batch comes back full. */
     {"offline_load",
      "SELECT m.id, " DB_EPOCH_US(
          "m.created_at") ", m.stanza"
-                         " FROM offline_queue q JOIN messages m ON m.id = q.message_id"
-                         " WHERE q.recipient = $1 AND q.message_id > $2"
-                         " ORDER BY q.message_id LIMIT " DB_STR(DB_OFFLINE_BATCH)},
+                         " FROM deliveries_unsettled u"
+                         " JOIN deliveries d ON d.message_id = u.message_id AND "
+                         "d.recipient = u.recipient"
+                         " JOIN messages m ON m.id = u.message_id"
+                         " WHERE u.recipient = $1 AND u.message_id > $2 AND d.state = "
+                         "'stored'"
+                         " ORDER BY u.message_id LIMIT " DB_STR(DB_OFFLINE_BATCH)},
 };
 
 static int db_offline_send(PGconn *conn, const char *node, struct db_job *job)
@@ -331,13 +332,14 @@ static void db_presence_free(struct db_job *job)
 
 static const struct db_stmt db_session_end_stmts[] = {
     /* db_session_end_send */
-    {"session_end", "SELECT parley_session_end($1, $2)"},
+    {"session_end", "SELECT parley_session_end($1, $2, $3)"},
 };
 
 static int db_session_end_send(PGconn *conn, const char *node, struct db_job *job)
 {
-    const char *p[2] = {job->u.session_end.via, job->u.session_end.clean ? "t" : "f"};
-    return db_send(conn, "session_end", 2, p);
+    const struct db_session_end_job *e = &job->u.session_end;
+    const char *p[3] = {e->via, e->recipient, e->clean ? "t" : "f"};
+    return db_send(conn, "session_end", 3, p);
 }
 
 static int db_session_end_read(struct db_job *job, const PGresult *res)

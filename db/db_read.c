@@ -162,10 +162,16 @@ static const struct db_stmt db_read_stmts[] = {
      "  WHERE created_at > now() - interval '1 hour'),"
      " 'messages_last_day', (SELECT count(*) FROM messages"
      "  WHERE created_at > now() - interval '1 day'),"
-     " 'offline_waiting', (SELECT count(*) FROM offline_queue),"
+     /* deliveries_unsettled holds every row still `stored` (and the
+      * delivered ones whose session lives): the join keeps the former. */
+     " 'offline_waiting', (SELECT count(*) FROM deliveries_unsettled u"
+     "  JOIN deliveries d ON d.message_id = u.message_id AND d.recipient = u.recipient"
+     "  WHERE d.state = 'stored'),"
      " 'oldest_undelivered_seconds', coalesce((SELECT extract(epoch FROM"
      "  clock_timestamp() - m.created_at)::float8 FROM messages m"
-     "  WHERE m.id = (SELECT min(message_id) FROM offline_queue)), 0))::text"},
+     "  WHERE m.id = (SELECT min(u.message_id) FROM deliveries_unsettled u"
+     "  JOIN deliveries d ON d.message_id = u.message_id AND d.recipient = u.recipient"
+     "  WHERE d.state = 'stored')), 0))::text"},
     /* db_read_audit_list */
     {"read_audit_list",
      "WITH page AS ("

@@ -10,7 +10,7 @@ export DEBIAN_FRONTEND=noninteractive
 PARLEY_DEB_PACKAGES=(
     build-essential cmake pkg-config openssl
     libwebsockets-dev libxml2-dev libpq-dev libjwt-dev libjansson-dev
-    libmicrohttpd-dev libssl-dev libcmocka-dev
+    libmicrohttpd-dev libssl-dev libcmocka-dev libidn-dev
     postgresql-15
 )
 # ...and what the test suites need besides (scripts/test).

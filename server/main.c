@@ -61,9 +61,8 @@ static void usage(FILE *out)
           "PARLEY_JWT_AUDIENCE, PARLEY_ALLOWED_ORIGINS, PARLEY_TLS_CERT,\n"
           "PARLEY_TLS_KEY, PARLEY_ALLOW_PLAIN_WS, PARLEY_MAX_STANZA_SIZE,\n"
           "PARLEY_MAX_SEND_QUEUE, PARLEY_STORE_WORKERS, PARLEY_MIGRATIONS_DIR,\n"
-          "PARLEY_NODE, PARLEY_LOG_LEVEL, PARLEY_IDLE_TIMEOUT, PARLEY_METRICS_TOKEN.\n"
-          "README.md describes "
-          "each.\n",
+          "PARLEY_NODE, PARLEY_LOG_LEVEL, PARLEY_IDLE_TIMEOUT, PARLEY_AUTH_TIMEOUT,\n"
+          "PARLEY_METRICS_TOKEN. README.md describes each.\n",
           out);
 }
 
@@ -271,6 +270,7 @@ static int cmd_serve(const struct pl_config *cfg)
         .allowed_origins = cfg->allowed_origins,
         .max_send_queue = cfg->max_send_queue,
         .idle_timeout = cfg->idle_timeout,
+        .auth_timeout = cfg->auth_timeout,
         .env = &env,
         .wake = drain_store,
         .ctx = &drain,

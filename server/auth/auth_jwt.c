@@ -33,9 +33,6 @@
 
 #include "pl_error.h"
 
-/* A token longer than this is refused before any decoding: real tokens are
- * a few hundred bytes, and the cookie and SASL paths bound them anyway. */
-#define AUTH_TOKEN_MAX 8192
 /* More clock skew than this is a configuration mistake. */
 #define AUTH_LEEWAY_MAX 86400
 #define AUTH_RSA_MIN_BITS 2048

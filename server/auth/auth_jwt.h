@@ -11,6 +11,10 @@
 
 struct auth_verifier;
 
+/* The longest token auth_verify accepts; a longer one is refused before
+ * any decoding (real tokens are a few hundred bytes). */
+#define AUTH_TOKEN_MAX 8192
+
 struct auth_config {
     const char *alg;             /* "HS256", "RS256" or "ES256" */
     const char *secret;          /* HS256 secret; NULL otherwise */

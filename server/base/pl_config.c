@@ -120,6 +120,12 @@ static int apply(struct pl_config *cfg, const char *name, const char *value, cha
         if (rc == PL_OK && (n < 2 || n > 65535))
             rc = PL_EINVAL;
         cfg->idle_timeout = (int)n;
+    } else if (strcmp(name, "PARLEY_AUTH_TIMEOUT") == 0) {
+        size_t n = 0;
+        rc = parse_size(value, &n);
+        if (rc == PL_OK && n > 3600)
+            rc = PL_EINVAL;
+        cfg->auth_timeout = (int)n;
     } else if (strcmp(name, "PARLEY_STORE_WORKERS") == 0) {
         size_t n = 0;
         rc = parse_size(value, &n);
@@ -189,7 +195,7 @@ static const char *const env_names[] = {
     "PARLEY_TLS_KEY",        "PARLEY_ALLOW_PLAIN_WS",  "PARLEY_MAX_STANZA_SIZE",
     "PARLEY_MAX_SEND_QUEUE", "PARLEY_STORE_WORKERS",   "PARLEY_MIGRATIONS_DIR",
     "PARLEY_NODE",           "PARLEY_LOG_LEVEL",       "PARLEY_IDLE_TIMEOUT",
-    "PARLEY_METRICS_TOKEN",
+    "PARLEY_AUTH_TIMEOUT",   "PARLEY_METRICS_TOKEN",
 };
 
 int pl_config_load(struct pl_config *cfg, const char *path, char *err, size_t errlen)
@@ -201,6 +207,7 @@ int pl_config_load(struct pl_config *cfg, const char *path, char *err, size_t er
     cfg->max_send_queue = 1024 * 1024;
     cfg->store_workers = 2;
     cfg->idle_timeout = 90;
+    cfg->auth_timeout = 10;
     int rc = PL_ENOMEM;
     if (set_str(&cfg->domain, "localhost") || set_str(&cfg->xmpp_host, "127.0.0.1") ||
         set_str(&cfg->api_host, "127.0.0.1") ||

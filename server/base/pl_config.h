@@ -28,6 +28,8 @@ struct pl_config {
     int store_workers;      /* PARLEY_STORE_WORKERS */
     int idle_timeout;       /* PARLEY_IDLE_TIMEOUT: seconds of silence before a
                                connection is dropped (pinged at half) */
+    int auth_timeout;       /* PARLEY_AUTH_TIMEOUT: seconds from the WebSocket
+                               opening to a bound stream */
     char *migrations_dir;   /* PARLEY_MIGRATIONS_DIR */
     char *node_name;        /* PARLEY_NODE: this node's name in shared tables */
     char *log_level;        /* PARLEY_LOG_LEVEL */

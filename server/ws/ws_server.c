@@ -1,5 +1,6 @@
 #include "ws_server.h"
 
+#include "auth_http.h"
 #include "pl_buf.h"
 #include "pl_config.h"
 #include "pl_error.h"
@@ -11,6 +12,16 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+
+/* The request headers of one upgrade: room for a Cookie and an
+ * Authorization header each carrying the largest token the verifier takes,
+ * plus the ordinary headers. libwebsockets allocates this per connection
+ * only while it reads the headers (it drops it once upgraded). */
+#define WS_HEADER_DATA (AUTH_HTTP_COOKIE_MAX + AUTH_HTTP_AUTHORIZATION_MAX + 4096)
+_Static_assert(WS_HEADER_DATA <= 65535,
+               "lws 4.1 takes the header size as an unsigned short");
+/* Request Header Fields Too Large (RFC 6585); lws 4.1 names no constant. */
+#define WS_STATUS_HEADERS_TOO_LARGE 431
 
 /* One queued outgoing frame: a reference to bytes that may be queued to
  * many connections at once (a fan-out is serialised once). */
@@ -49,6 +60,7 @@ struct ws_server {
     struct lws_protocols protocols[3];
     lws_sorted_usec_list_t tick;
     lws_retry_bo_t idle_policy;
+    struct lws_token_limits token_limits; /* lws keeps a pointer to it */
     uint64_t next_conn_id;
     struct ws_conn *conns;
 };
@@ -123,10 +135,24 @@ static int offers_xmpp(const char *list)
     return 0;
 }
 
+/* 1 if a header that carries the token reached its token limit:
+ * libwebsockets keeps that many bytes and skips the rest of the line, so
+ * one that long may have been longer, and is refused. */
+static int headers_too_large(struct lws *wsi)
+{
+    return lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_COOKIE) >= AUTH_HTTP_COOKIE_MAX ||
+           lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION) >=
+               AUTH_HTTP_AUTHORIZATION_MAX;
+}
+
 /* The upgrade's authentication: 0 with *username set, or the HTTP status to
  * refuse it with. Shared by the confirm and filter callbacks. */
 static int check_upgrade(struct ws_server *ws, struct lws *wsi, char **username)
 {
+    if (headers_too_large(wsi)) {
+        pl_info(0, NULL, "upgrade refused: Cookie or Authorization header too large");
+        return WS_STATUS_HEADERS_TOO_LARGE;
+    }
     int status = HTTP_STATUS_UNAUTHORIZED;
     char *uri = header_dup(wsi, WSI_TOKEN_GET_URI);
     char *origin = header_dup(wsi, WSI_TOKEN_ORIGIN);
@@ -231,6 +257,13 @@ static int on_receive(struct ws_conn *c, const void *in, size_t len)
 {
     if (c->dead || !c->stream || xmpp_stream_is_closing(c->stream))
         return 0;
+    /* RFC 7395: the xmpp subprotocol uses text messages only (lws keeps the
+     * first fragment's type for the continuations). */
+    if (lws_frame_is_binary(c->wsi)) {
+        pl_buf_free(&c->rx);
+        xmpp_stream_binary(c->stream);
+        return 0;
+    }
     size_t limit = c->ws->cfg.env->max_stanza_size;
     int final = lws_is_final_fragment(c->wsi) && !lws_remaining_packet_payload(c->wsi);
     if (!c->rx_discard && c->rx.len + len > limit) {
@@ -326,12 +359,20 @@ static int xmpp_callback(struct lws *wsi, enum lws_callback_reasons reason, void
         if (ws->conns)
             ws->conns->prev = c;
         ws->conns = c;
+        /* The authentication deadline: lws's own timer of the wsi, so a
+         * connection holds nothing more for it. */
+        if (ws->cfg.auth_timeout > 0)
+            lws_set_timer_usecs(wsi, (lws_usec_t)ws->cfg.auth_timeout * LWS_US_PER_SEC);
         if (ws->cfg.metrics) {
             pl_metrics_add(&ws->cfg.metrics->connections_total, 1);
             pl_metrics_add(&ws->cfg.metrics->logins, 1);
             pl_metrics_gauge(&ws->cfg.metrics->connections_open, 1);
         }
         pl_debug(c->id, NULL, "websocket established");
+        return 0;
+    case LWS_CALLBACK_TIMER:
+        if (c->stream && !c->dead)
+            xmpp_stream_deadline(c->stream);
         return 0;
     case LWS_CALLBACK_RECEIVE:
         return on_receive(c, in, len);
@@ -401,6 +442,8 @@ static int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void
     }
     case LWS_CALLBACK_HTTP:
         /* Plain HTTP: /xmpp wants an upgrade; nothing else is served here. */
+        if (headers_too_large(wsi))
+            return http_status(wsi, WS_STATUS_HEADERS_TOO_LARGE);
         return http_status(wsi, in && strcmp((const char *)in, "/xmpp") == 0
                                     ? HTTP_STATUS_BAD_REQUEST
                                     : HTTP_STATUS_NOT_FOUND);
@@ -426,8 +469,12 @@ static void lws_log_sink(int level, const char *line)
     size_t n = strlen(line);
     while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
         n--;
-    pl_log(level == LLL_ERR ? PL_LOG_ERROR : PL_LOG_WARN, 0, NULL, "lws: %.*s", (int)n,
-           line);
+    enum pl_log_level to = level == LLL_ERR ? PL_LOG_ERROR : PL_LOG_WARN;
+    /* A client whose request headers overflow the buffer: lws closes the
+     * connection; that is the client's doing, not the server's error. */
+    if (strstr(line, "Ran out of header data space"))
+        to = PL_LOG_INFO;
+    pl_log(to, 0, NULL, "lws: %.*s", (int)n, line);
 }
 
 int ws_server_new(const struct ws_server_config *cfg, struct ws_server **out)
@@ -467,6 +514,17 @@ int ws_server_new(const struct ws_server_config *cfg, struct ws_server **out)
     ws->idle_policy.secs_since_valid_ping = (uint16_t)(cfg->idle_timeout / 2);
     ws->idle_policy.secs_since_valid_hangup = (uint16_t)cfg->idle_timeout;
     info.retry_and_idle_policy = &ws->idle_policy;
+    /* lws's default of 4 KB of headers closed the connection, with no
+     * status, on a token of more than about 4 KB. With a limit on the two
+     * headers that carry a token, a longer one is cut short instead of
+     * filling the buffer, and check_upgrade answers 431. What else
+     * overflows the buffer still makes lws 4.1 close the connection: it
+     * has no way to answer then. */
+    info.max_http_header_data = WS_HEADER_DATA;
+    ws->token_limits.token_limit[WSI_TOKEN_HTTP_COOKIE] = AUTH_HTTP_COOKIE_MAX;
+    ws->token_limits.token_limit[WSI_TOKEN_HTTP_AUTHORIZATION] =
+        AUTH_HTTP_AUTHORIZATION_MAX;
+    info.token_limits = &ws->token_limits;
     info.options = LWS_SERVER_OPTION_VALIDATE_UTF8;
     if (strcmp(cfg->host, "localhost") == 0)
         info.iface = "127.0.0.1";

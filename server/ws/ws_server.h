@@ -1,10 +1,12 @@
 /* The transport: the only code that includes libwebsockets. It listens for
  * `GET /xmpp` upgrades, refuses the ones without the `xmpp` subprotocol, a
- * refused Origin or a valid JWT (HTTP 403/400/401, no WebSocket), feeds each
- * complete WebSocket message to that connection's xmpp_stream, and writes
- * what the stream queues, one lws_write per WRITEABLE callback. It runs the
- * XMPP loop: everything here happens on that one thread, except
- * ws_server_wake. */
+ * refused Origin or a valid JWT (HTTP 403/400/401, no WebSocket) and those
+ * whose Cookie or Authorization header is too large for any token (431),
+ * feeds each complete WebSocket text message to that connection's
+ * xmpp_stream (a binary one is refused), tells the stream when its
+ * authentication deadline passes, and writes what the stream queues, one
+ * lws_write per WRITEABLE callback. It runs the XMPP loop: everything here
+ * happens on that one thread, except ws_server_wake. */
 #ifndef WS_SERVER_H
 #define WS_SERVER_H
 
@@ -30,6 +32,9 @@ struct ws_server_config {
     int idle_timeout;        /* seconds without a sign of life before a
                                 connection is dropped; a WebSocket ping goes
                                 out at half of it */
+    int auth_timeout;        /* seconds from the WebSocket opening until the
+                                stream must be bound (xmpp_stream_deadline);
+                                0: no deadline */
     struct xmpp_env *env;    /* borrowed; its max_stanza_size caps frames */
     void (*wake)(void *ctx); /* on the loop, after ws_server_wake */
     void (*tick)(void *ctx); /* on the loop, about once a second */

@@ -1,8 +1,10 @@
-/* JID parsing and normalisation (RFC 7622), restricted to what Parley needs:
- * ASCII case mapping rather than full PRECIS, which keeps the code small and
- * still refuses every character that could confuse routing or XML. */
+/* JID parsing and normalisation: libidn's Nodeprep and Resourceprep for
+ * the localpart and the resource (xmpp_jid.h says what they do), ASCII
+ * lower-casing for the domain. */
 #include "xmpp_jid.h"
 #include "pl_error.h"
+
+#include <stringprep.h>
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -53,25 +55,95 @@ static int is_ctl(unsigned char c)
     return c < 0x20 || c == 0x7f;
 }
 
-/* Copies s[0..len) into a new string, checking it as a localpart. */
-static int local_norm(const char *s, size_t len, char **out)
+/* 1 if s holds a character of RFC 3454 table B.1, which Nodeprep and
+ * Resourceprep map to nothing: checked with the profile's own table, as a
+ * prohibition. s is a NUL-terminated copy that this may overwrite. */
+static int has_invisible(char *s, size_t size)
 {
-    if (len == 0 || len > JID_PART_MAX || !utf8_valid((const unsigned char *)s, len))
-        return PL_EINVAL;
+    /* libidn's XMPP profiles start with that mapping step; anything else
+     * means a libidn we do not know, and every name is refused. */
+    const Stringprep_profile *map = &stringprep_xmpp_nodeprep[0];
+    if (map->operation != STRINGPREP_MAP_TABLE || map->table != stringprep_rfc3454_B_1)
+        return 1;
+    Stringprep_profile prohibit[2];
+    memset(prohibit, 0, sizeof(prohibit));
+    prohibit[0] = *map;
+    prohibit[0].operation = STRINGPREP_PROHIBIT_TABLE;
+    return stringprep(s, size, 0, prohibit) != STRINGPREP_OK;
+}
+
+/* What Nodeprep and Resourceprep do to ASCII, which nearly every address
+ * is: NFKC and the B.1 and B.2 mappings leave it as it is except for
+ * lower-casing letters (Nodeprep only), no ASCII character is unassigned or
+ * right-to-left, and the only ASCII ones prohibited are the controls, and
+ * in a localpart also space and "&'/:<>@. Doing it here saves libidn's
+ * round trip through UCS-4 (1.3 us for bob@localhost, 6.6 us with a
+ * resource, against 0.2 and 0.3 before libidn). The unit test checks it
+ * against libidn for every ASCII character. */
+static int ascii_prep(const char *s, size_t len, int node, char **out)
+{
     char *r = malloc(len + 1);
     if (!r)
         return PL_ENOMEM;
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (is_ctl(c) || c == ' ' || strchr("\"&'/:<>@", c)) {
+        if (is_ctl(c) || (node && (c == ' ' || strchr("\"&'/:<>@", c)))) {
             free(r);
             return PL_EINVAL;
         }
-        r[i] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : (char)c;
+        r[i] = (node && c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : (char)c;
     }
     r[len] = '\0';
     *out = r;
     return PL_OK;
+}
+
+static int is_ascii(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)s[i] >= 0x80)
+            return 0;
+    return 1;
+}
+
+/* Prepares s[0..len) with a libidn profile ("Nodeprep", "Resourceprep")
+ * into a new string. */
+static int jid_prep(const char *s, size_t len, const char *profile,
+                    Stringprep_profile_flags flags, char **out)
+{
+    if (len == 0 || len > JID_PART_MAX || memchr(s, '\0', len))
+        return PL_EINVAL;
+    if (is_ascii(s, len))
+        return ascii_prep(s, len, strcmp(profile, "Nodeprep") == 0, out);
+    if (!utf8_valid((const unsigned char *)s, len))
+        return PL_EINVAL;
+    char *in = strndup(s, len);
+    if (!in)
+        return PL_ENOMEM;
+    char *prepped = NULL;
+    int rc = PL_EINVAL;
+    if (has_invisible(in, len + 1))
+        goto done;
+    memcpy(in, s, len); /* has_invisible may have rewritten it */
+    int sp = stringprep_profile(in, &prepped, profile, flags);
+    if (sp == STRINGPREP_MALLOC_ERROR) {
+        rc = PL_ENOMEM;
+        goto done;
+    }
+    if (sp != STRINGPREP_OK || !prepped[0] || strlen(prepped) > JID_PART_MAX)
+        goto done;
+    *out = prepped;
+    prepped = NULL;
+    rc = PL_OK;
+done:
+    free(prepped);
+    free(in);
+    return rc;
+}
+
+static int local_norm(const char *s, size_t len, char **out)
+{
+    return jid_prep(s, len, "Nodeprep", 0, out);
 }
 
 /* A domain is a host name or an IP literal; besides the parts RFC 7622
@@ -102,18 +174,9 @@ static int domain_norm(const char *s, size_t len, char **out)
     return PL_OK;
 }
 
-static int resource_copy(const char *s, size_t len, char **out)
+static int resource_norm(const char *s, size_t len, char **out)
 {
-    if (len == 0 || len > JID_PART_MAX || !utf8_valid((const unsigned char *)s, len))
-        return PL_EINVAL;
-    for (size_t i = 0; i < len; i++)
-        if (is_ctl((unsigned char)s[i]))
-            return PL_EINVAL;
-    char *r = strndup(s, len);
-    if (!r)
-        return PL_ENOMEM;
-    *out = r;
-    return PL_OK;
+    return jid_prep(s, len, "Resourceprep", 0, out);
 }
 
 int xmpp_jid_parse(const char *s, struct xmpp_jid *out)
@@ -139,7 +202,7 @@ int xmpp_jid_parse(const char *s, struct xmpp_jid *out)
     if (rc != PL_OK)
         goto err;
     if (slash) {
-        rc = resource_copy(slash + 1, len - bare_len - 1, &j.resource);
+        rc = resource_norm(slash + 1, len - bare_len - 1, &j.resource);
         if (rc != PL_OK)
             goto err;
     }
@@ -155,6 +218,18 @@ int xmpp_jid_normalize_local(const char *local, char **out)
     if (!local)
         return PL_EINVAL;
     return local_norm(local, strlen(local), out);
+}
+
+int xmpp_jid_check_username(const char *name)
+{
+    if (!name)
+        return PL_EINVAL;
+    char *prepped = NULL;
+    int rc = jid_prep(name, strlen(name), "Nodeprep", STRINGPREP_NO_UNASSIGNED, &prepped);
+    if (rc == PL_OK && strcmp(prepped, name) != 0)
+        rc = PL_EINVAL;
+    free(prepped);
+    return rc;
 }
 
 static char *jid_join(const struct xmpp_jid *j, int with_resource)

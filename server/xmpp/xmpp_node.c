@@ -66,9 +66,19 @@ struct xmpp_node *xmpp_node_copy(const struct xmpp_node *n)
     c = xmpp_node_new(n->name, n->ns);
     if (!c)
         return NULL;
-    for (size_t i = 0; i < n->nattrs; i++)
-        if (xmpp_node_set_attr(c, n->attrs[i].name, n->attrs[i].value) != PL_OK)
+    /* The names are already distinct: copied in one pass, not looked up. */
+    if (n->nattrs) {
+        c->attrs = calloc(n->nattrs, sizeof(*c->attrs));
+        if (!c->attrs)
             goto err;
+    }
+    for (size_t i = 0; i < n->nattrs; i++) {
+        c->attrs[i].name = strdup(n->attrs[i].name);
+        c->attrs[i].value = strdup(n->attrs[i].value);
+        c->nattrs++;
+        if (!c->attrs[i].name || !c->attrs[i].value)
+            goto err;
+    }
     for (const struct xmpp_node *k = n->children; k; k = k->next) {
         struct xmpp_node *kc = xmpp_node_copy(k);
         if (!kc)

@@ -65,14 +65,11 @@ static int sasl_authzid_ok(const struct xmpp_stream *s, const char *authzid)
     return ok;
 }
 
-static int sasl_same_user(const struct xmpp_stream *s, const char *name)
+/* A token's subject names this stream's user: it must be the username
+ * exactly, already in prepared form (as at the upgrade). */
+static int sasl_same_user(const struct xmpp_stream *s, const char *subject)
 {
-    char *local = NULL;
-    if (xmpp_jid_normalize_local(name, &local) != PL_OK)
-        return 0;
-    int ok = strcmp(local, s->username) == 0;
-    free(local);
-    return ok;
+    return xmpp_jid_check_username(subject) == PL_OK && strcmp(subject, s->username) == 0;
 }
 
 static int sasl_user_allowed(const struct xmpp_stream *s)

@@ -185,6 +185,22 @@ void xmpp_stream_too_big(struct xmpp_stream *s)
     xmpp_stream_error(s, "policy-violation", "stanza too big");
 }
 
+int xmpp_stream_deadline(struct xmpp_stream *s)
+{
+    if (s->state == XMPP_ST_BOUND || s->state == XMPP_ST_CLOSING)
+        return PL_OK;
+    /* As Prosody does for its c2s_timeout: RFC 6120 section 4.9.3.4's
+     * condition for a peer that does not take part in the stream. */
+    xmpp_stream_error(s, "connection-timeout", "not authenticated in time");
+    return PL_ESTATE;
+}
+
+void xmpp_stream_binary(struct xmpp_stream *s)
+{
+    xmpp_stream_error(s, "unsupported-encoding",
+                      "XMPP frames are WebSocket text messages");
+}
+
 static int domain_is_ours(const struct xmpp_stream *s, const char *to)
 {
     struct xmpp_jid j;
@@ -251,8 +267,9 @@ static int stanza_is_iq_with(const struct xmpp_node *el, const char *type,
            xmpp_node_child(el, name, ns) != NULL;
 }
 
-/* The client's requested resource: the text of <resource/>, NULL when
- * absent or empty. PL_EINVAL when it could not be a JID resource. */
+/* The client's requested resource: the text of <resource/> as
+ * Resourceprep prepares it, NULL when absent or empty. PL_EINVAL when it
+ * could not be a JID resource. */
 static int bind_requested(const struct xmpp_stream *s, const struct xmpp_node *bind,
                           char **out)
 {
@@ -274,15 +291,15 @@ static int bind_requested(const struct xmpp_stream *s, const struct xmpp_node *b
         return PL_ENOMEM;
     }
     snprintf(full, n, "%s/%s", s->bare_jid, text);
+    free(text);
     struct xmpp_jid j;
     int rc = xmpp_jid_parse(full, &j);
     free(full);
-    if (rc != PL_OK) {
-        free(text);
-        return PL_EINVAL;
-    }
+    if (rc != PL_OK)
+        return rc == PL_ENOMEM ? PL_ENOMEM : PL_EINVAL;
+    *out = j.resource;
+    j.resource = NULL;
     xmpp_jid_free(&j);
-    *out = text;
     return PL_OK;
 }
 
@@ -442,6 +459,13 @@ static void stream_route_stanza(struct xmpp_stream *s, enum xmpp_stanza_kind kin
             goto done;
         }
         st->has_to = 1;
+        /* The recipient and the store see the JID as prepared
+         * (ｂｏｂ@localhost is bob@localhost). */
+        char *prepared = xmpp_jid_full(&st->to);
+        int rc = prepared ? xmpp_node_set_attr(el, "to", prepared) : PL_ENOMEM;
+        free(prepared);
+        if (rc != PL_OK)
+            goto done;
     }
     if (kind == XMPP_STANZA_IQ &&
         stanza_is_iq_with(el, "set", "session", XMPP_NS_SESSION)) {
@@ -529,6 +553,26 @@ static void stream_dispatch(struct xmpp_stream *s, struct xmpp_node *el)
     xmpp_node_free(el);
 }
 
+/* The stream error for a frame the parser refused. */
+static void stream_refuse_frame(struct xmpp_stream *s, enum xmpp_parse_error why)
+{
+    switch (why) {
+    case XMPP_PARSE_RESTRICTED:
+        xmpp_stream_error(s, "restricted-xml", NULL);
+        return;
+    case XMPP_PARSE_TOO_MANY_ATTRS:
+    case XMPP_PARSE_TOO_MANY_NAMESPACES:
+    case XMPP_PARSE_TOO_MANY_ELEMENTS:
+    case XMPP_PARSE_TOO_DEEP:
+        xmpp_stream_error(s, "policy-violation", xmpp_parse_error_str(why));
+        return;
+    case XMPP_PARSE_OK:
+    case XMPP_PARSE_NOT_WELL_FORMED:
+        break;
+    }
+    xmpp_stream_error(s, "not-well-formed", NULL);
+}
+
 int xmpp_stream_input(struct xmpp_stream *s, const char *frame, size_t len)
 {
     if (s->state == XMPP_ST_CLOSING)
@@ -543,8 +587,7 @@ int xmpp_stream_input(struct xmpp_stream *s, const char *frame, size_t len)
     if (rc == PL_ENOMEM)
         xmpp_stream_error(s, "internal-server-error", NULL);
     else if (rc != PL_OK)
-        xmpp_stream_error(
-            s, why == XMPP_PARSE_RESTRICTED ? "restricted-xml" : "not-well-formed", NULL);
+        stream_refuse_frame(s, why);
     else
         stream_dispatch(s, el);
     return s->state == XMPP_ST_CLOSING ? PL_ESTATE : PL_OK;

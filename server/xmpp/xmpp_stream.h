@@ -78,6 +78,13 @@ void xmpp_stream_free(struct xmpp_stream *s);
 int xmpp_stream_input(struct xmpp_stream *s, const char *frame, size_t len);
 /* The transport saw a frame grow past env->max_stanza_size: policy-violation. */
 void xmpp_stream_too_big(struct xmpp_stream *s);
+/* The transport's authentication deadline for s has passed. A stream not
+ * yet authenticated and bound gets the stream error connection-timeout
+ * and closes (PL_ESTATE); a bound or closing one is left alone (PL_OK). */
+int xmpp_stream_deadline(struct xmpp_stream *s);
+/* The transport got a binary WebSocket message: RFC 7395 carries XMPP in
+ * text messages only, so unsupported-encoding. */
+void xmpp_stream_binary(struct xmpp_stream *s);
 /* Called by the transport when the frame queued with tag was written. */
 void xmpp_stream_written(struct xmpp_stream *s, uint64_t tag);
 

@@ -93,7 +93,7 @@ const phases = new Set(opt.phases.split(","));
 // random pairs. Bodies draw from a small vocabulary; "quartz" is in 1 in 500.
 if (N > 0 && (phases.has("history") || phases.has("fulltext") || phases.has("export"))) {
     const t0 = performance.now();
-    psql("TRUNCATE messages, deliveries, offline_queue, deliveries_in_flight");
+    psql("TRUNCATE messages, deliveries, deliveries_unsettled");
     const words = "alpha,build,green,deploy,review,merge,lunch,coffee,ticket,release,design,meeting,budget,friday,notes";
     psql(`INSERT INTO messages (kind, sender, recipient, body, stanza)
           SELECT 'chat',

@@ -22,9 +22,9 @@ SELECT col_default_is('users', 'disabled', 'false');
 SELECT col_not_null('sessions', 'node');
 SELECT col_default_is('sessions', 'priority', '0');
 
-SELECT has_index('offline_queue', 'offline_queue_pkey');
+SELECT has_index('deliveries_unsettled', 'deliveries_unsettled_pkey');
 SELECT has_index('sessions', 'sessions_node');
-SELECT has_index('messages', 'messages_direct_stanza_id');
+SELECT has_index('messages', 'messages_stanza_head');
 SELECT fk_ok('deliveries', 'message_id', 'messages', 'id');
 
 -- users: the username is a normalised, non-empty localpart

@@ -2,7 +2,7 @@
 -- sender, recipient, id and body as the latest message with that key,
 -- within parley_retry_window() (migrations/0002).
 BEGIN;
-SELECT plan(21);
+SELECT plan(23);
 
 SELECT is(parley_retry_window(), interval '10 minutes', 'the retry window is 10 minutes');
 
@@ -85,6 +85,14 @@ SELECT is(parley_mark_received('erin@x', 'r', 'bob@x'), 0,
 SELECT ok((SELECT inserted FROM parley_store_message('alice@x', 'bob@x', NULL, 'x', '<message/>'))
           AND (SELECT inserted FROM parley_store_message('alice@x', 'bob@x', NULL, 'x', '<message/>')),
           'messages without an id are always new');
+
+-- one head per key: the latest; the others are superseded
+SELECT is((SELECT count(*) FROM messages WHERE sender = 'alice@x' AND recipient = 'bob@x'
+           AND stanza_id = '1' AND NOT superseded)::int, 1, 'a key has one head');
+SELECT is((SELECT max(id) FROM messages WHERE sender = 'alice@x' AND recipient = 'bob@x'
+           AND stanza_id = '1'),
+          (SELECT id FROM messages WHERE sender = 'alice@x' AND recipient = 'bob@x'
+           AND stanza_id = '1' AND NOT superseded), '... the latest message with it');
 
 -- the unique constraint of 0001 is gone
 SELECT hasnt_index('messages', 'messages_sender_stanza_id_key',

@@ -52,7 +52,7 @@ SELECT is((SELECT stanza FROM messages WHERE recipient = 'bea@localhost'),
           'the stanza is escaped XML carrying the stanza id');
 SELECT is((SELECT state FROM deliveries d JOIN messages m ON m.id = d.message_id
            WHERE m.recipient = 'bea@localhost'), 'stored', 'its delivery row is stored');
-SELECT is((SELECT count(*)::int FROM offline_queue q JOIN messages m ON m.id = q.message_id
+SELECT is((SELECT count(*)::int FROM deliveries_unsettled q JOIN messages m ON m.id = q.message_id
            WHERE m.recipient = 'bea@localhost'), 1, 'and waits in the offline queue');
 SELECT is((parley_admin_message_json((SELECT id FROM messages WHERE recipient = 'bea@localhost'))
            -> 'deliveries' -> 0 ->> 'recipient'), 'bea@localhost', 'the message answers its deliveries');

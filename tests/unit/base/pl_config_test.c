@@ -13,10 +13,10 @@
 
 static void clear_env(void)
 {
-    const char *names[] = {"DATABASE_URL",        "PARLEY_DOMAIN",
-                           "PARLEY_MUC_DOMAIN",   "PARLEY_XMPP_ADDR",
-                           "PARLEY_JWT_SECRET",   "PARLEY_MAX_STANZA_SIZE",
-                           "PARLEY_STORE_WORKERS"};
+    const char *names[] = {"DATABASE_URL",         "PARLEY_DOMAIN",
+                           "PARLEY_MUC_DOMAIN",    "PARLEY_XMPP_ADDR",
+                           "PARLEY_JWT_SECRET",    "PARLEY_MAX_STANZA_SIZE",
+                           "PARLEY_STORE_WORKERS", "PARLEY_AUTH_TIMEOUT"};
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
         unsetenv(names[i]);
 }
@@ -33,6 +33,7 @@ static void test_defaults(void **state)
     assert_int_equal(cfg.xmpp_port, 5280);
     assert_int_equal(cfg.api_port, 8080);
     assert_int_equal(cfg.max_stanza_size, 65536);
+    assert_int_equal(cfg.auth_timeout, 10);
     assert_null(cfg.jwt_secret);
     assert_string_equal(cfg.jwt_alg, "HS256");
     char host[256] = "";
@@ -94,6 +95,25 @@ static void test_rejects(void **state)
                      PL_EIO);
 }
 
+static void test_auth_timeout(void **state)
+{
+    clear_env();
+    struct pl_config cfg;
+    char err[256];
+    setenv("PARLEY_AUTH_TIMEOUT", "3", 1);
+    assert_int_equal(pl_config_load(&cfg, NULL, err, sizeof(err)), PL_OK);
+    assert_int_equal(cfg.auth_timeout, 3);
+    pl_config_free(&cfg);
+    const char *bad[] = {"0", "-1", "3601", "ten", ""};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        setenv("PARLEY_AUTH_TIMEOUT", bad[i], 1);
+        if (pl_config_load(&cfg, NULL, err, sizeof(err)) != PL_EINVAL)
+            fail_msg("PARLEY_AUTH_TIMEOUT=%s accepted", bad[i]);
+        assert_non_null(strstr(err, "PARLEY_AUTH_TIMEOUT"));
+    }
+    clear_env();
+}
+
 static void test_addr_and_loopback(void **state)
 {
     char *host = NULL;
@@ -114,9 +134,8 @@ static void test_addr_and_loopback(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults),
-        cmocka_unit_test(test_file_then_env),
-        cmocka_unit_test(test_rejects),
+        cmocka_unit_test(test_defaults),          cmocka_unit_test(test_file_then_env),
+        cmocka_unit_test(test_rejects),           cmocka_unit_test(test_auth_timeout),
         cmocka_unit_test(test_addr_and_loopback),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -250,7 +250,7 @@ static void test_send_stores_like_the_xmpp_path(void **state)
     const char *p[1] = {idbuf};
     PGresult *res =
         sql(c,
-            "SELECT m.stanza, m.stanza_id, (SELECT count(*) FROM offline_queue q"
+            "SELECT m.stanza, m.stanza_id, (SELECT count(*) FROM deliveries_unsettled q"
             " WHERE q.message_id = m.id) FROM messages m WHERE m.id = $1",
             1, p);
     assert_non_null(strstr(PQgetvalue(res, 0, 0), "<body>a &lt;b&gt; &amp; 'c'</body>"));

@@ -1,7 +1,7 @@
 /* The stream core driven through a fake transport and fake chat hooks:
  * RFC 7395 framing, features, SASL PLAIN (with real HS256 tokens) and
- * EXTERNAL, restart, bind, stanza checks, stream errors, close, and the
- * upgrade's authentication. */
+ * EXTERNAL, restart, bind, stanza checks and stream errors and close.
+ * The upgrade's authentication is in xmpp_upgrade_test.c. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "auth_jwt.h"
+#include "pl_buf.h"
 #include "pl_error.h"
 #include "xmpp_stream.h"
 
@@ -677,6 +678,117 @@ static void test_too_big(void **state)
     assert_non_null(strstr(f->frames[f->nframes - 2], "<policy-violation "));
 }
 
+/* Over the parser's limits: policy-violation, saying which limit. */
+static void test_parse_limits(void **state)
+{
+    struct fake *f = *state;
+    do_bind(f, "r");
+    char xml[2048] = "<message to='bob@localhost'";
+    for (int i = 0; i < XMPP_PARSE_MAX_ATTRS + 1; i++)
+        snprintf(xml + strlen(xml), sizeof(xml) - strlen(xml), " a%d='1'", i);
+    strcat(xml, "/>");
+    assert_int_equal(feed(f, xml), PL_ESTATE);
+    assert_string_equal(f->frames[f->nframes - 2],
+                        "<stream:error xmlns:stream='http://etherx.jabber.org/streams'>"
+                        "<policy-violation xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>"
+                        "<text xmlns='urn:ietf:params:xml:ns:xmpp-streams'>more than 64 "
+                        "attributes on an element</text></stream:error>");
+    expect_stream_error(f, STREAM_ERROR("policy-violation"));
+    assert_int_equal(f->nstanzas, 0);
+    teardown(state);
+    setup(state);
+    f = *state;
+    /* Before authentication too, and for the element limit. */
+    do_open(f);
+    struct pl_buf b = PL_BUF_INIT;
+    pl_buf_append_str(
+        &b, "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>");
+    for (int i = 0; i < XMPP_PARSE_MAX_ELEMENTS; i++)
+        pl_buf_append_str(&b, "<x/>");
+    pl_buf_append_str(&b, "</auth>");
+    assert_int_equal(xmpp_stream_input(f->s, b.data, b.len), PL_ESTATE);
+    assert_non_null(strstr(f->frames[f->nframes - 2], "more than 1024 elements"));
+    expect_stream_error(f, STREAM_ERROR("policy-violation"));
+    pl_buf_free(&b);
+}
+
+/* The transport's authentication deadline: connection-timeout until the
+ * stream is bound, nothing once it is. */
+static void test_deadline(void **state)
+{
+    struct fake *f = *state;
+    /* Nothing received at all: the <open/> goes out before the error. */
+    assert_int_equal(xmpp_stream_deadline(f->s), PL_ESTATE);
+    assert_int_equal(f->nframes, 3);
+    assert_non_null(strstr(f->frames[0], "<open "));
+    assert_string_equal(
+        f->frames[1],
+        "<stream:error xmlns:stream='http://etherx.jabber.org/streams'>"
+        "<connection-timeout xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>"
+        "<text xmlns='urn:ietf:params:xml:ns:xmpp-streams'>not authenticated "
+        "in time</text></stream:error>");
+    expect_stream_error(f, STREAM_ERROR("connection-timeout"));
+    /* Closing already: nothing more. */
+    assert_int_equal(xmpp_stream_deadline(f->s), PL_OK);
+    teardown(state);
+    setup(state);
+    f = *state;
+    /* Opened, offered SASL, never authenticated. */
+    do_open(f);
+    assert_int_equal(xmpp_stream_deadline(f->s), PL_ESTATE);
+    expect_stream_error(f, STREAM_ERROR("connection-timeout"));
+    teardown(state);
+    setup(state);
+    f = *state;
+    /* Authenticated and restarted, never bound. */
+    do_auth(f);
+    assert_int_equal(xmpp_stream_deadline(f->s), PL_ESTATE);
+    expect_stream_error(f, STREAM_ERROR("connection-timeout"));
+    assert_int_equal(f->closed_hook, 0);
+    teardown(state);
+    setup(state);
+    f = *state;
+    /* Bound: the deadline does not apply. */
+    do_bind(f, "r");
+    assert_int_equal(xmpp_stream_deadline(f->s), PL_OK);
+    assert_int_equal(f->nframes, 0);
+    assert_int_equal(f->closed_io, 0);
+    assert_false(xmpp_stream_is_closing(f->s));
+}
+
+static void test_binary(void **state)
+{
+    struct fake *f = *state;
+    do_bind(f, "r");
+    xmpp_stream_binary(f->s);
+    assert_string_equal(
+        f->frames[f->nframes - 2],
+        "<stream:error xmlns:stream='http://etherx.jabber.org/streams'>"
+        "<unsupported-encoding xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>"
+        "<text xmlns='urn:ietf:params:xml:ns:xmpp-streams'>XMPP frames are "
+        "WebSocket text messages</text></stream:error>");
+    expect_stream_error(f, STREAM_ERROR("unsupported-encoding"));
+}
+
+/* A NUL byte after the element: not-well-formed, and nothing delivered. */
+static void test_nul_trailer(void **state)
+{
+    struct fake *f = *state;
+    do_bind(f, "r");
+    static const char frame[] =
+        "<message to='bob@localhost' type='chat'><body>x</body></message>\0<garbage";
+    assert_int_equal(xmpp_stream_input(f->s, frame, sizeof(frame) - 1), PL_ESTATE);
+    expect_stream_error(f, STREAM_ERROR("not-well-formed"));
+    assert_int_equal(f->nstanzas, 0);
+    teardown(state);
+    setup(state);
+    f = *state;
+    static const char open[] = OPEN "\0";
+    frames_clear(f);
+    assert_int_equal(xmpp_stream_input(f->s, open, sizeof(open) - 1), PL_ESTATE);
+    expect_stream_error(f, STREAM_ERROR("not-well-formed"));
+}
+
 static void test_unknown_elements(void **state)
 {
     struct fake *f = *state;
@@ -811,99 +923,6 @@ static void test_send(void **state)
     assert_int_equal(f->closed_io, 1);
 }
 
-/* xmpp_upgrade_auth */
-
-static void test_upgrade_cookie(void **state)
-{
-    struct fake *f = *state;
-    char *tok = token_for(f, "Alice");
-    char cookie[1200];
-    char *user = NULL;
-    snprintf(cookie, sizeof(cookie), "a=b; auth_token=%s; c=d", tok);
-    assert_int_equal(xmpp_upgrade_auth(&f->env, cookie, NULL, (long)time(NULL), &user),
-                     PL_OK);
-    assert_string_equal(user, "alice");
-    free(user);
-    user = NULL;
-    snprintf(cookie, sizeof(cookie), "auth_token=\"%s\"", tok);
-    assert_int_equal(xmpp_upgrade_auth(&f->env, cookie, NULL, (long)time(NULL), &user),
-                     PL_OK);
-    free(user);
-    user = NULL;
-    /* A cookie with a similar name is not the token. */
-    snprintf(cookie, sizeof(cookie), "xauth_token=%s; auth_token_old=%s", tok, tok);
-    assert_int_equal(xmpp_upgrade_auth(&f->env, cookie, NULL, (long)time(NULL), &user),
-                     PL_EDENIED);
-    assert_null(user);
-    /* Expired at `now`. */
-    snprintf(cookie, sizeof(cookie), "auth_token=%s", tok);
-    assert_int_equal(
-        xmpp_upgrade_auth(&f->env, cookie, NULL, (long)time(NULL) + 7200, &user),
-        PL_EDENIED);
-    free(tok);
-}
-
-static void test_upgrade_bearer(void **state)
-{
-    struct fake *f = *state;
-    char *tok = token_for(f, "bob");
-    char hdr[1200];
-    char *user = NULL;
-    snprintf(hdr, sizeof(hdr), "bEaReR %s", tok);
-    assert_int_equal(
-        xmpp_upgrade_auth(&f->env, "theme=dark", hdr, (long)time(NULL), &user), PL_OK);
-    assert_string_equal(user, "bob");
-    free(user);
-    user = NULL;
-    snprintf(hdr, sizeof(hdr), "Basic %s", tok);
-    assert_int_equal(xmpp_upgrade_auth(&f->env, NULL, hdr, (long)time(NULL), &user),
-                     PL_EDENIED);
-    free(tok);
-}
-
-static void test_upgrade_refusals(void **state)
-{
-    struct fake *f = *state;
-    char *user = NULL;
-    long now = (long)time(NULL);
-    assert_int_equal(xmpp_upgrade_auth(&f->env, NULL, NULL, now, &user), PL_EDENIED);
-    assert_int_equal(xmpp_upgrade_auth(&f->env, "auth_token=", NULL, now, &user),
-                     PL_EDENIED);
-    assert_int_equal(
-        xmpp_upgrade_auth(&f->env, "auth_token=abc.def.ghi", NULL, now, &user),
-        PL_EDENIED);
-    assert_int_equal(xmpp_upgrade_auth(&f->env, NULL, "Bearer nope", now, &user),
-                     PL_EDENIED);
-    /* A token signed with another secret. */
-    struct auth_config cfg = {.alg = "HS256",
-                              .secret = "another-secret-0123456789abcdef!"};
-    struct auth_verifier *other = NULL;
-    char err[200];
-    char *tok = NULL;
-    char hdr[1200];
-    assert_int_equal(auth_verifier_new(&cfg, &other, err, sizeof(err)), PL_OK);
-    assert_int_equal(auth_token_issue(other, "alice", 0, 3600, now, &tok), PL_OK);
-    snprintf(hdr, sizeof(hdr), "Bearer %s", tok);
-    assert_int_equal(xmpp_upgrade_auth(&f->env, NULL, hdr, now, &user), PL_EDENIED);
-    free(tok);
-    auth_verifier_free(other);
-    /* A subject that is not a valid localpart. */
-    tok = token_for(f, "a b");
-    snprintf(hdr, sizeof(hdr), "Bearer %s", tok);
-    assert_int_equal(xmpp_upgrade_auth(&f->env, NULL, hdr, now, &user), PL_EDENIED);
-    free(tok);
-    /* A disabled user. */
-    f->disabled_user = "carol";
-    tok = token_for(f, "carol");
-    snprintf(hdr, sizeof(hdr), "Bearer %s", tok);
-    assert_int_equal(xmpp_upgrade_auth(&f->env, NULL, hdr, now, &user), PL_EDENIED);
-    f->disabled_user = NULL;
-    assert_int_equal(xmpp_upgrade_auth(&f->env, NULL, hdr, now, &user), PL_OK);
-    assert_string_equal(user, "carol");
-    free(user);
-    free(tok);
-}
-
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -926,14 +945,15 @@ int main(void)
         T(test_not_well_formed),
         T(test_restricted_xml),
         T(test_too_big),
+        T(test_parse_limits),
+        T(test_nul_trailer),
+        T(test_binary),
+        T(test_deadline),
         T(test_unknown_elements),
         T(test_close_handshake),
         T(test_jid_malformed),
         T(test_bad_types),
         T(test_send),
-        T(test_upgrade_cookie),
-        T(test_upgrade_bearer),
-        T(test_upgrade_refusals),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
