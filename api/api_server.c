@@ -7,8 +7,10 @@
  *   2. the path, from the raw request target, split and decoded strictly
  *      (api_path_parse), then matched exactly against the route table:
  *      404, or 405 with Allow;
- *   3. the token, unless the route is public: `Authorization: Bearer` only,
- *      verified by the one verifier; none or bad 401, not an admin 403;
+ *   3. the token, unless the route is public: `Authorization: Bearer` only
+ *      (the shared extraction of auth_http.h, never given the Cookie
+ *      header), verified by the one verifier; none or bad 401, not an
+ *      admin 403;
  *   4. the query parameters against the route's declared names;
  *   5. a body only where the route takes one, as application/json (415),
  *      at most 1 MiB (413), arriving within API_REQUEST_DEADLINE_MS.
@@ -18,7 +20,7 @@
  * status, latency) are counted when a request completes. */
 #include "api_internal.h"
 
-#include "auth_bearer.h"
+#include "auth_http.h"
 #include "db_read.h"
 #include "pl_buf.h"
 #include "pl_error.h"
@@ -297,6 +299,26 @@ static int is_json_type(const char *ct)
            (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
 }
 
+/* The Bearer token of the request, never the auth_token cookie: the admin
+ * API takes no credential a cross-site request could ride on. NULL if
+ * none. */
+static char *bearer_token(const char *authorization)
+{
+    char *tok = NULL;
+    if (auth_token_from_headers(NULL, authorization, &tok) != PL_OK)
+        return NULL;
+    return tok;
+}
+
+/* Wipes a credential before freeing it. */
+static void token_free(char *tok)
+{
+    if (tok) {
+        explicit_bzero(tok, strlen(tok));
+        free(tok);
+    }
+}
+
 /* Timing-safe comparison for the metrics token. */
 static int same_secret(const char *a, const char *b)
 {
@@ -376,10 +398,9 @@ static int check_request(struct api_exchange *x, struct MHD_Connection *c,
         MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
     if (flags & API_ROUTE_METRICS) {
         if (srv->metrics_token) {
-            char *tok = NULL;
-            int ok = auth_bearer_token(authz, &tok) == PL_OK &&
-                     same_secret(tok, srv->metrics_token);
-            free(tok);
+            char *tok = bearer_token(authz);
+            int ok = tok && same_secret(tok, srv->metrics_token);
+            token_free(tok);
             if (!ok) {
                 api_problem(rep, 401, "unauthorized", NULL,
                             "/metrics needs the metrics token as a Bearer token");
@@ -387,8 +408,8 @@ static int check_request(struct api_exchange *x, struct MHD_Connection *c,
             }
         }
     } else if (!(flags & API_ROUTE_PUBLIC)) {
-        char *tok = NULL;
-        if (auth_bearer_token(authz, &tok) != PL_OK) {
+        char *tok = bearer_token(authz);
+        if (!tok) {
             api_problem(rep, 401, "unauthorized", NULL,
                         "an admin token is needed in 'Authorization: Bearer'");
             return PL_EDENIED;
@@ -396,7 +417,7 @@ static int check_request(struct api_exchange *x, struct MHD_Connection *c,
         struct auth_claims claims = {0};
         enum auth_result why = AUTH_MISSING;
         rc = auth_verify(srv->cfg.verifier, tok, (long)time(NULL), &claims, &why);
-        free(tok);
+        token_free(tok);
         if (rc != PL_OK) {
             api_problem(rep, 401, "unauthorized", NULL, "the token was refused: %s",
                         auth_result_str(why));
