@@ -7,8 +7,10 @@
  *   2. the path, from the raw request target, split and decoded strictly
  *      (api_path_parse), then matched exactly against the route table:
  *      404, or 405 with Allow;
- *   3. the token, unless the route is public: `Authorization: Bearer` only,
- *      verified by the one verifier; none or bad 401, not an admin 403;
+ *   3. the token, unless the route is public: `Authorization: Bearer` only
+ *      (the shared extraction of auth_http.h, never given the Cookie
+ *      header), verified by the one verifier; none or bad 401, not an
+ *      admin 403;
  *   4. the query parameters against the route's declared names;
  *   5. a body only where the route takes one, as application/json (415),
  *      at most 1 MiB (413), arriving within API_REQUEST_DEADLINE_MS.
@@ -18,7 +20,7 @@
  * status, latency) are counted when a request completes. */
 #include "api_internal.h"
 
-#include "auth_bearer.h"
+#include "auth_http.h"
 #include "db_read.h"
 #include "pl_buf.h"
 #include "pl_error.h"
@@ -72,6 +74,8 @@ struct api_exchange {
     struct pl_buf body;
     int too_large;
     int status;
+    char addr[64];  /* the client's address, for handlers */
+    char method[8]; /* a copy, for the log line at completion */
 };
 
 static int64_t now_us(void)
@@ -295,6 +299,26 @@ static int is_json_type(const char *ct)
            (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
 }
 
+/* The Bearer token of the request, never the auth_token cookie: the admin
+ * API takes no credential a cross-site request could ride on. NULL if
+ * none. */
+static char *bearer_token(const char *authorization)
+{
+    char *tok = NULL;
+    if (auth_token_from_headers(NULL, authorization, &tok) != PL_OK)
+        return NULL;
+    return tok;
+}
+
+/* Wipes a credential before freeing it. */
+static void token_free(char *tok)
+{
+    if (tok) {
+        explicit_bzero(tok, strlen(tok));
+        free(tok);
+    }
+}
+
 /* Timing-safe comparison for the metrics token. */
 static int same_secret(const char *a, const char *b)
 {
@@ -374,10 +398,9 @@ static int check_request(struct api_exchange *x, struct MHD_Connection *c,
         MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
     if (flags & API_ROUTE_METRICS) {
         if (srv->metrics_token) {
-            char *tok = NULL;
-            int ok = auth_bearer_token(authz, &tok) == PL_OK &&
-                     same_secret(tok, srv->metrics_token);
-            free(tok);
+            char *tok = bearer_token(authz);
+            int ok = tok && same_secret(tok, srv->metrics_token);
+            token_free(tok);
             if (!ok) {
                 api_problem(rep, 401, "unauthorized", NULL,
                             "/metrics needs the metrics token as a Bearer token");
@@ -385,8 +408,8 @@ static int check_request(struct api_exchange *x, struct MHD_Connection *c,
             }
         }
     } else if (!(flags & API_ROUTE_PUBLIC)) {
-        char *tok = NULL;
-        if (auth_bearer_token(authz, &tok) != PL_OK) {
+        char *tok = bearer_token(authz);
+        if (!tok) {
             api_problem(rep, 401, "unauthorized", NULL,
                         "an admin token is needed in 'Authorization: Bearer'");
             return PL_EDENIED;
@@ -394,7 +417,7 @@ static int check_request(struct api_exchange *x, struct MHD_Connection *c,
         struct auth_claims claims = {0};
         enum auth_result why = AUTH_MISSING;
         rc = auth_verify(srv->cfg.verifier, tok, (long)time(NULL), &claims, &why);
-        free(tok);
+        token_free(tok);
         if (rc != PL_OK) {
             api_problem(rep, 401, "unauthorized", NULL, "the token was refused: %s",
                         auth_result_str(why));
@@ -470,19 +493,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (x->phase == 0) {
         x->phase = 1;
         x->req.method = method;
+        snprintf(x->method, sizeof(x->method), "%s", method);
         const union MHD_ConnectionInfo *ci =
             MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-        static __thread char addr[64];
-        addr[0] = '\0';
         if (ci && ci->client_addr) {
             if (ci->client_addr->sa_family == AF_INET)
                 inet_ntop(AF_INET, &((struct sockaddr_in *)ci->client_addr)->sin_addr,
-                          addr, sizeof(addr));
+                          x->addr, sizeof(x->addr));
             else if (ci->client_addr->sa_family == AF_INET6)
                 inet_ntop(AF_INET6, &((struct sockaddr_in6 *)ci->client_addr)->sin6_addr,
-                          addr, sizeof(addr));
+                          x->addr, sizeof(x->addr));
         }
-        x->req.client_address = addr;
+        x->req.client_address = x->addr;
         if (check_request(x, c, method, &rep) != PL_OK)
             return answer(x, c, &rep);
         return MHD_YES;
@@ -532,7 +554,13 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
         /* A stream cut short is counted as a failure, not as its 200. */
         if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && status < 400)
             status = 500;
-        record(srv, x->route, status, (uint64_t)(now_us() - x->start_us));
+        uint64_t us = (uint64_t)(now_us() - x->start_us);
+        record(srv, x->route, status, us);
+        /* The route's pattern, not the path: no user name or query in the
+         * log above debug, and never a token. */
+        pl_debug(0, x->req.actor, "api: %s %s %d %.1f ms from %s",
+                 x->method[0] ? x->method : "-", x->route ? x->route->pattern : "-",
+                 status, (double)us / 1000.0, x->addr[0] ? x->addr : "-");
     }
     api_path_free(&x->req.path);
     api_query_free(&x->req.query);
