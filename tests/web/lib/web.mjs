@@ -3,7 +3,6 @@
 // dashboard at / on its API port), a fresh profile each launch, and
 // screenshots under the build folder.
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { chromium } from "playwright-core";
 
@@ -13,10 +12,10 @@ export * from "../../api/lib/api.mjs";
 
 export const SHOTS = process.env.PARLEY_WEB_SCREENSHOTS || path.join(ROOT, "build-test", "web-screenshots");
 
-/** A persistent-free Chromium with its own fresh profile folder; resolves
- * { browser, close }. */
+/** Chromium on a fresh profile: playwright's launch gives it a new
+ * --user-data-dir of its own in the temporary folder (and refuses one in
+ * args), removed at close. Resolves { browser, close }. */
 export async function launch() {
-    const profile = fs.mkdtempSync(path.join(os.tmpdir(), "parley-web-"));
     const browser = await chromium.launch({
         executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
         headless: true,
@@ -29,26 +28,27 @@ export async function launch() {
             "--disable-background-networking",
             "--disable-component-update",
             "--disable-sync",
-            `--user-data-dir=${profile}`,
         ],
     });
     return {
         browser,
         async close() {
             await browser.close().catch(() => {});
-            fs.rmSync(profile, { recursive: true, force: true });
         },
     };
 }
 
 /** A new page on a 1280x720 screen that records console errors (a CSP
- * refusal shows there) and page errors. */
+ * refusal shows there) and page errors; not the browser's own line for an
+ * HTTP error status, which the tests provoke (401, 404) and check on the
+ * page instead. */
 export async function newPage(browser, opts = {}) {
     const context = await browser.newContext({ viewport: { width: 1280, height: 720 }, acceptDownloads: true, ...opts });
     const page = await context.newPage();
     page.problems = [];
     page.on("console", (m) => {
-        if (m.type() === "error") page.problems.push(m.text());
+        if (m.type() === "error" && !/^Failed to load resource: the server responded with a status of (401|403|404)/.test(m.text()))
+            page.problems.push(m.text());
     });
     page.on("pageerror", (e) => page.problems.push(String(e)));
     page.closeAll = () => context.close();
