@@ -107,7 +107,13 @@ static int serve_file(const char *root, const char *rel, const char *if_none_mat
     close(fd);
     if (!body || got != size) {
         free(body);
+        /* Untouched, as the caller expects of a failure: a problem goes
+         * out without this file's headers. */
         rep->status = 0;
+        rep->content_type = NULL;
+        rep->csp = NULL;
+        rep->cache_control = NULL;
+        rep->etag[0] = '\0';
         return PL_EIO;
     }
     rep->body = body;

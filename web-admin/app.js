@@ -70,6 +70,9 @@ async function route() {
         } catch (err) {
             show(main, errorBox(err));
         }
+        // A new page takes the focus to its content, as a page load would,
+        // unless a control in it has it already (a search just made).
+        if (!main.contains(document.activeElement) || document.activeElement === main) main.focus({ preventScroll: true });
         return;
     }
     show(main, errorBox({ title: "No such page", detail: `Nothing lives at #${path}.` }));

@@ -340,6 +340,40 @@ test("an API error is shown in words, not a blank page", T, async () => {
     }
 });
 
+test("keyboard: sign in, skip to the content and move between pages without a mouse", SLOW, async () => {
+    const page = await newPage(chrome.browser);
+    const active = () => page.evaluate(() => `${document.activeElement.tagName}:${document.activeElement.textContent.trim() || document.activeElement.id}`);
+    try {
+        await page.goto(`${base(srv)}/`);
+        await page.getByRole("heading", { name: "Sign in" }).waitFor();
+        assert.equal(await active(), "TEXTAREA:token", "the token field has the focus");
+        await page.keyboard.insertText(adminToken(srv));
+        await page.keyboard.press("Tab");
+        assert.equal(await active(), "BUTTON:Sign in");
+        await page.keyboard.press("Enter");
+        await page.getByRole("heading", { name: "Overview", level: 1 }).waitFor();
+        // The new page's content takes the focus; from the top, the first
+        // stop is the skip link.
+        await until(async () => (await page.evaluate(() => document.activeElement.id)) === "main", "the content focused");
+        await page.evaluate(() => document.activeElement.blur());
+        await page.keyboard.press("Tab");
+        assert.equal(await active(), "A:Skip to content");
+        await page.keyboard.press("Tab");
+        assert.equal(await active(), "A:Overview");
+        await page.keyboard.press("Tab");
+        assert.equal(await active(), "A:Users");
+        await page.keyboard.press("Enter");
+        await page.getByRole("heading", { name: "Users", level: 1 }).waitFor();
+        await page.keyboard.press("Tab");
+        assert.equal(await active(), "INPUT:user-q", "the page's first control follows its content's focus");
+        await page.keyboard.insertText(alice);
+        await page.keyboard.press("Enter");
+        await page.locator("#users-results").getByRole("link", { name: alice, exact: true }).waitFor();
+    } finally {
+        await page.closeAll();
+    }
+});
+
 test("axe-core finds no serious or critical violations on any page", { timeout: 60_000 }, async () => {
     // axe is injected as a script the page's CSP would refuse: this context
     // bypasses the CSP (the other tests run with it).
