@@ -118,16 +118,37 @@ const STEPS = [
     ["displayed", "displayed_at"],
 ];
 
+// The message page follows its deliveries: it asks again every 2 s while a
+// recipient has not displayed it, and redraws only when something moved.
 async function renderMessage(main, id) {
     const back = h("p", {}, link("#/history", "← History"));
     show(main, back, h("h1", {}, `Message ${id}`), loading());
-    let m;
-    try {
-        m = await get(`/api/v1/messages/${encodeURIComponent(id)}`);
-    } catch (err) {
-        show(main, back, h("h1", {}, `Message ${id}`), errorBox(err));
-        return;
-    }
+    let stopped = false;
+    let timer = null;
+    let last = null;
+    const poll = async () => {
+        try {
+            const m = await get(`/api/v1/messages/${encodeURIComponent(id)}`);
+            if (stopped) return;
+            const seen = JSON.stringify(m.deliveries);
+            if (seen !== last) {
+                last = seen;
+                drawMessage(main, back, id, m);
+            }
+            if (m.deliveries.some((d) => d.state !== "displayed")) timer = setTimeout(poll, 2000);
+        } catch (err) {
+            if (!stopped && last === null) show(main, back, h("h1", {}, `Message ${id}`), errorBox(err));
+            else if (!stopped) timer = setTimeout(poll, 2000);
+        }
+    };
+    await poll();
+    return () => {
+        stopped = true;
+        clearTimeout(timer);
+    };
+}
+
+function drawMessage(main, back, id, m) {
     const timelines = m.deliveries.length
         ? m.deliveries.map((d) =>
               h(
