@@ -2,7 +2,7 @@
 // polling: one small query each, no connection held open on the server),
 // and messages per minute over the last hour as a uPlot chart.
 import uPlot from "/vendor/uplot/uPlot.esm.js";
-import { get, request } from "../api.js";
+import { get } from "../api.js";
 import { h, show, errorBox, seconds, loading } from "../ui.js";
 
 const POLL_MS = 2000;
@@ -82,8 +82,10 @@ export async function render(main) {
                     async (r) => ({ ok: r.ok, body: await r.json().catch(() => ({})) }),
                     () => ({ ok: false, body: { detail: "the server cannot be reached" } }),
                 ),
-                request("GET", "/metrics").then(
-                    (r) => r.text(),
+                // /metrics takes no admin token (only PARLEY_METRICS_TOKEN, when
+                // set): asked without one, and a refusal is not a sign-out.
+                fetch("/metrics", { cache: "no-store" }).then(
+                    (r) => (r.ok ? r.text() : null),
                     () => null,
                 ),
             ]);
