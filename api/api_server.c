@@ -57,6 +57,7 @@ struct api_server {
     struct api_config cfg;
     char *host, *tls_cert_pem, *tls_key_pem;
     char *domain, *muc_domain, *conninfo, *migrations_dir, *metrics_token;
+    char *web_dir, *modules_dir; /* the web admin's files (api_static.c); NULL: none */
     struct db_read_pool *pool;
     struct MHD_Daemon *daemon;
     int port;
@@ -214,7 +215,7 @@ static enum MHD_Result answer(struct api_exchange *x, struct MHD_Connection *c,
                               struct api_reply *rep)
 {
     struct MHD_Response *resp = NULL;
-    if (!rep->body && !rep->stream && rep->status != 204)
+    if (!rep->body && !rep->stream && rep->status != 204 && rep->status != 304)
         api_problem(rep, 500, "internal", NULL, "out of memory");
     if (rep->stream) {
         struct api_stream_box *box = malloc(sizeof(*box));
@@ -242,9 +243,14 @@ static enum MHD_Result answer(struct api_exchange *x, struct MHD_Connection *c,
         api_reply_free(rep);
         return MHD_NO;
     }
-    if (rep->content_type && rep->status != 204)
+    if (rep->content_type && rep->status != 204 && rep->status != 304)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, rep->content_type);
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
+                            rep->cache_control ? rep->cache_control : "no-store");
+    if (rep->csp)
+        MHD_add_response_header(resp, "Content-Security-Policy", rep->csp);
+    if (rep->etag[0])
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, rep->etag);
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
     if (rep->allow[0])
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, rep->allow);
@@ -383,6 +389,20 @@ static int check_request(struct api_exchange *x, struct MHD_Connection *c,
                         x->req.path_params, &x->req.npath_params, rep->allow,
                         sizeof(rep->allow));
     if (rc == PL_ENOENT) {
+        /* Not an API route: one of the web admin's files, if it is one
+         * (never with a body; the API's own paths stay problems). */
+        if ((strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0) && !has_body) {
+            const char *inm = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                          MHD_HTTP_HEADER_IF_NONE_MATCH);
+            int src =
+                api_static_reply(srv->web_dir, srv->modules_dir, &x->req.path, inm, rep);
+            if (src == PL_OK)
+                return rc; /* not a handler: rep holds the file */
+            if (src == PL_EIO) {
+                api_problem(rep, 500, "internal", NULL, "the file could not be read");
+                return src;
+            }
+        }
         api_problem(rep, 404, "not-found", NULL, "no such resource");
         return rc;
     }
@@ -626,6 +646,8 @@ void api_server_stop(struct api_server *srv)
     free(srv->conninfo);
     free(srv->migrations_dir);
     free(srv->metrics_token);
+    free(srv->web_dir);
+    free(srv->modules_dir);
     free(srv);
 }
 
@@ -654,6 +676,19 @@ int api_server_start(const struct api_config *cfg, struct api_server **out)
     srv->cfg.migrations_dir = srv->migrations_dir;
     srv->cfg.metrics_token = srv->metrics_token;
     srv->cfg.threads = cfg->threads > 0 ? cfg->threads : 4;
+    /* The web admin's folder: PARLEY_WEB_DIR, else the source tree's
+     * web-admin/ (CMake's API_DEFAULT_WEB_DIR); empty serves no pages. The
+     * chart library comes from the npm packages beside it. */
+    const char *web = getenv("PARLEY_WEB_DIR");
+    if (!web)
+        web = API_DEFAULT_WEB_DIR;
+    if (web[0]) {
+        const char *mods = getenv("PARLEY_NODE_MODULES");
+        if (!mods)
+            mods = API_DEFAULT_NODE_MODULES;
+        if (dup_opt(web, &srv->web_dir) || dup_opt(mods, &srv->modules_dir))
+            goto fail;
+    }
     srv->cfg.db_connections =
         cfg->db_connections > 0 ? cfg->db_connections : srv->cfg.threads + 1;
 

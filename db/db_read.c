@@ -186,6 +186,15 @@ static const struct db_stmt db_read_stmts[] = {
      "  WHERE created_at > now() - interval '1 hour'),"
      " 'messages_last_day', (SELECT count(*) FROM messages"
      "  WHERE created_at > now() - interval '1 day'),"
+     /* The web admin's chart: 60 counts, one a minute, the last is the
+      * minute now running. */
+     " 'messages_per_minute', (SELECT json_agg(coalesce(c.n, 0) ORDER BY g.m)"
+     "  FROM generate_series(date_trunc('minute', now()) - interval '59 minutes',"
+     "  date_trunc('minute', now()), interval '1 minute') g(m)"
+     "  LEFT JOIN (SELECT date_trunc('minute', created_at) AS m, count(*) AS n"
+     "  FROM messages WHERE created_at >= date_trunc('minute', now()) - interval '59 "
+     "minutes'"
+     "  GROUP BY 1) c ON c.m = g.m),"
      /* deliveries_unsettled holds every row still `stored` (and the
       * delivered ones whose session lives): the join keeps the former. */
      " 'offline_waiting', (SELECT count(*) FROM deliveries_unsettled u"
