@@ -1020,11 +1020,11 @@ async function main() {
     console.log(`target ${opts.url}${opts.pid ? ` (parleyd pid ${opts.pid})` : ""}, run ${run}`);
     const results = { run, date: new Date().toISOString() };
     let failed = false;
-    const phases = { idle: phaseIdle, throughput: phaseThroughput, offline: phaseOffline, fanout: phaseFanout };
     const phases = {
         idle: phaseIdle,
         throughput: phaseThroughput,
         offline: phaseOffline,
+        fanout: phaseFanout,
         room: phaseRoom,
         mam: phaseMam,
     };
