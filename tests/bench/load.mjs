@@ -817,6 +817,9 @@ async function phaseFanout(opts, run) {
     } finally {
         if (star) await star.close();
         if (sessions.length) await closeMany(sessions);
+    }
+}
+
 /** One room, O occupants, one of them posting at a steady rate; each
  * message counts when the last occupant (its sender's reflection
  * included) has it. The occupants join with <history maxstanzas='0'/>:
