@@ -106,7 +106,7 @@ struct db_read_pool {
     " AND $2::text IS NULL AND $6::text IS NULL"
 #define DB_READ_MSG_ALL                                                                  \
     "$1::text IS NULL AND $2::text IS NULL AND $3::text IS NULL AND $6::text IS NULL"
-/* Full text, through messages_body_fts; the other filters narrow it. */
+/* Full text, through messages_body_fulltext (0004); the other filters narrow it. */
 #define DB_READ_MSG_TEXT                                                                 \
     "to_tsvector('simple', coalesce(m.body, '')) @@ websearch_to_tsquery('simple', "     \
     "$6::text)"                                                                          \

@@ -79,7 +79,7 @@ CREATE TABLE room_positions (
 -- received: two ordered ranges, merged by the MAM query below.
 -- ---------------------------------------------------------------------------
 
-CREATE INDEX messages_direct_by_sender ON messages (sender, id) WHERE kind = 'chat';
+-- What a user sent: 0005's messages_by_sender (every kind) serves it.
 CREATE INDEX messages_direct_by_recipient ON messages (recipient, id) WHERE kind = 'chat';
 
 -- The retry check of room messages (same sender, room and stanza id).

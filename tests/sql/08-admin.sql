@@ -7,7 +7,7 @@ SELECT plan(30);
 
 SELECT has_table('admin_audit');
 SELECT has_column('users', 'deleted_at');
-SELECT has_index('messages', 'messages_body_fts');
+SELECT has_index('messages', 'messages_body_fulltext');
 SELECT has_index('messages', 'messages_direct_by_recipient');
 
 -- create
