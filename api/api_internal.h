@@ -91,6 +91,7 @@ struct api_reply {
     api_stream_fn stream; /* set: body is streamed instead */
     void *stream_ctx;     /* owned by the stream: freed by stream_free */
     void (*stream_free)(void *ctx);
+    int cors_any; /* Access-Control-Allow-Origin: * (public documents) */
 };
 
 /* ---- the route table (api_route.c) ------------------------------------- */
@@ -279,6 +280,13 @@ void api_health_metrics(struct api_server *srv, struct api_request *req,
                         struct api_reply *rep);
 void api_health_openapi(struct api_server *srv, struct api_request *req,
                         struct api_reply *rep);
+
+/* api_hostmeta.c: XEP-0156 discovery, /.well-known/host-meta (XRD) and
+ * /.well-known/host-meta.json (JRD) */
+void api_hostmeta_xrd(struct api_server *srv, struct api_request *req,
+                      struct api_reply *rep);
+void api_hostmeta_jrd(struct api_server *srv, struct api_request *req,
+                      struct api_reply *rep);
 
 /* The OpenAPI document, built into the binary from api/openapi.yaml. */
 extern const char api_openapi_yaml[];

@@ -34,6 +34,11 @@ struct pl_config {
     char *node_name;        /* PARLEY_NODE: this node's name in shared tables */
     char *log_level;        /* PARLEY_LOG_LEVEL */
     char *metrics_token;    /* PARLEY_METRICS_TOKEN: Bearer token for /metrics, or NULL */
+    int behind_proxy;       /* PARLEY_BEHIND_PROXY: a TLS proxy is in front */
+    char *trusted_proxies;  /* PARLEY_TRUSTED_PROXIES: comma-separated addresses
+                               whose X-Forwarded-For is believed, or NULL */
+    char *ws_url;           /* PARLEY_WS_URL: the public WebSocket URL host-meta
+                               announces, or NULL (derived) */
 };
 
 /* Fills `cfg` with defaults, then `path` (if not NULL), then the environment.
@@ -44,6 +49,8 @@ int pl_config_load(struct pl_config *cfg, const char *path, char *err, size_t er
 int pl_config_split_addr(const char *addr, char **host, int *port);
 /* 1 if `host` is a loopback name or address. */
 int pl_config_is_loopback(const char *host);
+/* 1 if `addr` is one of the comma-separated addresses in `list` (NULL: none). */
+int pl_config_addr_in_list(const char *list, const char *addr);
 void pl_config_free(struct pl_config *cfg);
 
 #endif
