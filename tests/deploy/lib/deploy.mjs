@@ -5,7 +5,7 @@ import fs from "node:fs";
 import net from "node:net";
 import path from "node:path";
 
-import { ROOT, freePort, sleep, sql } from "../../e2e/lib/harness.mjs";
+import { ROOT, freePort, parleydPath, sleep, sql } from "../../e2e/lib/harness.mjs";
 
 export * from "../../e2e/lib/harness.mjs";
 
@@ -23,7 +23,7 @@ export function run(cmd, args, opts = {}) {
 
 /** A scratch directory under the build folder (removed by the caller). */
 export function scratch(name) {
-    const base = path.join(ROOT, "build-test", "deploy");
+    const base = path.join(path.dirname(path.resolve(parleydPath())), "deploy");
     fs.mkdirSync(base, { recursive: true });
     return fs.mkdtempSync(path.join(base, `${name}-`));
 }
