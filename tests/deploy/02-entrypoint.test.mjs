@@ -97,6 +97,13 @@ test("check-config: exit 0 and what it would serve, for a good configuration", S
     assert.match(r.out, /^database: +reachable, migrations current$/m);
     const r2 = await runParleyd(["--check"], { DATABASE_URL: process.env.DATABASE_URL, PARLEY_JWT_SECRET: secret });
     assert.equal(r2.code, 0, r2.out);
+    // Behind a TLS proxy, plain listeners on every interface are fine.
+    const r3 = await runParleyd(["check-config"], {
+        DATABASE_URL: process.env.DATABASE_URL, PARLEY_JWT_SECRET: secret, PARLEY_BEHIND_PROXY: "1",
+        PARLEY_XMPP_ADDR: "0.0.0.0:5299", PARLEY_API_ADDR: "0.0.0.0:8099",
+    });
+    assert.equal(r3.code, 0, r3.out);
+    assert.match(r3.out, /^xmpp: +ws:\/\/0\.0\.0\.0:5299\/xmpp$/m);
 });
 
 test("check-config fails on an unreachable database, a missing key, a plain public listener", SLOW, async () => {
