@@ -32,9 +32,10 @@ static const struct db_stmt db_export_stmts[] = {
                       " AND $2::text IS NULL AND $3::text IS NULL" DB_EXPORT_TAIL},
     /* db_export_next: a conversation */
     {"export_conv", DB_EXPORT_SELECT
-     "m.kind = 'chat' AND least(m.sender, m.recipient) = least($1::text, "
-     "$2::text) AND greatest(m.sender, m.recipient) = greatest($1::text, "
-     "$2::text) AND $3::text IS NULL" DB_EXPORT_TAIL},
+     "m.kind = 'chat' AND parley_pair_key(m.sender, m.recipient) = "
+     "parley_pair_key($1::text, $2::text) AND ((m.sender = $1::text AND "
+     "m.recipient = $2::text) OR (m.sender = $2::text AND m.recipient = $1::text))"
+     " AND $3::text IS NULL" DB_EXPORT_TAIL},
     /* db_export_next: a room */
     {"export_room",
      DB_EXPORT_SELECT "m.kind = 'groupchat' AND m.room = $3::text"

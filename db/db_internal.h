@@ -116,6 +116,60 @@ int db_jobs_node_restart(PGconn *conn, const char *node);
  * connection is gone or in an unknown state and must be reset. */
 int db_jobs_run(PGconn *conn, const char *node, struct db_job **jobs, size_t n);
 
+/* db_job_roster.c: the jobs of rosters, subscriptions, initial presence,
+ * blocking and markers. Their rows of db_jobs.c's table are
+ * DB_JOB_ROSTER_DESCS, so that the table stays one place. */
+enum {
+    DB_ROSTER_STMT_LOAD,
+    DB_ROSTER_STMT_SET,
+    DB_ROSTER_STMT_PAIR,
+    DB_ROSTER_STMT_APPLY,
+    DB_ROSTER_STMT_PRESENCE_INITIAL,
+    DB_ROSTER_STMT_BLOCK_SET,
+    DB_ROSTER_STMT_DISPLAYED,
+    DB_ROSTER_NSTMTS
+};
+extern const struct db_stmt db_roster_stmts[DB_ROSTER_NSTMTS];
+int db_roster_load_send(PGconn *conn, const char *node, struct db_job *job);
+int db_roster_load_read(struct db_job *job, const PGresult *res);
+void db_roster_load_free(struct db_job *job);
+int db_roster_set_send(PGconn *conn, const char *node, struct db_job *job);
+int db_roster_set_read(struct db_job *job, const PGresult *res);
+void db_roster_set_free(struct db_job *job);
+int db_roster_pair_send(PGconn *conn, const char *node, struct db_job *job);
+int db_roster_pair_read(struct db_job *job, const PGresult *res);
+void db_roster_pair_free(struct db_job *job);
+int db_roster_apply_send(PGconn *conn, const char *node, struct db_job *job);
+int db_roster_apply_read(struct db_job *job, const PGresult *res);
+void db_roster_apply_free(struct db_job *job);
+int db_presence_initial_send(PGconn *conn, const char *node, struct db_job *job);
+int db_presence_initial_read(struct db_job *job, const PGresult *res);
+void db_presence_initial_free(struct db_job *job);
+int db_block_set_send(PGconn *conn, const char *node, struct db_job *job);
+int db_block_set_read(struct db_job *job, const PGresult *res);
+void db_block_set_free(struct db_job *job);
+int db_displayed_send(PGconn *conn, const char *node, struct db_job *job);
+int db_displayed_read(struct db_job *job, const PGresult *res);
+void db_displayed_free(struct db_job *job);
+
+#define DB_ROSTER_DESC(kind, name, stmt, fn)                                             \
+    [kind] = {name, &db_roster_stmts[stmt], 1, fn##_send, NULL, fn##_read, fn##_free}
+#define DB_JOB_ROSTER_DESCS                                                              \
+    DB_ROSTER_DESC(DB_JOB_ROSTER_LOAD, "roster_load", DB_ROSTER_STMT_LOAD,               \
+                   db_roster_load),                                                      \
+        DB_ROSTER_DESC(DB_JOB_ROSTER_SET, "roster_set", DB_ROSTER_STMT_SET,              \
+                       db_roster_set),                                                   \
+        DB_ROSTER_DESC(DB_JOB_ROSTER_PAIR, "roster_pair", DB_ROSTER_STMT_PAIR,           \
+                       db_roster_pair),                                                  \
+        DB_ROSTER_DESC(DB_JOB_ROSTER_APPLY, "roster_apply", DB_ROSTER_STMT_APPLY,        \
+                       db_roster_apply),                                                 \
+        DB_ROSTER_DESC(DB_JOB_PRESENCE_INITIAL, "presence_initial",                      \
+                       DB_ROSTER_STMT_PRESENCE_INITIAL, db_presence_initial),            \
+        DB_ROSTER_DESC(DB_JOB_BLOCK_SET, "block_set", DB_ROSTER_STMT_BLOCK_SET,          \
+                       db_block_set),                                                    \
+        DB_ROSTER_DESC(DB_JOB_MARK_DISPLAYED, "mark_displayed",                          \
+                       DB_ROSTER_STMT_DISPLAYED, db_displayed)
+
 /* db_listen.c */
 
 /* The listener thread: LISTEN parley_user_state, report disabled users. */

@@ -71,8 +71,9 @@ struct db_read_pool {
 
 /* A conversation: both directions are one range of messages_conversation. */
 #define DB_READ_MSG_CONV                                                                 \
-    "m.kind = 'chat' AND least(m.sender, m.recipient) = least($1::text, $2::text)"       \
-    " AND greatest(m.sender, m.recipient) = greatest($1::text, $2::text)"                \
+    "m.kind = 'chat' AND parley_pair_key(m.sender, m.recipient) ="                       \
+    " parley_pair_key($1::text, $2::text) AND ((m.sender = $1::text AND"                 \
+    " m.recipient = $2::text) OR (m.sender = $2::text AND m.recipient = $1::text))"      \
     " AND $3::text IS NULL AND $6::text IS NULL"
 #define DB_READ_MSG_USER                                                                 \
     "(m.sender = $1::text OR m.recipient = $1::text)"                                    \
@@ -89,8 +90,9 @@ struct db_read_pool {
     "$6::text)"                                                                          \
     " AND ($1::text IS NULL OR ($2::text IS NULL AND (m.sender = $1::text"               \
     "  OR m.recipient = $1::text)) OR (m.kind = 'chat'"                                  \
-    "  AND least(m.sender, m.recipient) = least($1::text, $2::text)"                     \
-    "  AND greatest(m.sender, m.recipient) = greatest($1::text, $2::text)))"             \
+    "  AND parley_pair_key(m.sender, m.recipient) = parley_pair_key($1::text, $2::text)" \
+    "  AND ((m.sender = $1::text AND m.recipient = $2::text)"                            \
+    "  OR (m.sender = $2::text AND m.recipient = $1::text))))"                           \
     " AND ($3::text IS NULL OR (m.kind = 'groupchat' AND m.room = $3::text))"
 
 static const struct db_stmt db_read_stmts[] = {

@@ -34,7 +34,7 @@ CREATE TABLE admin_audit (
 -- indexes of 0002 serve `user` + `peer` and `room`.
 -- ---------------------------------------------------------------------------
 CREATE INDEX messages_by_sender ON messages (sender, id);
-CREATE INDEX messages_by_recipient ON messages (recipient, id) WHERE kind = 'chat';
+-- A user's received direct messages: 0004's messages_direct_by_recipient.
 -- 'simple': no stemming, so a search finds the words people typed in any
 -- language; the API writes the same expression to use the index.
 CREATE INDEX messages_body_fts

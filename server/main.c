@@ -64,7 +64,9 @@ static void usage(FILE *out)
           "PARLEY_TLS_KEY, PARLEY_ALLOW_PLAIN_WS, PARLEY_MAX_STANZA_SIZE,\n"
           "PARLEY_MAX_SEND_QUEUE, PARLEY_STORE_WORKERS, PARLEY_MIGRATIONS_DIR,\n"
           "PARLEY_NODE, PARLEY_LOG_LEVEL, PARLEY_IDLE_TIMEOUT, PARLEY_AUTH_TIMEOUT,\n"
-          "PARLEY_METRICS_TOKEN, PARLEY_BEHIND_PROXY, PARLEY_TRUSTED_PROXIES,\n"
+          "PARLEY_METRICS_TOKEN, PARLEY_MAX_SESSIONS_PER_USER, PARLEY_MAX_ROSTER_ITEMS,\n"
+          "PARLEY_TEAM_ROSTER, PARLEY_ROOM_CREATION, PARLEY_ROOM_CATCHUP_MAX,\n"
+          "PARLEY_MAM_MAX_PAGE, PARLEY_BEHIND_PROXY, PARLEY_TRUSTED_PROXIES,\n"
           "PARLEY_WS_URL. README.md describes each.\n",
           out);
 }
@@ -349,6 +351,12 @@ static int cmd_serve(const struct pl_config *cfg)
         .node = cfg->node_name,
         .send_window = cfg->max_send_queue / 2,
         .metrics = &metrics,
+        .max_sessions_per_user = cfg->max_sessions_per_user,
+        .max_roster_items = cfg->max_roster_items,
+        .team_roster = cfg->team_roster,
+        .room_creation_admins = cfg->room_creation_admins,
+        .room_catchup_max = cfg->room_catchup_max,
+        .mam_max_page = cfg->mam_max_page,
     };
     if (xmpp_parser_new(&parser) != PL_OK || chat_server_new(&cc, &chat) != PL_OK)
         goto out;

@@ -70,6 +70,16 @@ static int parse_size(const char *v, size_t *out)
     return PL_OK;
 }
 
+/* A positive count of things, up to a million. */
+static int parse_count(const char *v, int *out)
+{
+    size_t n = 0;
+    if (parse_size(v, &n) != PL_OK || n > 1000000)
+        return PL_EINVAL;
+    *out = (int)n;
+    return PL_OK;
+}
+
 /* Applies one NAME=value setting; unknown names are an error so that a typo
  * in a config file does not go unnoticed. */
 static int apply(struct pl_config *cfg, const char *name, const char *value, char *err,
@@ -134,6 +144,31 @@ static int apply(struct pl_config *cfg, const char *name, const char *value, cha
         if (rc == PL_OK && n > 64)
             rc = PL_EINVAL;
         cfg->store_workers = (int)n;
+    } else if (strcmp(name, "PARLEY_MAX_SESSIONS_PER_USER") == 0) {
+        rc = parse_count(value, &cfg->max_sessions_per_user);
+    } else if (strcmp(name, "PARLEY_MAX_ROSTER_ITEMS") == 0) {
+        rc = parse_count(value, &cfg->max_roster_items);
+    } else if (strcmp(name, "PARLEY_TEAM_ROSTER") == 0) {
+        if (strcmp(value, "1") == 0 || strcmp(value, "true") == 0)
+            cfg->team_roster = 1;
+        else if (strcmp(value, "0") == 0 || strcmp(value, "false") == 0 || !*value)
+            cfg->team_roster = 0;
+        else
+            rc = PL_EINVAL;
+    } else if (strcmp(name, "PARLEY_ROOM_CREATION") == 0) {
+        if (strcmp(value, "anyone") == 0 || strcmp(value, "admins") == 0)
+            cfg->room_creation_admins = value[0] == 'a' && value[1] == 'd';
+        else
+            rc = PL_EINVAL;
+    } else if (strcmp(name, "PARLEY_ROOM_CATCHUP_MAX") == 0 ||
+               strcmp(name, "PARLEY_MAM_MAX_PAGE") == 0) {
+        /* Bounded: one store job holds the whole history or page. */
+        int catchup = name[7] == 'R';
+        size_t n = 0;
+        rc = parse_size(value, &n);
+        if (rc == PL_OK && n > (catchup ? 10000u : 1000u))
+            rc = PL_EINVAL;
+        *(catchup ? &cfg->room_catchup_max : &cfg->mam_max_page) = (int)n;
     } else if (strcmp(name, "PARLEY_ALLOW_PLAIN_WS") == 0) {
         cfg->allow_plain_public = strcmp(value, "1") == 0 || strcmp(value, "true") == 0;
     } else if (strcmp(name, "PARLEY_BEHIND_PROXY") == 0) {
@@ -192,14 +227,35 @@ static int load_file(struct pl_config *cfg, const char *path, char *err, size_t 
 }
 
 static const char *const env_names[] = {
-    "DATABASE_URL",          "PARLEY_DOMAIN",          "PARLEY_MUC_DOMAIN",
-    "PARLEY_XMPP_ADDR",      "PARLEY_API_ADDR",        "PARLEY_JWT_SECRET",
-    "PARLEY_JWT_PUBLIC_KEY", "PARLEY_JWT_ALG",         "PARLEY_JWT_ISSUER",
-    "PARLEY_JWT_AUDIENCE",   "PARLEY_ALLOWED_ORIGINS", "PARLEY_TLS_CERT",
-    "PARLEY_TLS_KEY",        "PARLEY_ALLOW_PLAIN_WS",  "PARLEY_MAX_STANZA_SIZE",
-    "PARLEY_MAX_SEND_QUEUE", "PARLEY_STORE_WORKERS",   "PARLEY_MIGRATIONS_DIR",
-    "PARLEY_NODE",           "PARLEY_LOG_LEVEL",       "PARLEY_IDLE_TIMEOUT",
-    "PARLEY_AUTH_TIMEOUT",   "PARLEY_METRICS_TOKEN",
+    "DATABASE_URL",
+    "PARLEY_DOMAIN",
+    "PARLEY_MUC_DOMAIN",
+    "PARLEY_XMPP_ADDR",
+    "PARLEY_API_ADDR",
+    "PARLEY_JWT_SECRET",
+    "PARLEY_JWT_PUBLIC_KEY",
+    "PARLEY_JWT_ALG",
+    "PARLEY_JWT_ISSUER",
+    "PARLEY_JWT_AUDIENCE",
+    "PARLEY_ALLOWED_ORIGINS",
+    "PARLEY_TLS_CERT",
+    "PARLEY_TLS_KEY",
+    "PARLEY_ALLOW_PLAIN_WS",
+    "PARLEY_MAX_STANZA_SIZE",
+    "PARLEY_MAX_SEND_QUEUE",
+    "PARLEY_STORE_WORKERS",
+    "PARLEY_MIGRATIONS_DIR",
+    "PARLEY_NODE",
+    "PARLEY_LOG_LEVEL",
+    "PARLEY_IDLE_TIMEOUT",
+    "PARLEY_AUTH_TIMEOUT",
+    "PARLEY_METRICS_TOKEN",
+    "PARLEY_MAX_SESSIONS_PER_USER",
+    "PARLEY_MAX_ROSTER_ITEMS",
+    "PARLEY_TEAM_ROSTER",
+    "PARLEY_ROOM_CREATION",
+    "PARLEY_ROOM_CATCHUP_MAX",
+    "PARLEY_MAM_MAX_PAGE",
 };
 
 /* The deployment settings (a separate table: the one above is other
@@ -220,6 +276,10 @@ int pl_config_load(struct pl_config *cfg, const char *path, char *err, size_t er
     cfg->store_workers = 2;
     cfg->idle_timeout = 90;
     cfg->auth_timeout = 10;
+    cfg->max_sessions_per_user = 10;
+    cfg->max_roster_items = 1000;
+    cfg->room_catchup_max = 1000;
+    cfg->mam_max_page = 250;
     int rc = PL_ENOMEM;
     if (set_str(&cfg->domain, "localhost") || set_str(&cfg->xmpp_host, "127.0.0.1") ||
         set_str(&cfg->api_host, "127.0.0.1") ||

@@ -34,11 +34,20 @@ struct pl_config {
     char *node_name;        /* PARLEY_NODE: this node's name in shared tables */
     char *log_level;        /* PARLEY_LOG_LEVEL */
     char *metrics_token;    /* PARLEY_METRICS_TOKEN: Bearer token for /metrics, or NULL */
-    int behind_proxy;       /* PARLEY_BEHIND_PROXY: a TLS proxy is in front */
-    char *trusted_proxies;  /* PARLEY_TRUSTED_PROXIES: comma-separated addresses
-                               whose X-Forwarded-For is believed, or NULL */
-    char *ws_url;           /* PARLEY_WS_URL: the public WebSocket URL host-meta
-                               announces, or NULL (derived) */
+    int max_sessions_per_user; /* PARLEY_MAX_SESSIONS_PER_USER */
+    int max_roster_items;      /* PARLEY_MAX_ROSTER_ITEMS */
+    int team_roster;           /* PARLEY_TEAM_ROSTER: everyone in every roster */
+
+    /* rooms and the archive */
+    int room_creation_admins; /* PARLEY_ROOM_CREATION: "admins" (1) or "anyone" */
+    int room_catchup_max;     /* PARLEY_ROOM_CATCHUP_MAX: messages a member
+                                 who was away gets on joining */
+    int mam_max_page;         /* PARLEY_MAM_MAX_PAGE: the largest archive page */
+    int behind_proxy;         /* PARLEY_BEHIND_PROXY: a TLS proxy is in front */
+    char *trusted_proxies;    /* PARLEY_TRUSTED_PROXIES: comma-separated addresses
+                                 whose X-Forwarded-For is believed, or NULL */
+    char *ws_url;             /* PARLEY_WS_URL: the public WebSocket URL host-meta
+                                 announces, or NULL (derived) */
 };
 
 /* Fills `cfg` with defaults, then `path` (if not NULL), then the environment.

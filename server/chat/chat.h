@@ -19,6 +19,14 @@ struct chat_config {
                                    socket (0: 256 KiB); keep it under the
                                    transport's send-queue bound */
     struct pl_metrics *metrics; /* sessions, stanzas, messages stored; may be NULL */
+    int max_sessions_per_user;  /* 0: 10 */
+    int max_roster_items;       /* 0: 1000 */
+    int team_roster;            /* 1: everyone of the domain in every roster */
+
+    /* rooms and the archive */
+    int room_creation_admins; /* 1: only the admin API creates rooms */
+    int room_catchup_max;     /* messages a returning member gets (0: 1000) */
+    int mam_max_page;         /* the largest archive page (0: 250) */
 };
 
 /* Where chat sends its jobs: db_store_submit at wiring, a recorder in unit

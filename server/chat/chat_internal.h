@@ -23,6 +23,9 @@ enum chat_tag_kind {
     CHAT_TAG_NONE = 0, /* untagged: nobody is told */
     CHAT_TAG_MESSAGE,  /* a stored direct message routed live */
     CHAT_TAG_BACKLOG,  /* a stored direct message from the offline queue */
+    CHAT_TAG_CARBON,   /* an XEP-0280 copy: moves no delivery state */
+    CHAT_TAG_ROOM,     /* a room message to an occupant: moves the member's
+                          room position, never a delivery state */
     CHAT_TAG__COUNT
 };
 
@@ -61,6 +64,8 @@ struct chat_held {
 };
 
 struct chat_user;
+struct chat_deferred;
+struct chat_directed;
 
 struct chat_session {
     struct chat_server *cs;
@@ -91,13 +96,41 @@ struct chat_session {
      * `cursor`, the last archive id the loads returned. */
     int missed;
     int64_t cursor;
+    /* Stanzas from the client that wait for the user's roster and
+     * blocklist to load (chat_roster.c). */
+    struct chat_deferred *deferred_head;
+    struct chat_deferred *deferred_tail;
+    size_t ndeferred;
+    /* The last available presence, `from` stamped and no `to`: what
+     * probes and new subscribers get (chat_presence.c). NULL while not
+     * available. */
+    struct pl_frame *presence;
+    struct chat_directed *directed; /* JIDs given directed presence */
+    size_t ndirected;
+    int roster_interested; /* fetched the roster: gets roster pushes */
+    int block_interested;  /* fetched the blocklist: gets its pushes */
+    int carbons;           /* XEP-0280 enabled */
+
+    /* rooms (chat_room.c) */
+    struct chat_seat *seats;         /* the rooms it joined (chat_room.c) */
+    struct chat_room_echoes *echoes; /* room frames queued, not yet written */
 };
 
 /* Everyone online under one username. */
+/* The roster and blocklist of an online user, as the loop keeps them. */
+enum chat_lists { CHAT_LISTS_NONE, CHAT_LISTS_LOADING, CHAT_LISTS_READY };
+
 struct chat_user {
     char *username;
     char *bare_jid;
     struct chat_session *sessions;
+    /* Loaded when the first session binds (chat_roster.c); the user's
+     * stanzas wait until then. `lists_gen` changes with every change
+     * applied to them, so a load that raced one is known to be stale. */
+    enum chat_lists lists;
+    uint64_t lists_gen;
+    struct pl_map roster;  /* contact bare JID -> (void *)(uintptr_t)state */
+    struct pl_map blocked; /* blocked JID -> (void *)1 */
 };
 
 /* ---- store jobs -------------------------------------------------------- */
@@ -115,6 +148,12 @@ struct chat_op {
     struct xmpp_stanza *stanza; /* MSG_STORE: the stanza to route */
     char *to_user;              /* MSG_STORE: the recipient's username */
     char *to_resource;          /* MSG_STORE: the resource addressed, or NULL */
+    void *data;                 /* a feature's own context, freed with data_free */
+    void (*data_free)(void *data);
+
+    /* rooms and the archive */
+    struct xmpp_node *request; /* rooms, archive: a copy of the stanza to answer */
+    char *room;                /* rooms: the room's bare JID */
 };
 
 /* ---- the server -------------------------------------------------------- */
@@ -133,6 +172,17 @@ struct chat_server {
     uint64_t next_serial;
     struct chat_op *ops;        /* every op whose job is out */
     struct pl_metrics *metrics; /* may be NULL */
+    int max_sessions;           /* per user; bind past it: resource-constraint */
+    int max_roster_items;       /* listed items one roster may hold */
+    int team_roster;            /* every user of the domain in everyone's roster */
+    uint64_t next_gen;          /* for chat_user.lists_gen */
+    uint64_t next_push;         /* ids of roster and blocklist pushes */
+
+    /* rooms and the archive (chat_room*.c, chat_mam.c) */
+    struct pl_map rooms;      /* room bare JID -> struct chat_room (chat_room.c) */
+    int room_creation_admins; /* only the admin API creates rooms */
+    int room_catchup_max;     /* messages a returning member gets at most */
+    int mam_max_page;         /* the largest archive page */
 };
 
 /* chat_route.c: where a stanza goes, decided once. */
@@ -216,6 +266,35 @@ void chat_offline_free(struct chat_session *s);
 void chat_iq_handle(struct chat_server *cs, struct chat_session *s,
                     struct xmpp_stanza *st, enum chat_dest dest);
 
+/* chat_route.c: 1 if a message routed with chat_route_message(u, resource)
+ * reaches s (carbons go to the other sessions). */
+int chat_route_is_target(const struct chat_user *u, const char *resource,
+                         const struct chat_session *s);
+/* chat_room*.c: the room service (XEP-0045). */
+struct chat_seat;
+struct chat_room_echoes;
+/* A stanza to the room service or a room on it (takes st). */
+void chat_room_stanza(struct chat_server *cs, struct chat_session *s,
+                      struct xmpp_stanza *st);
+/* s sent presence without `to` (broadcast): its rooms see the change, and
+ * unavailable leaves them (RFC 6121 section 4.5.2). Borrows st. */
+void chat_room_own_presence(struct chat_server *cs, struct chat_session *s,
+                            const struct xmpp_stanza *st);
+/* s is ending: it leaves every room (idempotent). */
+void chat_room_session_gone(struct chat_server *cs, struct chat_session *s);
+/* A room frame (tag CHAT_TAG_ROOM) was written to s. */
+void chat_room_written(struct chat_server *cs, struct chat_session *s, int64_t id);
+/* A room job completed. */
+void chat_room_complete(struct chat_server *cs, struct db_job *job, struct chat_op *op);
+void chat_room_free_all(struct chat_server *cs);
+
+/* chat_mam.c: the archive (XEP-0313). */
+/* An archive iq (urn:xmpp:mam:2) for the user's own archive (room NULL) or
+ * for a room's, already allowed (borrows st). */
+void chat_mam_handle(struct chat_server *cs, struct chat_session *s,
+                     const struct xmpp_stanza *st, const char *room);
+void chat_mam_done(struct chat_server *cs, struct db_job *job, struct chat_op *op);
+
 /* Helpers shared by the features (chat_server.c). */
 /* An op for a job submitted on behalf of s (NULL: no session). */
 struct chat_op *chat_op_new(struct chat_server *cs, struct chat_session *s);
@@ -238,5 +317,171 @@ struct pl_frame *chat_frame(const struct xmpp_node *n);
 char *chat_bare_jid(const struct chat_server *cs, const char *username);
 /* The username part of a local bare JID (allocated); NULL if none. */
 char *chat_username_of(const char *bare_jid);
+
+/* ---- presence subscriptions (chat_sub.c): RFC 6121 Appendix A ---------- */
+
+/* One roster row's state, as bits; the database stores the same bits
+ * (parley_roster_state in migrations/0003_presence.sql). 0 is "no row". */
+enum {
+    CHAT_SUB_TO = 1,          /* the owner receives the contact's presence */
+    CHAT_SUB_FROM = 2,        /* the contact receives the owner's presence */
+    CHAT_SUB_PENDING_OUT = 4, /* the owner asked (`ask='subscribe'`) */
+    CHAT_SUB_PENDING_IN = 8,  /* the contact asked; the owner has not answered */
+    CHAT_SUB_APPROVED = 16,   /* pre-approved (section 3.4) */
+    CHAT_SUB_LISTED = 32,     /* in the roster the owner sees */
+};
+
+enum chat_sub_type {
+    CHAT_SUB_SUBSCRIBE,
+    CHAT_SUB_SUBSCRIBED,
+    CHAT_SUB_UNSUBSCRIBE,
+    CHAT_SUB_UNSUBSCRIBED,
+    CHAT_SUB_REMOVE, /* not a stanza: the owner removes the item (2.5.2) */
+};
+
+/* What an inbound transition asks the server to do. */
+enum {
+    CHAT_SUB_DELIVER = 1,    /* the owner's resources get the stanza */
+    CHAT_SUB_AUTO_REPLY = 2, /* answer `subscribed` for the owner (3.1.3) */
+};
+
+/* The presence type's name ("subscribe"...); "remove" for CHAT_SUB_REMOVE. */
+const char *chat_sub_type_name(enum chat_sub_type type);
+/* "none", "to", "from" or "both". */
+const char *chat_sub_subscription(unsigned state);
+/* Appendix A.2: the owner sends `type` to the contact; returns the owner's
+ * row's new state (0: the row goes). */
+unsigned chat_sub_outbound(unsigned state, enum chat_sub_type type);
+/* Appendix A.3: `type` arrives for the owner from the contact; returns the
+ * new state and sets *actions (CHAT_SUB_DELIVER, CHAT_SUB_AUTO_REPLY; may
+ * be NULL). */
+unsigned chat_sub_inbound(unsigned state, enum chat_sub_type type, unsigned *actions);
+
+/* One exchange between two local accounts: the user's row for the contact
+ * and the contact's row for the user, before and after. */
+struct chat_sub_exchange {
+    unsigned user_old, contact_old; /* in */
+    unsigned user_new, contact_new; /* out */
+    unsigned to_contact;            /* out: bits 1 << type delivered to the contact */
+    unsigned to_user;               /* out: bits 1 << type delivered to the user
+                                       (the server's answers for the contact) */
+};
+/* Runs the user's `type` (or CHAT_SUB_REMOVE) through both rows. When the
+ * contact blocks the user, only the user's row changes. */
+void chat_sub_exchange(struct chat_sub_exchange *x, enum chat_sub_type type,
+                       int contact_blocks_user);
+
+/* ---- rosters (chat_roster.c): RFC 6121 section 2, XEP-0237 ----------- */
+
+/* At bind: loads the user's roster and blocklist unless they are loaded or
+ * loading; the user's stanzas wait until they are (chat_roster_defer). */
+void chat_roster_bound(struct chat_server *cs, struct chat_session *s);
+/* A stanza from s while its user's lists load: kept in order and handled
+ * once they are (takes st). */
+void chat_roster_defer(struct chat_server *cs, struct chat_session *s,
+                       struct xmpp_stanza *st);
+void chat_roster_loaded(struct chat_server *cs, struct db_job *job, struct chat_op *op);
+/* A jabber:iq:roster get or set from s for its own roster; st stays the
+ * caller's. */
+void chat_roster_iq(struct chat_server *cs, struct chat_session *s,
+                    const struct xmpp_stanza *st, const struct xmpp_node *query);
+void chat_roster_set_done(struct chat_server *cs, struct db_job *job, struct chat_op *op);
+/* The state of u's row for `contact` (a bare JID), 0 if none; with the
+ * team roster, every other user of the domain is `both`. */
+unsigned chat_roster_state(const struct chat_server *cs, const struct chat_user *u,
+                           const char *contact);
+/* u's row for `contact` is now `state` (0: gone) in the database. */
+void chat_roster_cache_set(struct chat_server *cs, struct chat_user *u,
+                           const char *contact, unsigned state);
+/* Calls fn for every online user whose row in u's roster has one of the
+ * bits of mask (with the team roster: every other online user). */
+void chat_roster_each_online(struct chat_server *cs, struct chat_user *u, unsigned mask,
+                             void (*fn)(struct chat_server *cs, struct chat_user *contact,
+                                        void *arg),
+                             void *arg);
+/* Pushes one item (state 0 or not listed: a removal) to u's interested
+ * resources. `groups` is joined by DB_LIST_SEP. */
+void chat_roster_push(struct chat_server *cs, struct chat_user *u, const char *contact,
+                      unsigned state, const char *name, const char *groups, int64_t ver);
+void chat_roster_user_free(struct chat_user *u);
+void chat_roster_session_free(struct chat_session *s);
+/* The username of a bare JID of this domain into buf; PL_EINVAL if it is
+ * not one (or does not fit). */
+int chat_local_user(const struct chat_server *cs, const char *bare, char *buf,
+                    size_t len);
+
+/* ---- subscriptions (chat_subscription.c): RFC 6121 section 3 --------- */
+
+/* A subscribe, subscribed, unsubscribe or unsubscribed to an account
+ * (takes st). */
+void chat_subscription_handle(struct chat_server *cs, struct chat_session *s,
+                              struct xmpp_stanza *st);
+/* Runs one exchange of s's user with `contact` (a bare JID): a stanza
+ * (`stanza`, from and to set, delivered as the exchange says) or a roster
+ * remove (`iq`, answered when done). Takes stanza and iq (either may be
+ * NULL). */
+void chat_subscription_start(struct chat_server *cs, struct chat_session *s,
+                             const char *contact, enum chat_sub_type type,
+                             struct xmpp_node *stanza, struct xmpp_node *iq);
+void chat_subscription_paired(struct chat_server *cs, struct db_job *job,
+                              struct chat_op *op);
+void chat_subscription_applied(struct chat_server *cs, struct db_job *job,
+                               struct chat_op *op);
+
+/* ---- presence broadcast (chat_presence.c): RFC 6121 section 4 -------- */
+
+/* Presence with a `to` that is not a subscription: directed (takes st). */
+void chat_presence_directed(struct chat_server *cs, struct chat_session *s,
+                            struct xmpp_stanza *st);
+void chat_presence_initial_done(struct chat_server *cs, struct db_job *job,
+                                struct chat_op *op);
+/* from's current presence (each available session's) to to's available
+ * sessions; unless blocked either way. */
+void chat_presence_share(struct chat_server *cs, struct chat_user *from,
+                         struct chat_user *to);
+/* unavailable from each of from's available sessions to to's. */
+void chat_presence_withdraw(struct chat_server *cs, struct chat_user *from,
+                            struct chat_user *to);
+void chat_presence_free(struct chat_session *s);
+
+/* ---- blocking (chat_block.c): XEP-0191 ------------------------------- */
+
+/* 1 if u's blocklist matches `jid` (full, bare or a domain). */
+int chat_block_blocks(const struct chat_user *u, const char *jid);
+/* 1 if either of two JIDs' users blocks the other; a user not online here
+ * (or not loaded) counts as not blocking. */
+int chat_block_between(const struct chat_user *a, const char *a_jid,
+                       const struct chat_user *b, const char *b_jid);
+/* urn:xmpp:blocking get or set from s; st stays the caller's. */
+void chat_block_iq(struct chat_server *cs, struct chat_session *s,
+                   const struct xmpp_stanza *st, const struct xmpp_node *payload);
+void chat_block_set_done(struct chat_server *cs, struct db_job *job, struct chat_op *op);
+/* not-acceptable with <blocked xmlns='urn:xmpp:blocking:errors'/>: s sent
+ * something to a JID it blocks. */
+void chat_block_reply_blocked(struct chat_server *cs, struct chat_session *s,
+                              const struct xmpp_node *orig);
+
+/* ---- carbons (chat_carbons.c): XEP-0280 ------------------------------- */
+
+/* enable or disable from s; st stays the caller's. */
+void chat_carbons_iq(struct chat_server *cs, struct chat_session *s,
+                     const struct xmpp_stanza *st, const struct xmpp_node *payload);
+/* 1 if a message is copied: `chat`, or `normal` with a body, without the
+ * <private/> or <no-copy/> hints. */
+int chat_carbons_eligible(const struct xmpp_node *msg);
+/* Removes carbon wrappers a client put in a message: only the server
+ * makes carbons, and one from another user is not the user's own. */
+void chat_carbons_strip(struct xmpp_node *msg);
+/* `received` copies of msg to u's carbon-enabled sessions that the
+ * message routed to (u, resource) did not reach, `except` left out. */
+void chat_carbons_received(struct chat_server *cs, struct chat_user *u,
+                           const char *resource, const struct xmpp_node *msg,
+                           const struct chat_session *except);
+/* `sent` copies of msg to u's carbon-enabled sessions but `except` (the
+ * one that sent it); `id` > 0 is the archive id, given to the copy as a
+ * <stanza-id/> by u. */
+void chat_carbons_sent(struct chat_server *cs, struct chat_user *u,
+                       const struct chat_session *except, const struct xmpp_node *msg,
+                       int64_t id);
 
 #endif

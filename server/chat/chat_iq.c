@@ -1,10 +1,12 @@
 /* The iqs the server answers itself (XEP-0030 disco, XEP-0199 ping, the
- * legacy session, an empty roster until rosters exist) and the delivery of
+ * legacy session; the roster, blocklist and carbons iqs go to their
+ * features' files) and the delivery of
  * iqs between users' resources (RFC 6120 section 10.5.3), for the
  * destinations the router sends here (the server, a local account).
  * Anything else addressed to the server or an account gets
  * service-unavailable. */
 #include "chat_internal.h"
+#include "chat_room.h"
 
 #include "pl_error.h"
 
@@ -12,11 +14,24 @@
 #include <string.h>
 
 #define XMPP_NS_ROSTER "jabber:iq:roster"
+#define XMPP_NS_BLOCKING "urn:xmpp:blocking"
+#define XMPP_NS_CARBONS "urn:xmpp:carbons:2"
 
 /* What disco#info on the server lists: only what is implemented. */
 static const char *const server_features[] = {
-    XMPP_NS_DISCO_INFO, XMPP_NS_DISCO_ITEMS, XMPP_NS_PING,
-    XMPP_NS_RECEIPTS,   XMPP_NS_SID,         "msgoffline",
+    XMPP_NS_DISCO_INFO, XMPP_NS_DISCO_ITEMS, XMPP_NS_PING,     XMPP_NS_RECEIPTS,
+    XMPP_NS_SID,        "msgoffline",        XMPP_NS_BLOCKING, XMPP_NS_CARBONS,
+};
+
+/* What disco#info on an account lists (XEP-0191 section 2: blocking is
+ * advertised on the account too). */
+static const char *const account_features[] = {
+    XMPP_NS_DISCO_INFO,
+    XMPP_NS_BLOCKING,
+    /* XEP-0313 section 7: a user's archive is discovered here. */
+    XMPP_NS_MAM,
+    XMPP_NS_MAM_EXT,
+    XMPP_NS_FULLTEXT,
 };
 
 static void send_and_free(struct chat_session *s, struct xmpp_node *n)
@@ -51,10 +66,13 @@ static struct xmpp_node *disco_info(const char *self, const struct xmpp_node *iq
         }
     } else if (ok) {
         /* An account (XEP-0030 section 3.1 lets the server answer for it). */
-        struct xmpp_node *f = xmpp_node_add(q, "feature", NULL);
         ok = xmpp_node_set_attr(id, "category", "account") == PL_OK &&
-             xmpp_node_set_attr(id, "type", "registered") == PL_OK && f &&
-             xmpp_node_set_attr(f, "var", XMPP_NS_DISCO_INFO) == PL_OK;
+             xmpp_node_set_attr(id, "type", "registered") == PL_OK;
+        for (size_t i = 0; ok && i < sizeof(account_features) / sizeof(*account_features);
+             i++) {
+            struct xmpp_node *f = xmpp_node_add(q, "feature", NULL);
+            ok = f && xmpp_node_set_attr(f, "var", account_features[i]) == PL_OK;
+        }
     }
     if (!ok) {
         xmpp_node_free(res);
@@ -106,15 +124,18 @@ static void answer(struct chat_server *cs, struct chat_session *s, struct xmpp_s
         /* Nobody reads or writes another account's roster (RFC 6121
          * section 2.1.5). */
         reply_error(s, iq, self, "auth", "forbidden");
-    } else if (get && own && strcmp(ns, XMPP_NS_ROSTER) == 0) {
-        /* Clients fetch the roster at login; it is empty until rosters
-         * are implemented, which is the truth for now. */
-        struct xmpp_node *res = xmpp_stanza_iq_result(iq, self);
-        if (res && !xmpp_node_add(res, "query", XMPP_NS_ROSTER)) {
-            xmpp_node_free(res);
-            res = NULL;
-        }
-        send_and_free(s, res);
+    } else if (own && strcmp(ns, XMPP_NS_ROSTER) == 0) {
+        chat_roster_iq(cs, s, st, payload);
+    } else if (own && strcmp(ns, XMPP_NS_BLOCKING) == 0) {
+        chat_block_iq(cs, s, st, payload);
+    } else if ((own || to_server) && strcmp(ns, XMPP_NS_CARBONS) == 0) {
+        chat_carbons_iq(cs, s, st, payload);
+    } else if (strcmp(ns, XMPP_NS_MAM) == 0 && !to_server) {
+        /* XEP-0313: one's own archive; nobody else's. */
+        if (own)
+            chat_mam_handle(cs, s, st, NULL);
+        else
+            reply_error(s, iq, self, "auth", "forbidden");
     } else {
         reply_error(s, iq, self, "cancel", "service-unavailable");
     }
@@ -135,11 +156,21 @@ void chat_iq_handle(struct chat_server *cs, struct chat_session *s,
         xmpp_stanza_free(st);
         return;
     }
-    struct chat_session *target =
-        chat_session_find(chat_user_find(cs, st->to.local), st->to.resource);
-    if (target)
+    struct chat_user *tu = chat_user_find(cs, st->to.local);
+    struct chat_session *target = chat_session_find(tu, st->to.resource);
+    char *to = xmpp_jid_full(&st->to);
+    if (tu && tu->lists != CHAT_LISTS_READY)
+        target = NULL; /* it cannot tell yet whom it blocks */
+    if (to && chat_block_blocks(s->user, to)) {
+        if (request) /* XEP-0191 section 3.4 */
+            chat_block_reply_blocked(cs, s, st->node);
+    } else if (target && !chat_block_blocks(tu, xmpp_stream_full_jid(s->stream))) {
         xmpp_stream_send(target->stream, st->node, 0);
-    else if (request)
+    } else if (request) {
+        /* Gone, or it blocks the sender (XEP-0191 section 3.3): the same
+         * answer, so a block is not seen. */
         chat_reply_error(cs, s, st->node, "cancel", "service-unavailable");
+    }
+    free(to);
     xmpp_stanza_free(st);
 }

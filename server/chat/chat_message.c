@@ -1,7 +1,8 @@
 /* Messages to local accounts: storage before routing, XEP-0184 receipts,
- * XEP-0359 stanza ids, and what a client may not claim (a server's
- * <stanza-id/> or <delay/>). The router has already decided that the
- * destination is a local account; which of its sessions get the message is
+ * XEP-0333 displayed markers, XEP-0359 stanza ids, what a client may not
+ * claim (a server's <stanza-id/> or <delay/>, a carbon), XEP-0191 blocks
+ * and the XEP-0280 copies to the users' other resources. The router has already decided
+ * that the destination is a local account; which of its sessions get the message is
  * chat_route_message's choice. */
 #include "chat_internal.h"
 
@@ -84,6 +85,33 @@ static void note_receipt(struct chat_server *cs, struct chat_session *s,
     chat_submit(cs, job, s->user->bare_jid);
 }
 
+#define XMPP_NS_MARKERS "urn:xmpp:chat-markers:0"
+
+/* XEP-0333: a `displayed` marker moves the message it names, and every
+ * earlier one from the same sender, to `displayed` for the marker's
+ * sender only (the store matches the recipient, as for receipts). */
+static void note_marker(struct chat_server *cs, struct chat_session *s,
+                        const struct xmpp_node *msg, const char *to_bare)
+{
+    struct xmpp_node *m = xmpp_node_child(msg, "displayed", XMPP_NS_MARKERS);
+    const char *orig = m ? xmpp_node_attr(m, "id") : NULL;
+    if (!orig || !*orig || strlen(orig) > 1024)
+        return;
+    struct db_job *job = db_job_new(DB_JOB_MARK_DISPLAYED);
+    if (!job)
+        return;
+    job->u.displayed.sender = strdup(to_bare);
+    job->u.displayed.stanza_id = strdup(orig);
+    job->u.displayed.recipient = strdup(s->user->bare_jid);
+    if (!job->u.displayed.sender || !job->u.displayed.stanza_id ||
+        !job->u.displayed.recipient) {
+        db_job_free(job);
+        return;
+    }
+    /* The recipient's shard, like the stores of the messages it names. */
+    chat_submit(cs, job, s->user->bare_jid);
+}
+
 static int is_type(const char *type, const char *name)
 {
     return strcmp(type, name) == 0;
@@ -153,9 +181,31 @@ void chat_message_handle(struct chat_server *cs, struct chat_session *s,
         chat_reply_error(cs, s, st->node, "cancel", "service-unavailable");
         goto done;
     }
+    /* XEP-0191: not to someone the sender blocks (section 3.4), and
+     * nothing from someone the recipient blocks (3.3; the store refuses it
+     * too, for a recipient who is offline). */
+    struct chat_user *ru = chat_user_find(cs, to_user);
+    int blocked_by_sender = 0;
+    if (st->has_to && s->user->blocked.count) { /* most users block nobody */
+        char *to_full = xmpp_jid_full(&st->to);
+        blocked_by_sender = to_full && chat_block_blocks(s->user, to_full);
+        free(to_full);
+    }
+    if (blocked_by_sender) {
+        if (!is_type(type, "error"))
+            chat_block_reply_blocked(cs, s, st->node);
+        goto done;
+    }
+    if (ru && ru != s->user && chat_block_blocks(ru, xmpp_stream_full_jid(s->stream))) {
+        if (!is_type(type, "error"))
+            chat_reply_error(cs, s, st->node, "cancel", "service-unavailable");
+        goto done;
+    }
     strip_stanza_ids(st->node);
     strip_server_delays(cs, st->node, s->user->username);
+    chat_carbons_strip(st->node);
     note_receipt(cs, s, st->node, to_bare);
+    note_marker(cs, s, st->node, to_bare);
 
     struct xmpp_node *body_node = xmpp_node_child(st->node, "body", XMPP_NS_CLIENT);
     char *body = body_node ? xmpp_node_text(body_node) : NULL;
@@ -168,13 +218,19 @@ void chat_message_handle(struct chat_server *cs, struct chat_session *s,
 
     /* Not archived (no body: chat states, receipts, markers; or errors and
      * headlines): live delivery only, as ejabberd and Prosody do. */
-    struct chat_user *u = chat_user_find(cs, to_user);
+    struct chat_user *u = ru;
     if (is_type(type, "error") && !(to_resource && chat_session_find(u, to_resource)))
         goto done;
     struct pl_frame *f = chat_frame(st->node);
     if (f)
         chat_route_message(u, to_resource, 0, f);
     pl_frame_unref(f);
+    if (chat_carbons_eligible(st->node)) {
+        if (u)
+            chat_carbons_received(cs, u, to_resource, st->node, u == s->user ? s : NULL);
+        if (u != s->user)
+            chat_carbons_sent(cs, s->user, s, st->node, 0);
+    }
 done:
     free(to_bare);
     xmpp_stanza_free(st);
@@ -190,6 +246,14 @@ void chat_message_stored(struct chat_server *cs, struct db_job *job, struct chat
             chat_reply_error(cs, s, op->stanza->node, "wait", "internal-server-error");
         return;
     }
+    if (job->u.msg.id == 0) {
+        /* The recipient blocks the sender: nothing was stored (XEP-0191
+         * section 3.3). */
+        struct chat_session *s = chat_op_session(cs, op);
+        if (s)
+            chat_reply_error(cs, s, op->stanza->node, "cancel", "service-unavailable");
+        return;
+    }
     if (job->u.msg.inserted && cs->metrics)
         pl_metrics_add(&cs->metrics->messages_stored, 1);
     if (!job->u.msg.pending) {
@@ -203,10 +267,20 @@ void chat_message_stored(struct chat_server *cs, struct db_job *job, struct chat
     struct pl_frame *f = NULL;
     if (copy && chat_add_stanza_id(copy, job->u.msg.id, job->u.msg.recipient) == PL_OK)
         f = chat_frame(copy);
+    struct chat_user *ru = chat_user_find(cs, op->to_user);
     if (f)
-        chat_route_message(chat_user_find(cs, op->to_user), op->to_resource,
-                           job->u.msg.id, f);
-    else
+        chat_route_message(ru, op->to_resource, job->u.msg.id, f);
+    if (f && chat_carbons_eligible(copy)) {
+        /* XEP-0280: the recipient's other resources, and the sender's. */
+        struct chat_user *su = chat_user_find(cs, op->user);
+        struct chat_session *sender = chat_op_session(cs, op);
+        if (ru)
+            chat_carbons_received(cs, ru, op->to_resource, copy,
+                                  ru == su ? sender : NULL);
+        if (su && su != ru)
+            chat_carbons_sent(cs, su, sender, op->stanza->node, job->u.msg.id);
+    }
+    if (!f)
         pl_error(0, job->u.msg.sender,
                  "out of memory routing message %lld (stays stored)",
                  (long long)job->u.msg.id);

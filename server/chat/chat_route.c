@@ -51,32 +51,50 @@ static void refuse(struct chat_server *cs, struct chat_session *s, struct xmpp_s
     xmpp_stanza_free(st);
 }
 
+/* subscribe, subscribed, unsubscribe, unsubscribed (RFC 6121 section 3). */
+static int is_subscription(const char *type)
+{
+    return type &&
+           (strcmp(type, "subscribe") == 0 || strcmp(type, "subscribed") == 0 ||
+            strcmp(type, "unsubscribe") == 0 || strcmp(type, "unsubscribed") == 0);
+}
+
 void chat_route_stanza(struct chat_server *cs, struct chat_session *s,
                        struct xmpp_stanza *st)
 {
+    if (s->user->lists != CHAT_LISTS_READY) {
+        /* Who gets the user's presence, whom they block: not known yet. */
+        chat_roster_defer(cs, s, st);
+        return;
+    }
     enum chat_dest dest = chat_route_classify(cs, st);
     if (dest == CHAT_DEST_REMOTE) {
         refuse(cs, s, st, "remote-server-not-found"); /* no server-to-server links */
+        return;
+    }
+    if (dest == CHAT_DEST_ROOM_SERVICE) {
+        chat_room_stanza(cs, s, st); /* every kind: chat_room*.c */
         return;
     }
     switch (st->kind) {
     case XMPP_STANZA_MESSAGE:
         if (dest == CHAT_DEST_ACCOUNT)
             chat_message_handle(cs, s, st);
-        else /* the server itself takes no messages; rooms come later */
+        else /* the server itself takes no messages */
             refuse(cs, s, st, "service-unavailable");
         return;
     case XMPP_STANZA_IQ:
-        if (dest == CHAT_DEST_ROOM_SERVICE)
-            refuse(cs, s, st, "service-unavailable");
-        else
-            chat_iq_handle(cs, s, st, dest);
+        chat_iq_handle(cs, s, st, dest);
         return;
     case XMPP_STANZA_PRESENCE:
         if (!st->has_to)
             chat_presence_handle(cs, s, st);
-        else /* directed presence and subscriptions come with rosters */
+        else if (dest != CHAT_DEST_ACCOUNT) /* rooms come later */
             xmpp_stanza_free(st);
+        else if (is_subscription(st->type))
+            chat_subscription_handle(cs, s, st);
+        else /* available, unavailable (probes and errors are dropped there) */
+            chat_presence_directed(cs, s, st);
         return;
     }
     xmpp_stanza_free(st);
@@ -93,12 +111,34 @@ static void deliver(struct chat_session *s, int64_t id, struct pl_frame *frame)
         xmpp_stream_send_frame(s->stream, frame, 0);
 }
 
+/* The session a full JID names, if it can take stanzas: one whose user's
+ * blocklist is not loaded yet cannot tell who may reach it. */
+static struct chat_session *full_target(const struct chat_user *u, const char *resource)
+{
+    struct chat_session *s =
+        resource ? chat_session_find((struct chat_user *)u, resource) : NULL;
+    return s && u->lists == CHAT_LISTS_READY ? s : NULL;
+}
+
+int chat_route_is_target(const struct chat_user *u, const char *resource,
+                         const struct chat_session *s)
+{
+    struct chat_session *full = full_target(u, resource);
+    if (full)
+        return s == full;
+    int best = -1;
+    for (struct chat_session *t = u->sessions; t; t = t->next_in_user)
+        if (t->available && t->priority > best)
+            best = t->priority;
+    return best >= 0 && s->available && s->priority == best;
+}
+
 int chat_route_message(struct chat_user *u, const char *resource, int64_t id,
                        struct pl_frame *frame)
 {
     if (!u)
         return 0;
-    struct chat_session *full = resource ? chat_session_find(u, resource) : NULL;
+    struct chat_session *full = full_target(u, resource);
     if (full) {
         deliver(full, id, frame);
         return 1;

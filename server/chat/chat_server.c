@@ -24,6 +24,12 @@ int chat_server_new(const struct chat_config *cfg, struct chat_server **out)
     cs->node = strdup(cfg->node ? cfg->node : "node1");
     cs->send_window = cfg->send_window ? cfg->send_window : 256 * 1024;
     cs->metrics = cfg->metrics;
+    cs->max_sessions = cfg->max_sessions_per_user > 0 ? cfg->max_sessions_per_user : 10;
+    cs->max_roster_items = cfg->max_roster_items > 0 ? cfg->max_roster_items : 1000;
+    cs->team_roster = cfg->team_roster;
+    cs->room_creation_admins = cfg->room_creation_admins;
+    cs->room_catchup_max = cfg->room_catchup_max > 0 ? cfg->room_catchup_max : 1000;
+    cs->mam_max_page = cfg->mam_max_page > 0 ? cfg->mam_max_page : 250;
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     cs->boot = (uint64_t)now.tv_sec * 1000000u + (uint64_t)now.tv_nsec / 1000u;
@@ -72,8 +78,12 @@ void chat_op_free(struct chat_server *cs, struct chat_op *op)
     if (op->next)
         op->next->prev = op->prev;
     xmpp_stanza_free(op->stanza);
+    if (op->data_free)
+        op->data_free(op->data);
     free(op->to_user);
     free(op->to_resource);
+    xmpp_node_free(op->request);
+    free(op->room);
     free(op->user);
     free(op);
 }
@@ -179,6 +189,10 @@ static void hook_written(void *ctx, struct xmpp_stream *stream, uint64_t tag)
         chat_message_written(ctx, s, chat_tag_value(tag));
         chat_offline_written(ctx, s, chat_tag_value(tag));
         return;
+    case CHAT_TAG_ROOM:
+        chat_room_written(ctx, s, chat_tag_value(tag));
+        return;
+    case CHAT_TAG_CARBON: /* a copy: the stored message's own write counts */
     case CHAT_TAG_NONE:
     case CHAT_TAG__COUNT:
         return;
@@ -229,9 +243,43 @@ void chat_server_complete(struct chat_server *cs, struct db_job *job)
     case DB_EVENT_MESSAGE:
         chat_admin_message(cs, &job->u.message);
         break;
+    case DB_JOB_ROSTER_LOAD:
+        chat_roster_loaded(cs, job, op);
+        break;
+    case DB_JOB_ROSTER_SET:
+        chat_roster_set_done(cs, job, op);
+        break;
+    case DB_JOB_ROSTER_PAIR:
+        chat_subscription_paired(cs, job, op);
+        break;
+    case DB_JOB_ROSTER_APPLY:
+        chat_subscription_applied(cs, job, op);
+        break;
+    case DB_JOB_PRESENCE_INITIAL:
+        chat_presence_initial_done(cs, job, op);
+        break;
+    case DB_JOB_BLOCK_SET:
+        chat_block_set_done(cs, job, op);
+        break;
+    case DB_JOB_ROOM_LOAD:
+    case DB_JOB_ROOM_CREATE:
+    case DB_JOB_ROOM_MSG_STORE:
+    case DB_JOB_ROOM_JOIN:
+    case DB_JOB_ROOM_POSITION:
+    case DB_JOB_ROOM_AFFILIATIONS:
+    case DB_JOB_ROOM_CONFIG:
+    case DB_JOB_ROOM_SUBJECT:
+    case DB_JOB_ROOM_DESTROY:
+    case DB_JOB_ROOM_LIST:
+        chat_room_complete(cs, job, op);
+        break;
+    case DB_JOB_MAM_QUERY:
+        chat_mam_done(cs, job, op);
+        break;
     case DB_JOB_MARK_DELIVERED:
     case DB_JOB_MARK_RECEIVED:
     case DB_JOB_PRESENCE:
+    case DB_JOB_MARK_DISPLAYED:
     case DB_JOB__COUNT: /* never submitted */
         report_failure(job);
         break;
@@ -252,6 +300,7 @@ void chat_server_free(struct chat_server *cs)
         return;
     while (cs->ops)
         chat_op_free(cs, cs->ops);
+    chat_room_free_all(cs);
     pl_map_each(&cs->users, free_user_entry, NULL);
     pl_map_free(&cs->users);
     pl_map_free(&cs->disabled);

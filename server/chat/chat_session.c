@@ -38,6 +38,7 @@ struct chat_session *chat_session_by_serial(struct chat_server *cs, const char *
 
 void chat_user_free(struct chat_user *u)
 {
+    chat_roster_user_free(u);
     free(u->username);
     free(u->bare_jid);
     free(u);
@@ -69,6 +70,7 @@ static void session_detach(struct chat_server *cs, struct chat_session *s)
 static void session_kick(struct chat_server *cs, struct chat_session *s,
                          const char *condition, const char *text)
 {
+    chat_room_session_gone(cs, s);
     chat_presence_gone(cs, s);
     session_detach(cs, s);
     xmpp_stream_error(s->stream, condition, text);
@@ -145,6 +147,21 @@ int chat_session_bind(void *ctx, struct xmpp_stream *stream, const char *request
     struct chat_user *u = user_get(cs, username);
     if (!u)
         goto nomem;
+    size_t count = 0;
+    for (struct chat_session *o = u->sessions; o; o = o->next_in_user)
+        count++;
+    if (count >= (size_t)cs->max_sessions) {
+        /* RFC 6120 section 7.6.2.1: the account has all the resources it
+         * may have. (u has sessions, so it stays registered.) */
+        pl_info(xmpp_stream_conn_id(stream), u->bare_jid,
+                "bind refused: %zu sessions already", count);
+        free(res);
+        free(answer);
+        free(s->via);
+        free(s);
+        db_job_free(job);
+        return PL_ETOOBIG;
+    }
     s->cs = cs;
     s->stream = stream;
     s->user = u;
@@ -159,6 +176,7 @@ int chat_session_bind(void *ctx, struct xmpp_stream *stream, const char *request
         pl_metrics_add(&cs->metrics->sessions_total, 1);
         pl_metrics_gauge(&cs->metrics->sessions_open, 1);
     }
+    chat_roster_bound(cs, s);
 
     /* Without an op the login's answer (disabled or not) still counts: it
      * names the user, not the session. */
@@ -199,6 +217,7 @@ void chat_session_closed(void *ctx, struct xmpp_stream *stream)
     struct chat_session *s = xmpp_stream_user(stream);
     if (!s)
         return;
+    chat_room_session_gone(cs, s); /* leaves its rooms, cleanly or not */
     if (s->user) {
         chat_presence_gone(cs, s);
         session_detach(cs, s);
@@ -209,6 +228,8 @@ void chat_session_closed(void *ctx, struct xmpp_stream *stream)
         pl_metrics_gauge(&cs->metrics->sessions_open, -1);
     xmpp_stream_set_user(stream, NULL);
     chat_offline_free(s);
+    chat_roster_session_free(s);
+    chat_presence_free(s);
     free(s->resource);
     free(s->via);
     free(s);

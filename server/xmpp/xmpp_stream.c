@@ -25,6 +25,8 @@
     "<stream:features xmlns:stream='" XMPP_NS_STREAM "'>"                                \
     "<bind xmlns='" XMPP_NS_BIND "'/>"                                                   \
     "<session xmlns='" XMPP_NS_SESSION "'><optional/></session>"                         \
+    "<ver xmlns='urn:xmpp:features:rosterver'/>"                                         \
+    "<sub xmlns='urn:xmpp:features:pre-approval'/>"                                      \
     "</stream:features>"
 
 /* Random hex for stream ids and generated resources. */
@@ -335,6 +337,11 @@ static void stream_handle_bind(struct xmpp_stream *s, const struct xmpp_node *el
     }
     if (rc == PL_EEXIST) {
         stream_reply_error(s, el, "cancel", "conflict");
+        goto done;
+    }
+    if (rc == PL_ETOOBIG) {
+        /* RFC 6120 section 7.6.2.1: too many resources for the account. */
+        stream_reply_error(s, el, "wait", "resource-constraint");
         goto done;
     }
     if (rc != PL_OK || !resource) {

@@ -38,7 +38,8 @@ struct xmpp_stream_hooks {
     int (*user_allowed)(void *ctx, const char *username);
     /* Binds a resource for s. `requested` is the client's or NULL. On PL_OK
      * *resource is the chosen one (allocated; the stream owns it). PL_EINVAL
-     * answers bad-request, PL_EEXIST conflict. */
+     * answers bad-request, PL_EEXIST conflict, PL_ETOOBIG
+     * resource-constraint (the account has as many sessions as it may). */
     int (*bind)(void *ctx, struct xmpp_stream *s, const char *requested, char **resource);
     /* A stanza from a bound client; takes ownership of st. */
     void (*stanza)(void *ctx, struct xmpp_stream *s, struct xmpp_stanza *st);

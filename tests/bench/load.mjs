@@ -11,6 +11,19 @@
 //               the recipient) and latency percentiles.
 //   offline     K messages to a user with no session; once they are stored,
 //               the user logs in and the time until all have arrived.
+//   fanout      N contacts online and one more user whose presence changes C
+//               times; the time from each change until each contact has it
+//               (run against a parleyd with PARLEY_TEAM_ROSTER=1, where every
+//               user is everyone's contact; not in the default phases).
+//   room        O occupants in one room (XEP-0045), one of them posting at a
+//               steady R messages/s; the time from each message's send to
+//               its receipt by the last occupant (the sender's reflection
+//               included), p50/p99, and deliveries/s. Not in the default
+//               set: --phases room.
+//   mam         "the last 50 of a conversation" and "the last 50 of a room"
+//               through XEP-0313, Q times each, as bench_a (against an
+//               archive filled by tests/bench/fill-archive.sql): the time
+//               from query to <fin/>, p50/p99. Not in the default set.
 //
 // Usage: node tests/bench/load.mjs --port PORT [--pid PARLEYD_PID] [options]
 // Environment: PARLEY_JWT_SECRET (required; HS256 tokens are minted here),
@@ -29,7 +42,8 @@ const USAGE = `usage: load.mjs --port PORT [options]
   --host HOST          127.0.0.1 (default), localhost or ::1 only
   --pid PID            parleyd's pid, for VmRSS (idle phase needs it)
   --pg-pid PID         the postmaster's pid, for PostgreSQL's CPU time (optional)
-  --phases LIST        comma-separated: idle,throughput,offline (default all)
+  --phases LIST        comma-separated: idle,throughput,offline,room,mam
+                       (default idle,throughput,offline)
   --sessions N         idle sessions (default 2000)
   --pairs P            sender/receiver pairs (default 50)
   --messages M         messages per pair (default 200)
@@ -38,6 +52,12 @@ const USAGE = `usage: load.mjs --port PORT [options]
                        answers each and a message counts (and leaves the
                        window) when its receipt is back at the sender
   --offline K          offline backlog size (default 2000)
+  --contacts N         fanout: contacts online (default 1000)
+  --changes C          fanout: presence changes timed (default 20)
+  --occupants O        room phase: occupants of the room (default 100)
+  --rate R             room phase: messages per second posted (default 20)
+  --room-messages M    room phase: messages posted (default 400)
+  --queries Q          mam phase: queries of each kind (default 200)
   --connect-parallel C logins in progress at once (default 50)
   --domain D           XMPP domain (default localhost)
   --settle MS          offline phase without DATABASE_URL: wait after sending (default 5000)
@@ -82,6 +102,12 @@ function parseOptions() {
                 messages: { type: "string" },
                 window: { type: "string" },
                 offline: { type: "string" },
+                contacts: { type: "string" },
+                changes: { type: "string" },
+                occupants: { type: "string" },
+                rate: { type: "string" },
+                "room-messages": { type: "string" },
+                queries: { type: "string" },
                 "connect-parallel": { type: "string" },
                 domain: { type: "string" },
                 settle: { type: "string" },
@@ -106,7 +132,7 @@ function parseOptions() {
     if (v.port === undefined) fail(`--port is required\n${USAGE}`);
     const phases = (v.phases ?? "idle,throughput,offline").split(",").filter(Boolean);
     for (const p of phases) {
-        if (!["idle", "throughput", "offline"].includes(p)) fail(`unknown phase ${p}`);
+        if (!["idle", "throughput", "offline", "fanout", "room", "mam"].includes(p)) fail(`unknown phase ${p}`);
     }
     const secret = process.env.PARLEY_JWT_SECRET;
     if (!secret) fail("PARLEY_JWT_SECRET is not set");
@@ -121,6 +147,12 @@ function parseOptions() {
         messages: intOpt(v, "messages", 200, 1, MAX_MESSAGES),
         window: intOpt(v, "window", 20, 1, 10000),
         offline: intOpt(v, "offline", 2000, 1, MAX_MESSAGES),
+        contacts: intOpt(v, "contacts", 1000, 1, MAX_SESSIONS),
+        changes: intOpt(v, "changes", 20, 1, 10000),
+        occupants: intOpt(v, "occupants", 100, 2, MAX_SESSIONS),
+        rate: intOpt(v, "rate", 20, 1, 10000),
+        roomMessages: intOpt(v, "room-messages", 400, 1, MAX_MESSAGES),
+        queries: intOpt(v, "queries", 200, 1, 100000),
         parallel: intOpt(v, "connect-parallel", 50, 1, 1000),
         domain: v.domain ?? "localhost",
         settleMs: intOpt(v, "settle", 5000, 0, 600_000),
@@ -288,6 +320,7 @@ class Session {
         this.state = "new";
         this.closed = false;
         this.onMessage = null; // (frame, now) => void, for <message/> frames
+        this.onPresence = null; // (frame, now) => void, for <presence/> frames
         this.errors = 0;
         this.closedPromise = null;
     }
@@ -329,6 +362,7 @@ class Session {
                     return;
                 }
                 if (frame.startsWith("<open")) return;
+                if (frame.startsWith("<presence") && this.onPresence) this.onPresence(frame, now);
                 if (frame.startsWith("<close") || frame.includes("stream:error") || frame.startsWith("<error")) {
                     this.errors++;
                     bad(`stream closed by server: ${frame.slice(0, 200)}`);
@@ -715,6 +749,264 @@ async function phaseOffline(opts, run) {
     }
 }
 
+async function phaseFanout(opts, run) {
+    const n = opts.contacts;
+    const k = opts.changes;
+    console.log(`\n== presence fan-out: ${n} contacts online, ${k} presence changes of one user (PARLEY_TEAM_ROSTER=1)`);
+    const names = Array.from({ length: n }, (_, i) => `fan_${run}_${i}`);
+    let sessions = [];
+    let star = null;
+    try {
+        const t0 = performance.now();
+        sessions = await loginMany(opts, names);
+        star = new Session(opts, `fanstar_${run}`);
+        await star.login();
+        console.log(`logins: ${n + 1} in ${f2((performance.now() - t0) / 1000)} s (each one's presence goes to everyone online)`);
+        await sleep(1000); // the login broadcasts drain
+        const cpu = cpuMark(opts.pid, opts.pgPid);
+        const lat = [];
+        const lastMs = [];
+        const tStart = performance.now();
+        for (let c = 0; c < k; c++) {
+            const status = `fan-${run}-${c}`;
+            let got = 0;
+            const sent = performance.now();
+            const done = new Promise((resolve) => {
+                for (const s of sessions) {
+                    s.onPresence = (frame, now) => {
+                        if (!frame.includes(`>${status}<`)) return;
+                        lat.push(now - sent);
+                        s.onPresence = null;
+                        if (++got === n) resolve();
+                    };
+                }
+            });
+            star.ws.send(`<presence xmlns='jabber:client'><status>${status}</status></presence>`);
+            const ok = await Promise.race([done.then(() => true), sleep(c === 0 ? 10_000 : 60_000).then(() => false)]);
+            if (!ok) {
+                throw new Error(
+                    `change ${c}: ${got}/${n} contacts had it in time` +
+                        (got === 0 ? " (is parleyd running with PARLEY_TEAM_ROSTER=1?)" : ""),
+                );
+            }
+            lastMs.push(performance.now() - sent);
+        }
+        const secs = (performance.now() - tStart) / 1000;
+        const used = cpu();
+        lat.sort((a, b) => a - b);
+        lastMs.sort((a, b) => a - b);
+        const res = {
+            contacts: n,
+            changes: k,
+            deliveries: lat.length,
+            p50_ms: percentile(lat, 50),
+            p95_ms: percentile(lat, 95),
+            p99_ms: percentile(lat, 99),
+            max_ms: lat[lat.length - 1],
+            to_last_p50_ms: percentile(lastMs, 50),
+            to_last_max_ms: lastMs[lastMs.length - 1],
+            cpu: used,
+        };
+        console.log(
+            `per contact, change to arrival: p50 ${f1(res.p50_ms)} ms, p95 ${f1(res.p95_ms)} ms, ` +
+                `p99 ${f1(res.p99_ms)} ms, max ${f1(res.max_ms)} ms (${lat.length} deliveries)`,
+        );
+        console.log(`change to the last contact: p50 ${f1(res.to_last_p50_ms)} ms, max ${f1(res.to_last_max_ms)} ms`);
+        printCpu(used, secs, "changes");
+        return res;
+    } finally {
+        if (star) await star.close();
+        if (sessions.length) await closeMany(sessions);
+/** One room, O occupants, one of them posting at a steady rate; each
+ * message counts when the last occupant (its sender's reflection
+ * included) has it. The occupants join with <history maxstanzas='0'/>:
+ * the room is new, and the phase measures live fan-out only. */
+async function phaseRoom(opts, run) {
+    const { occupants: n, rate, roomMessages: m } = opts;
+    const muc = `conference.${opts.domain}`;
+    const room = `bench-${run}@${muc}`;
+    console.log(`\n== room: ${n} occupants, ${m} messages at ${rate}/s (${n * rate} deliveries/s)`);
+    const names = Array.from({ length: n }, (_, i) => `occ_${run}_${i}`);
+    let sessions = [];
+    try {
+        sessions = await loginMany(opts, names);
+        // Joins one by one for the first (who creates the room), then in
+        // parallel; each is done when its subject (the end of a join) came.
+        const join = (s) =>
+            withTimeout(
+                new Promise((resolve) => {
+                    s.onMessage = (frame) => {
+                        if (frame.includes("<subject")) resolve();
+                    };
+                    s.ws.send(
+                        `<presence xmlns='jabber:client' to='${room}/${s.username}'>` +
+                            "<x xmlns='http://jabber.org/protocol/muc'><history maxstanzas='0'/></x>" +
+                            "</presence>",
+                    );
+                }),
+                30_000,
+                `join of ${s.username}`,
+            );
+        const tj = performance.now();
+        await join(sessions[0]);
+        await pool(n - 1, opts.parallel, (i) => join(sessions[i + 1]));
+        const joinS = (performance.now() - tj) / 1000;
+        console.log(`${n} occupants joined in ${f2(joinS)} s`);
+
+        const sentAt = new Float64Array(m);
+        const seen = new Uint16Array(m);
+        const latencies = new Float64Array(m);
+        let complete = 0;
+        let unexpected = 0;
+        let noStanzaId = 0;
+        let finish;
+        const allDone = new Promise((resolve) => (finish = resolve));
+        for (const s of sessions) {
+            s.onMessage = (frame, now) => {
+                const b = frame.match(/<body>(\d+)<\/body>/);
+                const seq = b ? Number(b[1]) : -1;
+                if (seq < 0 || seq >= m || !sentAt[seq]) {
+                    if (!frame.includes("<subject") && !frame.includes("status code")) unexpected++;
+                    return;
+                }
+                if (!frame.includes("urn:xmpp:sid:0")) noStanzaId++;
+                if (++seen[seq] === n) {
+                    latencies[seq] = now - sentAt[seq];
+                    if (++complete === m) finish();
+                }
+            };
+        }
+        const sender = sessions[0];
+        const t0 = performance.now();
+        const cpu = cpuMark(opts.pid, opts.pgPid);
+        const interval = 1000 / rate;
+        let next = 0;
+        // A steady rate from the start time, not from each send: timer
+        // drift does not lower the rate.
+        const tick = () => {
+            const due = Math.min(m, Math.floor((performance.now() - t0) / interval) + 1);
+            while (next < due) {
+                const seq = next++;
+                sentAt[seq] = performance.now();
+                sender.ws.send(
+                    `<message xmlns='jabber:client' type='groupchat' to='${room}' id='r${seq}'>` +
+                        `<body>${seq}</body></message>`,
+                );
+            }
+            if (next < m) setTimeout(tick, Math.max(0, t0 + next * interval - performance.now()));
+        };
+        tick();
+        let timedOut = false;
+        await withTimeout(allDone, opts.phaseTimeoutS * 1000, "room").catch((err) => {
+            timedOut = true;
+            console.log(`!! ${err.message}: ${complete} of ${m} reached every occupant`);
+        });
+        const secs = (performance.now() - t0) / 1000;
+        const used = cpu();
+        const lat = Array.from(latencies.subarray(0, m)).filter((x) => x > 0).sort((a, b) => a - b);
+        const res = {
+            occupants: n,
+            rate_per_s: rate,
+            messages: m,
+            complete,
+            seconds: secs,
+            deliveries_per_s: (complete * n) / secs,
+            join_all_s: joinS,
+            p50_ms: percentile(lat, 50),
+            p99_ms: percentile(lat, 99),
+            max_ms: lat.length ? lat[lat.length - 1] : NaN,
+            without_stanza_id: noStanzaId,
+            unexpected,
+            timed_out: timedOut,
+            cpu: used,
+            server_cpu_us_per_delivery: (used.server_ms * 1000) / Math.max(1, complete * n),
+        };
+        console.log(
+            `${complete}/${m} messages reached all ${n} occupants in ${f2(secs)} s ` +
+                `(${f1(res.deliveries_per_s)} deliveries/s)`,
+        );
+        console.log(
+            `send to last occupant, ms: p50 ${f1(res.p50_ms)}, p99 ${f1(res.p99_ms)}, max ${f1(res.max_ms)}`,
+        );
+        printCpu(used, secs, "the run");
+        if (noStanzaId || unexpected) {
+            console.log(`note: ${noStanzaId} without <stanza-id/>, ${unexpected} unexpected frames`);
+        }
+        if (timedOut) throw Object.assign(new Error("room phase timed out"), { partial: res });
+        return res;
+    } finally {
+        await closeMany(sessions);
+    }
+}
+
+/** The two reads the archive must answer fast at any size, through MAM:
+ * the last page of 50 of bench_a's conversation with bench_b, and of
+ * bench-room's archive (fill-archive.sql makes both). One query at a
+ * time, so the time is the server's answer plus a loopback round trip. */
+async function phaseMam(opts, run) {
+    const q = opts.queries;
+    const room = `bench-room@conference.${opts.domain}`;
+    console.log(`\n== mam: ${q} × last 50 of a conversation, ${q} × last 50 of a room`);
+    const s = new Session(opts, "bench_a");
+    try {
+        await s.login();
+        let pending = null;
+        s.onMessage = (frame) => {
+            if (pending && frame.includes("urn:xmpp:mam:2") && frame.includes("<result")) pending.results++;
+        };
+        const orig = s.ws.listeners("message")[0];
+        s.ws.removeAllListeners("message");
+        s.ws.on("message", (data) => {
+            const frame = data.toString();
+            if (pending && frame.startsWith("<iq") && frame.includes(`'${pending.id}'`)) {
+                const p = pending;
+                pending = null;
+                p.resolve({ frame, results: p.results, at: performance.now() });
+                return;
+            }
+            orig(data);
+        });
+        const ask = (id, to, withJid) =>
+            new Promise((resolve) => {
+                pending = { id, results: 0, resolve };
+                const form = withJid
+                    ? "<x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE' type='hidden'>" +
+                      "<value>urn:xmpp:mam:2</value></field>" +
+                      `<field var='with'><value>${withJid}</value></field></x>`
+                    : "";
+                s.ws.send(
+                    `<iq xmlns='jabber:client' type='set' id='${id}'${to ? ` to='${to}'` : ""}>` +
+                        `<query xmlns='urn:xmpp:mam:2' queryid='${id}'>${form}` +
+                        "<set xmlns='http://jabber.org/protocol/rsm'><max>50</max><before/></set>" +
+                        "</query></iq>",
+                );
+            });
+        const res = {};
+        for (const [kind, to, withJid] of [
+            ["conversation", null, `bench_b@${opts.domain}`],
+            ["room", room, null],
+        ]) {
+            const times = [];
+            let short = 0;
+            for (let i = 0; i < q; i++) {
+                const t = performance.now();
+                const got = await withTimeout(ask(`m${run}${kind[0]}${i}`, to, withJid), 30_000, `mam ${kind}`);
+                times.push(got.at - t);
+                if (got.results !== 50 || !got.frame.includes("type='result'")) short++;
+            }
+            times.sort((a, b) => a - b);
+            res[kind] = { queries: q, p50_ms: percentile(times, 50), p99_ms: percentile(times, 99), short_pages: short };
+            console.log(
+                `last 50 of a ${kind}: p50 ${f2(res[kind].p50_ms)} ms, p99 ${f2(res[kind].p99_ms)} ms` +
+                    (short ? ` (${short} pages without 50 results: is the archive filled?)` : ""),
+            );
+        }
+        return res;
+    } finally {
+        await s.close();
+    }
+}
+
 // ---------------------------------------------------------------------------
 
 async function main() {
@@ -728,7 +1020,14 @@ async function main() {
     console.log(`target ${opts.url}${opts.pid ? ` (parleyd pid ${opts.pid})` : ""}, run ${run}`);
     const results = { run, date: new Date().toISOString() };
     let failed = false;
-    const phases = { idle: phaseIdle, throughput: phaseThroughput, offline: phaseOffline };
+    const phases = { idle: phaseIdle, throughput: phaseThroughput, offline: phaseOffline, fanout: phaseFanout };
+    const phases = {
+        idle: phaseIdle,
+        throughput: phaseThroughput,
+        offline: phaseOffline,
+        room: phaseRoom,
+        mam: phaseMam,
+    };
     for (const name of opts.phases) {
         if (opts.pid !== null && !fs.existsSync(`/proc/${opts.pid}`)) {
             console.log(`!! parleyd (pid ${opts.pid}) is gone`);

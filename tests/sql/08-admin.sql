@@ -8,7 +8,7 @@ SELECT plan(30);
 SELECT has_table('admin_audit');
 SELECT has_column('users', 'deleted_at');
 SELECT has_index('messages', 'messages_body_fts');
-SELECT has_index('messages', 'messages_by_recipient');
+SELECT has_index('messages', 'messages_direct_by_recipient');
 
 -- create
 SELECT ok(parley_admin_user_create('root', 'ann', 'Ann', false) IS NOT NULL, 'a new user is created');

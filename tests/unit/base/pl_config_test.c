@@ -114,6 +114,93 @@ static void test_auth_timeout(void **state)
     clear_env();
 }
 
+/* The presence settings: defaults, the file, the environment, bad values. */
+static void test_presence_settings(void **state)
+{
+    const char *names[] = {"PARLEY_MAX_SESSIONS_PER_USER", "PARLEY_MAX_ROSTER_ITEMS",
+                           "PARLEY_TEAM_ROSTER"};
+    for (size_t i = 0; i < 3; i++)
+        unsetenv(names[i]);
+    clear_env();
+    struct pl_config cfg;
+    char err[256];
+    assert_int_equal(pl_config_load(&cfg, NULL, err, sizeof(err)), PL_OK);
+    assert_int_equal(cfg.max_sessions_per_user, 10);
+    assert_int_equal(cfg.max_roster_items, 1000);
+    assert_int_equal(cfg.team_roster, 0);
+    pl_config_free(&cfg);
+
+    char path[] = "/tmp/parley-config-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    const char *text = "PARLEY_MAX_SESSIONS_PER_USER = 3\n"
+                       "PARLEY_MAX_ROSTER_ITEMS = 50\n"
+                       "PARLEY_TEAM_ROSTER = true\n";
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    setenv("PARLEY_MAX_ROSTER_ITEMS", "70", 1);
+    assert_int_equal(pl_config_load(&cfg, path, err, sizeof(err)), PL_OK);
+    assert_int_equal(cfg.max_sessions_per_user, 3);
+    assert_int_equal(cfg.max_roster_items, 70);
+    assert_int_equal(cfg.team_roster, 1);
+    pl_config_free(&cfg);
+    unlink(path);
+
+    const char *bad[][2] = {{"PARLEY_MAX_SESSIONS_PER_USER", "0"},
+                            {"PARLEY_MAX_SESSIONS_PER_USER", "-1"},
+                            {"PARLEY_MAX_ROSTER_ITEMS", "lots"},
+                            {"PARLEY_MAX_ROSTER_ITEMS", "2000000"},
+                            {"PARLEY_TEAM_ROSTER", "maybe"}};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+        for (size_t j = 0; j < 3; j++)
+            unsetenv(names[j]);
+        setenv(bad[i][0], bad[i][1], 1);
+        assert_int_equal(pl_config_load(&cfg, NULL, err, sizeof(err)), PL_EINVAL);
+        assert_non_null(strstr(err, bad[i][0]));
+    }
+    for (size_t i = 0; i < 3; i++)
+        unsetenv(names[i]);
+}
+
+/* The rooms' and the archive's settings: defaults, values, bounds. */
+static void test_rooms_and_archive(void **state)
+{
+    const char *names[] = {"PARLEY_ROOM_CREATION", "PARLEY_ROOM_CATCHUP_MAX",
+                           "PARLEY_MAM_MAX_PAGE"};
+    clear_env();
+    for (size_t i = 0; i < 3; i++)
+        unsetenv(names[i]);
+    struct pl_config cfg;
+    char err[256];
+    assert_int_equal(pl_config_load(&cfg, NULL, err, sizeof(err)), PL_OK);
+    assert_int_equal(cfg.room_creation_admins, 0);
+    assert_int_equal(cfg.room_catchup_max, 1000);
+    assert_int_equal(cfg.mam_max_page, 250);
+    pl_config_free(&cfg);
+    setenv("PARLEY_ROOM_CREATION", "admins", 1);
+    setenv("PARLEY_ROOM_CATCHUP_MAX", "30", 1);
+    setenv("PARLEY_MAM_MAX_PAGE", "1000", 1);
+    assert_int_equal(pl_config_load(&cfg, NULL, err, sizeof(err)), PL_OK);
+    assert_int_equal(cfg.room_creation_admins, 1);
+    assert_int_equal(cfg.room_catchup_max, 30);
+    assert_int_equal(cfg.mam_max_page, 1000);
+    pl_config_free(&cfg);
+    const char *bad[][2] = {{"PARLEY_ROOM_CREATION", "owners"},
+                            {"PARLEY_ROOM_CATCHUP_MAX", "0"},
+                            {"PARLEY_ROOM_CATCHUP_MAX", "10001"},
+                            {"PARLEY_MAM_MAX_PAGE", "1001"},
+                            {"PARLEY_MAM_MAX_PAGE", "ten"}};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        for (size_t k = 0; k < 3; k++)
+            unsetenv(names[k]);
+        setenv(bad[i][0], bad[i][1], 1);
+        assert_int_equal(pl_config_load(&cfg, NULL, err, sizeof(err)), PL_EINVAL);
+        assert_non_null(strstr(err, bad[i][0]));
+    }
+    for (size_t i = 0; i < 3; i++)
+        unsetenv(names[i]);
+}
+
 static void test_addr_and_loopback(void **state)
 {
     char *host = NULL;
@@ -134,9 +221,13 @@ static void test_addr_and_loopback(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults),          cmocka_unit_test(test_file_then_env),
-        cmocka_unit_test(test_rejects),           cmocka_unit_test(test_auth_timeout),
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_file_then_env),
+        cmocka_unit_test(test_rejects),
+        cmocka_unit_test(test_auth_timeout),
         cmocka_unit_test(test_addr_and_loopback),
+        cmocka_unit_test(test_presence_settings),
+        cmocka_unit_test(test_rooms_and_archive),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

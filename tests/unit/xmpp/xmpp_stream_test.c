@@ -31,6 +31,8 @@
     "<stream:features xmlns:stream='http://etherx.jabber.org/streams'>"                  \
     "<bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>"                                   \
     "<session xmlns='urn:ietf:params:xml:ns:xmpp-session'><optional/></session>"         \
+    "<ver xmlns='urn:xmpp:features:rosterver'/>"                                         \
+    "<sub xmlns='urn:xmpp:features:pre-approval'/>"                                      \
     "</stream:features>"
 #define STREAM_ERROR(cond)                                                               \
     "<stream:error xmlns:stream='http://etherx.jabber.org/streams'><" cond               \
@@ -94,6 +96,8 @@ static int fake_bind(void *ctx, struct xmpp_stream *s, const char *requested,
         return PL_EEXIST;
     if (requested && strcmp(requested, "bad") == 0)
         return PL_EINVAL;
+    if (requested && strcmp(requested, "full") == 0)
+        return PL_ETOOBIG;
     *resource = strdup(requested ? requested : "web-gen");
     return PL_OK;
 }
@@ -534,6 +538,11 @@ static void test_bind_variants(void **state)
     feed(f, "<iq type='set' id='c2'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>"
             "<resource>bad</resource></bind></iq>");
     assert_non_null(strstr(last(f), "<error type='modify'><bad-request "));
+    /* The account has all the sessions it may have (RFC 6120 7.6.2.1). */
+    feed(f, "<iq type='set' id='c2b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>"
+            "<resource>full</resource></bind></iq>");
+    assert_non_null(strstr(last(f), "<error type='wait'><resource-constraint "));
+    assert_null(xmpp_stream_full_jid(f->s));
     /* A resource that cannot be in a JID never reaches the hook. */
     int calls = f->bind_called;
     feed(f, "<iq type='set' id='c3'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>"
