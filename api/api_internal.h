@@ -91,7 +91,10 @@ struct api_reply {
     api_stream_fn stream; /* set: body is streamed instead */
     void *stream_ctx;     /* owned by the stream: freed by stream_free */
     void (*stream_free)(void *ctx);
-    int cors_any; /* Access-Control-Allow-Origin: * (public documents) */
+    const char *cache_control; /* static; NULL: no-store */
+    const char *csp;           /* Content-Security-Policy, static; NULL: none */
+    char etag[48];             /* "" : none */
+    int cors_any;              /* Access-Control-Allow-Origin: * (public documents) */
 };
 
 /* ---- the route table (api_route.c) ------------------------------------- */
@@ -281,6 +284,13 @@ void api_health_metrics(struct api_server *srv, struct api_request *req,
 void api_health_openapi(struct api_server *srv, struct api_request *req,
                         struct api_reply *rep);
 
+/* api_static.c: the web admin's files. Fills rep (200, or 304 when
+ * if_none_match is the file's ETag) for a GET of path under web_dir, or
+ * under modules_dir for /vendor/uplot/; PL_ENOENT when there is no such
+ * file to serve (rep untouched), PL_EIO when it could not be read. */
+int api_static_reply(const char *web_dir, const char *modules_dir,
+                     const struct api_path *path, const char *if_none_match,
+                     struct api_reply *rep);
 /* api_hostmeta.c: XEP-0156 discovery, /.well-known/host-meta (XRD) and
  * /.well-known/host-meta.json (JRD) */
 void api_hostmeta_xrd(struct api_server *srv, struct api_request *req,

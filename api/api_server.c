@@ -7,8 +7,10 @@
  *   2. the path, from the raw request target, split and decoded strictly
  *      (api_path_parse), then matched exactly against the route table:
  *      404, or 405 with Allow;
- *   3. the token, unless the route is public: `Authorization: Bearer` only,
- *      verified by the one verifier; none or bad 401, not an admin 403;
+ *   3. the token, unless the route is public: `Authorization: Bearer` only
+ *      (the shared extraction of auth_http.h, never given the Cookie
+ *      header), verified by the one verifier; none or bad 401, not an
+ *      admin 403;
  *   4. the query parameters against the route's declared names;
  *   5. a body only where the route takes one, as application/json (415),
  *      at most 1 MiB (413), arriving within API_REQUEST_DEADLINE_MS.
@@ -18,7 +20,7 @@
  * status, latency) are counted when a request completes. */
 #include "api_internal.h"
 
-#include "auth_bearer.h"
+#include "auth_http.h"
 #include "db_read.h"
 #include "pl_buf.h"
 #include "pl_error.h"
@@ -55,6 +57,7 @@ struct api_server {
     struct api_config cfg;
     char *host, *tls_cert_pem, *tls_key_pem;
     char *domain, *muc_domain, *conninfo, *migrations_dir, *metrics_token;
+    char *web_dir, *modules_dir; /* the web admin's files (api_static.c); NULL: none */
     struct db_read_pool *pool;
     struct MHD_Daemon *daemon;
     int port;
@@ -72,6 +75,8 @@ struct api_exchange {
     struct pl_buf body;
     int too_large;
     int status;
+    char addr[64];  /* the client's address, for handlers */
+    char method[8]; /* a copy, for the log line at completion */
 };
 
 static int64_t now_us(void)
@@ -210,7 +215,7 @@ static enum MHD_Result answer(struct api_exchange *x, struct MHD_Connection *c,
                               struct api_reply *rep)
 {
     struct MHD_Response *resp = NULL;
-    if (!rep->body && !rep->stream && rep->status != 204)
+    if (!rep->body && !rep->stream && rep->status != 204 && rep->status != 304)
         api_problem(rep, 500, "internal", NULL, "out of memory");
     if (rep->stream) {
         struct api_stream_box *box = malloc(sizeof(*box));
@@ -238,9 +243,14 @@ static enum MHD_Result answer(struct api_exchange *x, struct MHD_Connection *c,
         api_reply_free(rep);
         return MHD_NO;
     }
-    if (rep->content_type && rep->status != 204)
+    if (rep->content_type && rep->status != 204 && rep->status != 304)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, rep->content_type);
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
+                            rep->cache_control ? rep->cache_control : "no-store");
+    if (rep->csp)
+        MHD_add_response_header(resp, "Content-Security-Policy", rep->csp);
+    if (rep->etag[0])
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, rep->etag);
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
     if (rep->allow[0])
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, rep->allow);
@@ -295,6 +305,26 @@ static int is_json_type(const char *ct)
     size_t n = strlen("application/json");
     return strncasecmp(ct, "application/json", n) == 0 &&
            (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
+}
+
+/* The Bearer token of the request, never the auth_token cookie: the admin
+ * API takes no credential a cross-site request could ride on. NULL if
+ * none. */
+static char *bearer_token(const char *authorization)
+{
+    char *tok = NULL;
+    if (auth_token_from_headers(NULL, authorization, &tok) != PL_OK)
+        return NULL;
+    return tok;
+}
+
+/* Wipes a credential before freeing it. */
+static void token_free(char *tok)
+{
+    if (tok) {
+        explicit_bzero(tok, strlen(tok));
+        free(tok);
+    }
 }
 
 /* Timing-safe comparison for the metrics token. */
@@ -361,6 +391,20 @@ static int check_request(struct api_exchange *x, struct MHD_Connection *c,
                         x->req.path_params, &x->req.npath_params, rep->allow,
                         sizeof(rep->allow));
     if (rc == PL_ENOENT) {
+        /* Not an API route: one of the web admin's files, if it is one
+         * (never with a body; the API's own paths stay problems). */
+        if ((strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0) && !has_body) {
+            const char *inm = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                          MHD_HTTP_HEADER_IF_NONE_MATCH);
+            int src =
+                api_static_reply(srv->web_dir, srv->modules_dir, &x->req.path, inm, rep);
+            if (src == PL_OK)
+                return rc; /* not a handler: rep holds the file */
+            if (src == PL_EIO) {
+                api_problem(rep, 500, "internal", NULL, "the file could not be read");
+                return src;
+            }
+        }
         api_problem(rep, 404, "not-found", NULL, "no such resource");
         return rc;
     }
@@ -376,10 +420,9 @@ static int check_request(struct api_exchange *x, struct MHD_Connection *c,
         MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
     if (flags & API_ROUTE_METRICS) {
         if (srv->metrics_token) {
-            char *tok = NULL;
-            int ok = auth_bearer_token(authz, &tok) == PL_OK &&
-                     same_secret(tok, srv->metrics_token);
-            free(tok);
+            char *tok = bearer_token(authz);
+            int ok = tok && same_secret(tok, srv->metrics_token);
+            token_free(tok);
             if (!ok) {
                 api_problem(rep, 401, "unauthorized", NULL,
                             "/metrics needs the metrics token as a Bearer token");
@@ -387,8 +430,8 @@ static int check_request(struct api_exchange *x, struct MHD_Connection *c,
             }
         }
     } else if (!(flags & API_ROUTE_PUBLIC)) {
-        char *tok = NULL;
-        if (auth_bearer_token(authz, &tok) != PL_OK) {
+        char *tok = bearer_token(authz);
+        if (!tok) {
             api_problem(rep, 401, "unauthorized", NULL,
                         "an admin token is needed in 'Authorization: Bearer'");
             return PL_EDENIED;
@@ -396,7 +439,7 @@ static int check_request(struct api_exchange *x, struct MHD_Connection *c,
         struct auth_claims claims = {0};
         enum auth_result why = AUTH_MISSING;
         rc = auth_verify(srv->cfg.verifier, tok, (long)time(NULL), &claims, &why);
-        free(tok);
+        token_free(tok);
         if (rc != PL_OK) {
             api_problem(rep, 401, "unauthorized", NULL, "the token was refused: %s",
                         auth_result_str(why));
@@ -472,19 +515,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (x->phase == 0) {
         x->phase = 1;
         x->req.method = method;
+        snprintf(x->method, sizeof(x->method), "%s", method);
         const union MHD_ConnectionInfo *ci =
             MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-        static __thread char addr[64];
-        addr[0] = '\0';
         if (ci && ci->client_addr) {
             if (ci->client_addr->sa_family == AF_INET)
                 inet_ntop(AF_INET, &((struct sockaddr_in *)ci->client_addr)->sin_addr,
-                          addr, sizeof(addr));
+                          x->addr, sizeof(x->addr));
             else if (ci->client_addr->sa_family == AF_INET6)
                 inet_ntop(AF_INET6, &((struct sockaddr_in6 *)ci->client_addr)->sin6_addr,
-                          addr, sizeof(addr));
+                          x->addr, sizeof(x->addr));
         }
-        x->req.client_address = addr;
+        x->req.client_address = x->addr;
         if (check_request(x, c, method, &rep) != PL_OK)
             return answer(x, c, &rep);
         return MHD_YES;
@@ -534,7 +576,13 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
         /* A stream cut short is counted as a failure, not as its 200. */
         if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && status < 400)
             status = 500;
-        record(srv, x->route, status, (uint64_t)(now_us() - x->start_us));
+        uint64_t us = (uint64_t)(now_us() - x->start_us);
+        record(srv, x->route, status, us);
+        /* The route's pattern, not the path: no user name or query in the
+         * log above debug, and never a token. */
+        pl_debug(0, x->req.actor, "api: %s %s %d %.1f ms from %s",
+                 x->method[0] ? x->method : "-", x->route ? x->route->pattern : "-",
+                 status, (double)us / 1000.0, x->addr[0] ? x->addr : "-");
     }
     api_path_free(&x->req.path);
     api_query_free(&x->req.query);
@@ -600,6 +648,8 @@ void api_server_stop(struct api_server *srv)
     free(srv->conninfo);
     free(srv->migrations_dir);
     free(srv->metrics_token);
+    free(srv->web_dir);
+    free(srv->modules_dir);
     free(srv);
 }
 
@@ -628,6 +678,19 @@ int api_server_start(const struct api_config *cfg, struct api_server **out)
     srv->cfg.migrations_dir = srv->migrations_dir;
     srv->cfg.metrics_token = srv->metrics_token;
     srv->cfg.threads = cfg->threads > 0 ? cfg->threads : 4;
+    /* The web admin's folder: PARLEY_WEB_DIR, else the source tree's
+     * web-admin/ (CMake's API_DEFAULT_WEB_DIR); empty serves no pages. The
+     * chart library comes from the npm packages beside it. */
+    const char *web = getenv("PARLEY_WEB_DIR");
+    if (!web)
+        web = API_DEFAULT_WEB_DIR;
+    if (web[0]) {
+        const char *mods = getenv("PARLEY_NODE_MODULES");
+        if (!mods)
+            mods = API_DEFAULT_NODE_MODULES;
+        if (dup_opt(web, &srv->web_dir) || dup_opt(mods, &srv->modules_dir))
+            goto fail;
+    }
     srv->cfg.db_connections =
         cfg->db_connections > 0 ? cfg->db_connections : srv->cfg.threads + 1;
 

@@ -50,19 +50,44 @@ struct db_read_pool {
  * it), for messages matching `where`. Parameters: $1 user, $2 peer, $3
  * room, $4 since, $5 until, $6 q, $7 cursor, $8 limit. A room's `room` is
  * its uuid when its JID has the group-{uuid} form. */
-#define DB_READ_MSG_PAGE(order, cmp, where)                                              \
+/* The filters every shape shares: the time range and the cursor. */
+#define DB_READ_MSG_COMMON(cmp)                                                          \
+    " AND ($4::timestamptz IS NULL OR m.created_at >= $4::timestamptz)"                  \
+    " AND ($5::timestamptz IS NULL OR m.created_at < $5::timestamptz)"                   \
+    " AND ($7::bigint IS NULL OR m.id " cmp " $7::bigint)"
+
+/* A page around `rows`, a query of at most limit + 1 messages m in the
+ * order given; the JSON is built around them. */
+#define DB_READ_MSG_PAGE_OF(order, rows)                                                 \
     "WITH page AS ("                                                                     \
-    " SELECT m.*, row_number() OVER (ORDER BY m.id " order ") AS rn FROM ("              \
-    "  SELECT * FROM messages m WHERE " where                                            \
-    "  AND ($4::timestamptz IS NULL OR m.created_at >= $4::timestamptz)"                 \
-    "  AND ($5::timestamptz IS NULL OR m.created_at < $5::timestamptz)"                  \
-    "  AND ($7::bigint IS NULL OR m.id " cmp " $7::bigint)"                              \
-    "  ORDER BY m.id " order " LIMIT $8::int + 1) m)"                                    \
+    " SELECT m.*, row_number() OVER (ORDER BY m.id " order ") AS rn FROM (" rows ") m)"  \
     " SELECT json_build_object("                                                         \
     " 'items', coalesce((SELECT json_agg(json_build_object(" DB_READ_MSG_FIELDS          \
     ") ORDER BY m.rn) FROM page m WHERE m.rn <= $8::int), '[]'::json),"                  \
     " 'next_cursor', (SELECT m.id::text FROM page m WHERE m.rn = $8::int"                \
     "  AND EXISTS (SELECT 1 FROM page WHERE rn > $8::int)))::text"
+
+#define DB_READ_MSG_PAGE(order, cmp, where)                                              \
+    DB_READ_MSG_PAGE_OF(order,                                                           \
+                        "SELECT * FROM messages m WHERE " where DB_READ_MSG_COMMON(      \
+                            cmp) " ORDER BY m.id " order " LIMIT $8::int + 1")
+
+/* A user's messages, either direction: the first limit + 1 of what they
+ * sent (messages_by_sender) and of what they received
+ * (messages_by_recipient), each read in id order from its index, merged.
+ * One scan with "sender = $1 OR recipient = $1" would read every message
+ * of the user to sort them. UNION, not UNION ALL: a message to oneself is
+ * in both. */
+#define DB_READ_MSG_USER_PAGE(order, cmp)                                                \
+    DB_READ_MSG_PAGE_OF(                                                                 \
+        order,                                                                           \
+        "(SELECT * FROM messages m WHERE m.sender = $1::text" DB_READ_MSG_COMMON(        \
+            cmp) " AND $2::text IS NULL AND $3::text IS NULL AND $6::text IS NULL"       \
+                 " ORDER BY m.id " order " LIMIT $8::int + 1)"                           \
+                 " UNION (SELECT * FROM messages m WHERE m.kind = 'chat'"                \
+                 " AND m.recipient = $1::text" DB_READ_MSG_COMMON(                       \
+                     cmp) " ORDER BY m.id " order " LIMIT $8::int + 1)"                  \
+                          " ORDER BY id " order " LIMIT $8::int + 1")
 
 #define DB_READ_MSG_FIELDS                                                               \
     "'id', m.id, 'kind', m.kind, 'from', m.sender, 'to', m.recipient,"                   \
@@ -75,9 +100,6 @@ struct db_read_pool {
     " parley_pair_key($1::text, $2::text) AND ((m.sender = $1::text AND"                 \
     " m.recipient = $2::text) OR (m.sender = $2::text AND m.recipient = $1::text))"      \
     " AND $3::text IS NULL AND $6::text IS NULL"
-#define DB_READ_MSG_USER                                                                 \
-    "(m.sender = $1::text OR m.recipient = $1::text)"                                    \
-    " AND $2::text IS NULL AND $3::text IS NULL AND $6::text IS NULL"
 #define DB_READ_MSG_ROOM                                                                 \
     "m.kind = 'groupchat' AND m.room = $3::text AND ($1::text IS NULL OR m.sender = "    \
     "$1::text)"                                                                          \
@@ -144,8 +166,8 @@ static const struct db_stmt db_read_stmts[] = {
      * filter optional would scan); the unused parameters are NULL. */
     {"read_messages_conv_desc", DB_READ_MSG_PAGE("DESC", "<", DB_READ_MSG_CONV)},
     {"read_messages_conv_asc", DB_READ_MSG_PAGE("ASC", ">", DB_READ_MSG_CONV)},
-    {"read_messages_user_desc", DB_READ_MSG_PAGE("DESC", "<", DB_READ_MSG_USER)},
-    {"read_messages_user_asc", DB_READ_MSG_PAGE("ASC", ">", DB_READ_MSG_USER)},
+    {"read_messages_user_desc", DB_READ_MSG_USER_PAGE("DESC", "<")},
+    {"read_messages_user_asc", DB_READ_MSG_USER_PAGE("ASC", ">")},
     {"read_messages_room_desc", DB_READ_MSG_PAGE("DESC", "<", DB_READ_MSG_ROOM)},
     {"read_messages_room_asc", DB_READ_MSG_PAGE("ASC", ">", DB_READ_MSG_ROOM)},
     {"read_messages_all_desc", DB_READ_MSG_PAGE("DESC", "<", DB_READ_MSG_ALL)},
@@ -164,6 +186,15 @@ static const struct db_stmt db_read_stmts[] = {
      "  WHERE created_at > now() - interval '1 hour'),"
      " 'messages_last_day', (SELECT count(*) FROM messages"
      "  WHERE created_at > now() - interval '1 day'),"
+     /* The web admin's chart: 60 counts, one a minute, the last is the
+      * minute now running. */
+     " 'messages_per_minute', (SELECT json_agg(coalesce(c.n, 0) ORDER BY g.m)"
+     "  FROM generate_series(date_trunc('minute', now()) - interval '59 minutes',"
+     "  date_trunc('minute', now()), interval '1 minute') g(m)"
+     "  LEFT JOIN (SELECT date_trunc('minute', created_at) AS m, count(*) AS n"
+     "  FROM messages WHERE created_at >= date_trunc('minute', now()) - interval '59 "
+     "minutes'"
+     "  GROUP BY 1) c ON c.m = g.m),"
      /* deliveries_unsettled holds every row still `stored` (and the
       * delivered ones whose session lives): the join keeps the former. */
      " 'offline_waiting', (SELECT count(*) FROM deliveries_unsettled u"
@@ -414,9 +445,10 @@ int db_read_call(struct db_read_pool *pool, const char *stmt, int n,
             res = PQexec(slot->conn, "ROLLBACK");
             PQclear(res);
         }
+        if (lost)
+            slot->ready = 0; /* reset before its next use */
         if (!lost || write)
-            break;
-        slot->ready = 0;
+            break; /* a write's outcome is unknown: not run twice */
     }
     db_read_checkin(pool, slot);
     return rc;

@@ -60,6 +60,11 @@ test("kicking all of a user's sessions closes every one; the user may log in aga
     const a = uniqueUser("ka");
     const cs = [await online(srv, a), await online(srv, a), await online(srv, a)];
     try {
+        // The session rows are written by the store: wait until all three are in.
+        await until(
+            async () => (await api(srv, "GET", `/api/v1/users/${a}/sessions`)).json?.items?.length === 3,
+            "three session rows",
+        );
         assert.equal((await api(srv, "DELETE", `/api/v1/users/${a}/sessions`)).status, 204);
         await until(() => cs.every((c) => c.closed), "every session closing");
         const again = await online(srv, a);

@@ -4,6 +4,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
 
+import { Validator } from "@seriousme/openapi-schema-validator";
+
 import {
     T,
     Server,
@@ -32,6 +34,19 @@ test("the OpenAPI document is served as built, and is OpenAPI 3.1", T, async () 
     assert.match(res.headers["content-type"], /^application\/yaml/);
     assert.equal(res.text, fs.readFileSync(OPENAPI_PATH, "utf8"));
     assert.match(res.text, /^openapi: 3\.1\.\d/);
+    // The document itself against the OpenAPI 3.1 schema: a description
+    // with a comma in a YAML flow mapping once split into a stray key.
+    const check = await new Validator().validate(OPENAPI_PATH);
+    assert.ok(check.valid, JSON.stringify(check.errors));
+});
+
+test("many requests at once share the pool: every one answered", T, async () => {
+    const all = await Promise.all(
+        Array.from({ length: 120 }, (_, i) =>
+            api(srv, "GET", i % 3 ? "/api/v1/sessions?limit=5" : "/api/v1/stats"),
+        ),
+    );
+    assert.deepEqual([...new Set(all.map((r) => r.status))], [200]);
 });
 
 /** Parses Prometheus text: {name -> [{labels, value}]}, checking each line. */

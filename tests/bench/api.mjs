@@ -8,6 +8,11 @@
 //   fulltext  GET /api/v1/messages?q=WORD&limit=50 over the whole archive
 //   export    GET /api/v1/export?user=C (NDJSON): messages/s, and parleyd's
 //             VmRSS before and at its peak during the export
+//   load      (with --load-seconds S) GET /api/v1/sessions at a steady
+//             --load-rate per second (default 500) for S seconds: the rate
+//             reached and the latency; run it while tests/bench/run drives
+//             the XMPP throughput phase against the same server to see what
+//             the API costs the loop (--phases load alone skips the rest)
 //
 // Usage: node tests/bench/api.mjs --api-port PORT --pid PARLEYD_PID [options]
 //   --messages N     archive size to seed (default 1000000; 0: use what is there)
@@ -29,6 +34,9 @@ const { values: opt } = parseArgs({
         requests: { type: "string", default: "500" },
         "export-size": { type: "string", default: "200000" },
         json: { type: "boolean", default: false },
+        "load-seconds": { type: "string", default: "0" },
+        "load-rate": { type: "string", default: "500" },
+        phases: { type: "string", default: "history,fulltext,export,load" },
     },
 });
 if (!opt["api-port"] || !process.env.PARLEY_JWT_SECRET || !process.env.DATABASE_URL) {
@@ -78,10 +86,12 @@ async function latency(path) {
     return { p50_ms: +pct(times, 50).toFixed(2), p99_ms: +pct(times, 99).toFixed(2), requests: R };
 }
 
+const phases = new Set(opt.phases.split(","));
+
 // The seed: users bench_0..bench_999; bench_a and bench_b share a
 // conversation of 2,000 messages; bench_c sent E messages; the rest are
 // random pairs. Bodies draw from a small vocabulary; "quartz" is in 1 in 500.
-if (N > 0) {
+if (N > 0 && (phases.has("history") || phases.has("fulltext") || phases.has("export"))) {
     const t0 = performance.now();
     psql("TRUNCATE messages, deliveries, deliveries_unsettled");
     const words = "alpha,build,green,deploy,review,merge,lunch,coffee,ticket,release,design,meeting,budget,friday,notes";
@@ -105,13 +115,17 @@ const total = Number(psql("SELECT count(*) FROM messages"));
 const pid = opt.pid ? Number(opt.pid) : 0;
 const result = { archive_messages: total };
 
-await latency("/api/v1/messages?user=bench_a&peer=bench_b&limit=50"); // warm
-result.history_last50 = await latency("/api/v1/messages?user=bench_a&peer=bench_b&limit=50");
-console.log(`history (last 50 of a conversation, ${total} in the archive): p50 ${result.history_last50.p50_ms} ms, p99 ${result.history_last50.p99_ms} ms`);
-result.fulltext = await latency("/api/v1/messages?q=quartz&limit=50");
-console.log(`full text (q=quartz, 1 in 500): p50 ${result.fulltext.p50_ms} ms, p99 ${result.fulltext.p99_ms} ms`);
+if (phases.has("history")) {
+    await latency("/api/v1/messages?user=bench_a&peer=bench_b&limit=50"); // warm
+    result.history_last50 = await latency("/api/v1/messages?user=bench_a&peer=bench_b&limit=50");
+    console.log(`history (last 50 of a conversation, ${total} in the archive): p50 ${result.history_last50.p50_ms} ms, p99 ${result.history_last50.p99_ms} ms`);
+}
+if (phases.has("fulltext")) {
+    result.fulltext = await latency("/api/v1/messages?q=quartz&limit=50");
+    console.log(`full text (q=quartz, 1 in 500): p50 ${result.fulltext.p50_ms} ms, p99 ${result.fulltext.p99_ms} ms`);
+}
 
-{
+if (phases.has("export")) {
     const before = rssKb(pid);
     let peak = before;
     const t0 = performance.now();
@@ -137,5 +151,43 @@ console.log(`full text (q=quartz, 1 in 500): p50 ${result.fulltext.p50_ms} ms, p
     };
     console.log(`export NDJSON: ${lines} messages (${result.export.mb} MB) in ${result.export.seconds} s = ` +
         `${result.export.messages_per_s}/s; RSS ${result.export.rss_before_mb} -> peak ${result.export.rss_peak_mb} MB`);
+}
+const loadSeconds = Number(opt["load-seconds"]);
+if (phases.has("load") && loadSeconds > 0) {
+    // Open loop: requests start on a fixed schedule whatever the answers
+    // do, so a slow server shows as latency, not as a lower offered rate.
+    const rate = Number(opt["load-rate"]);
+    const times = [];
+    let failed = 0;
+    const inflight = new Set();
+    const start = performance.now();
+    const total = Math.round(rate * loadSeconds);
+    for (let i = 0; i < total; i++) {
+        const due = start + (i * 1000) / rate;
+        const wait = due - performance.now();
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+        const t0 = performance.now();
+        const p = fetch(`${base}/api/v1/sessions?limit=50`, { headers: auth })
+            .then(async (res) => {
+                await res.arrayBuffer();
+                if (res.status !== 200) failed++;
+                times.push(performance.now() - t0);
+            })
+            .catch(() => failed++)
+            .finally(() => inflight.delete(p));
+        inflight.add(p);
+    }
+    await Promise.all(inflight);
+    const secs = (performance.now() - start) / 1000;
+    times.sort((a, b) => a - b);
+    result.load = {
+        offered_per_s: rate,
+        reached_per_s: Math.round(times.length / secs),
+        failed,
+        p50_ms: +pct(times, 50).toFixed(2),
+        p99_ms: +pct(times, 99).toFixed(2),
+    };
+    console.log(`load: GET /api/v1/sessions at ${rate}/s for ${loadSeconds} s: reached ${result.load.reached_per_s}/s, ` +
+        `${failed} failed, p50 ${result.load.p50_ms} ms, p99 ${result.load.p99_ms} ms`);
 }
 if (opt.json) console.log(`RESULT ${JSON.stringify(result)}`);

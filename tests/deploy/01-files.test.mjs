@@ -90,7 +90,11 @@ test("the Dockerfile: a bookworm build stage running scripts/build, a slim runti
     assert.doesNotMatch(rtText, /build-essential|cmake|gcc|clang/);
     assert.match(rtText, /COPY --from=build \S*parleyd /);
     assert.match(rtText, /COPY --from=build \S*migrations /);
-    assert.match(rtText, /COPY --from=build \S*web /, "the web admin's built files");
+    assert.match(rtText, /COPY --from=build \S*web /, "the web admin's files");
+    assert.match(rtText, /COPY --from=build \S*node_modules /, "uPlot for the web admin");
+    assert.match(rtText, /PARLEY_WEB_DIR=\/usr\/share\/parley\/web/);
+    assert.match(rtText, /PARLEY_NODE_MODULES=\/usr\/share\/parley\/node_modules/);
+    assert.ok(build.lines.some((l) => /cp -r web-admin\/\. \/out\/web\//.test(l)), "web-admin/ is copied");
     const user = rt.lines.filter((l) => /^USER /.test(l)).at(-1);
     assert.ok(user, "a USER");
     assert.doesNotMatch(user, /^USER\s+(root|0)(:|$)/, "not root");
