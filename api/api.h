@@ -25,6 +25,9 @@ struct api_config {
     struct pl_metrics *metrics;           /* the loop's counters; may be NULL */
     int threads;                          /* 0: 4 */
     int db_connections;                   /* 0: threads + 1 */
+    /* The public WebSocket URL XEP-0156 host-meta announces; borrowed like
+     * the verifier (it must outlive the server); NULL: no host-meta. */
+    const char *ws_url;
 };
 
 /* Binds the listener and starts the threads. Copies what it keeps of cfg

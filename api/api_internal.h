@@ -94,6 +94,7 @@ struct api_reply {
     const char *cache_control; /* static; NULL: no-store */
     const char *csp;           /* Content-Security-Policy, static; NULL: none */
     char etag[48];             /* "" : none */
+    int cors_any;              /* Access-Control-Allow-Origin: * (public documents) */
 };
 
 /* ---- the route table (api_route.c) ------------------------------------- */
@@ -290,6 +291,12 @@ void api_health_openapi(struct api_server *srv, struct api_request *req,
 int api_static_reply(const char *web_dir, const char *modules_dir,
                      const struct api_path *path, const char *if_none_match,
                      struct api_reply *rep);
+/* api_hostmeta.c: XEP-0156 discovery, /.well-known/host-meta (XRD) and
+ * /.well-known/host-meta.json (JRD) */
+void api_hostmeta_xrd(struct api_server *srv, struct api_request *req,
+                      struct api_reply *rep);
+void api_hostmeta_jrd(struct api_server *srv, struct api_request *req,
+                      struct api_reply *rep);
 
 /* The OpenAPI document, built into the binary from api/openapi.yaml. */
 extern const char api_openapi_yaml[];

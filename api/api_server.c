@@ -254,6 +254,8 @@ static enum MHD_Result answer(struct api_exchange *x, struct MHD_Connection *c,
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
     if (rep->allow[0])
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, rep->allow);
+    if (rep->cors_any)
+        MHD_add_response_header(resp, "Access-Control-Allow-Origin", "*");
     if (rep->disposition)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_DISPOSITION,
                                 rep->disposition);

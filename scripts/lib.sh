@@ -18,6 +18,7 @@ PARLEY_DEB_TEST_PACKAGES=(
     postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl
     clang-format clang libclang-rt-14-dev
     chromium
+    docker-compose nginx
 )
 
 say() {
@@ -39,17 +40,24 @@ deb_installed() {
 
 # Installs the missing Debian packages (with `test`, the test tools too) as
 # root, or says which are missing
-# (otherwise), then the npm packages of the end-to-end tests.
+# (otherwise), then the npm packages of the end-to-end tests. With `build`
+# (the image's build stage), only what compiling needs: no PostgreSQL
+# server, no Node.
 ensure_packages() {
     local missing=() p wanted=("${PARLEY_DEB_PACKAGES[@]}")
     [ "${1:-}" = test ] && wanted+=("${PARLEY_DEB_TEST_PACKAGES[@]}")
     for p in "${wanted[@]}"; do
+        if [ "${1:-}" = build ] && [[ "$p" == postgresql-* ]]; then
+            continue
+        fi
         deb_installed "$p" || missing+=("$p")
     done
     # Node may come from elsewhere than Debian (NodeSource ships npm inside its
     # nodejs, and Debian's npm would conflict with it): look for the commands.
-    command -v node >/dev/null 2>&1 || missing+=(nodejs)
-    command -v npm >/dev/null 2>&1 || missing+=(npm)
+    if [ "${1:-}" != build ]; then
+        command -v node >/dev/null 2>&1 || missing+=(nodejs)
+        command -v npm >/dev/null 2>&1 || missing+=(npm)
+    fi
     if [ "${#missing[@]}" -gt 0 ]; then
         if ! is_root; then
             printf 'error: missing Debian packages: %s\n' "${missing[*]}" >&2
@@ -61,7 +69,7 @@ ensure_packages() {
         apt-get update
         apt-get install -y --no-install-recommends "${missing[@]}"
     fi
-    ensure_node_modules
+    [ "${1:-}" = build ] || ensure_node_modules
 }
 
 ensure_node_modules() {
@@ -92,6 +100,13 @@ build() {
     say "building in ${dir#"$PARLEY_ROOT"/}"
     cmake -S "$PARLEY_ROOT" -B "$dir" "$@" >/dev/null
     cmake --build "$dir" -j"${PARLEY_JOBS:-$(nproc)}"
+}
+
+# build_release DIR: the optimised, sanitizer-free parleyd in DIR, as
+# scripts/start runs it and the Docker image ships it (docker/Dockerfile runs
+# scripts/build, which calls this).
+build_release() {
+    build "$1" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPARLEY_SANITIZE=OFF -DPARLEY_TESTS=OFF
 }
 
 # Exports PARLEY_JWT_SECRET: kept as it is when set, otherwise a development

@@ -46,6 +46,8 @@ static void usage(FILE *out)
           "Commands:\n"
           "  serve                  run the server in the foreground (the default)\n"
           "  migrate                apply the database migrations, then exit\n"
+          "  check-config           validate the configuration and the database\n"
+          "                         connection, print what serve would serve\n"
           "  token USER [--admin] [--ttl SECONDS]\n"
           "                         print a JWT for USER signed with the configured\n"
           "                         HS256 secret (default ttl 86400 s)\n"
@@ -64,7 +66,8 @@ static void usage(FILE *out)
           "PARLEY_NODE, PARLEY_LOG_LEVEL, PARLEY_IDLE_TIMEOUT, PARLEY_AUTH_TIMEOUT,\n"
           "PARLEY_METRICS_TOKEN, PARLEY_MAX_SESSIONS_PER_USER, PARLEY_MAX_ROSTER_ITEMS,\n"
           "PARLEY_TEAM_ROSTER, PARLEY_ROOM_CREATION, PARLEY_ROOM_CATCHUP_MAX,\n"
-          "PARLEY_MAM_MAX_PAGE. README.md describes each.\n",
+          "PARLEY_MAM_MAX_PAGE, PARLEY_BEHIND_PROXY, PARLEY_TRUSTED_PROXIES,\n"
+          "PARLEY_WS_URL. README.md describes each.\n",
           out);
 }
 
@@ -115,6 +118,100 @@ static int make_verifier(const struct pl_config *cfg, struct auth_verifier **out
         pl_error(0, NULL, "JWT configuration: %s", err);
     free(pem);
     return rc;
+}
+
+/* The WebSocket URL clients are told about (XEP-0156 host-meta): the
+ * configured one, else the proxy's https origin, else this listener. */
+static void public_ws_url(const struct pl_config *cfg, char *out, size_t outlen)
+{
+    int tls = cfg->tls_cert && cfg->tls_key;
+    if (cfg->ws_url)
+        snprintf(out, outlen, "%s", cfg->ws_url);
+    else if (cfg->behind_proxy)
+        snprintf(out, outlen, "wss://%s/xmpp", cfg->domain);
+    else
+        snprintf(out, outlen, "%s://%s:%d/xmpp", tls ? "wss" : "ws", cfg->domain,
+                 cfg->xmpp_port);
+}
+
+/* Plain listeners only on loopback, unless a TLS proxy is in front
+ * (PARLEY_BEHIND_PROXY) or the operator says so (PARLEY_ALLOW_PLAIN_WS): a
+ * token must not cross a network in the clear. The XMPP listener checks
+ * itself (ws_server_new); this is the admin API's. */
+static int check_api_listener(const struct pl_config *cfg)
+{
+    int tls = cfg->tls_cert && cfg->tls_key;
+    if (tls || cfg->allow_plain_public || cfg->behind_proxy ||
+        pl_config_is_loopback(cfg->api_host))
+        return PL_OK;
+    pl_error(0, NULL,
+             "refusing plain http:// for the admin API on %s: set PARLEY_TLS_CERT/KEY, "
+             "PARLEY_BEHIND_PROXY=1 (a TLS proxy in front) or PARLEY_ALLOW_PLAIN_WS=1",
+             cfg->api_host);
+    return PL_EINVAL;
+}
+
+/* check-config: everything serve would refuse to start on, without binding
+ * anything; then what it would serve. Exit 0 when serve would start. */
+static int cmd_check_config(const struct pl_config *cfg)
+{
+    int ok = 1, tls = cfg->tls_cert && cfg->tls_key;
+    struct auth_verifier *v = NULL;
+    if (make_verifier(cfg, &v) != PL_OK)
+        ok = 0;
+    auth_verifier_free(v);
+    if (!!cfg->tls_cert != !!cfg->tls_key) {
+        pl_error(0, NULL, "PARLEY_TLS_CERT and PARLEY_TLS_KEY go together");
+        ok = 0;
+    }
+    const char *files[] = {cfg->tls_cert, cfg->tls_key};
+    for (size_t i = 0; i < 2; i++) {
+        if (files[i] && access(files[i], R_OK) != 0) {
+            pl_error(0, NULL, "cannot read %s: %s", files[i], strerror(errno));
+            ok = 0;
+        }
+    }
+    if (!tls && !cfg->allow_plain_public && !cfg->behind_proxy &&
+        !pl_config_is_loopback(cfg->xmpp_host)) {
+        pl_error(0, NULL,
+                 "refusing plain ws:// on %s: set PARLEY_TLS_CERT/KEY, "
+                 "PARLEY_BEHIND_PROXY=1 or PARLEY_ALLOW_PLAIN_WS=1",
+                 cfg->xmpp_host);
+        ok = 0;
+    }
+    if (check_api_listener(cfg) != PL_OK)
+        ok = 0;
+    char err[512] = "", db[600];
+    int rc = db_migrations_current(cfg->database_url ? cfg->database_url : "",
+                                   cfg->migrations_dir, err, sizeof(err));
+    if (rc == PL_OK) {
+        snprintf(db, sizeof(db), "reachable, migrations current");
+    } else if (rc == PL_EIO) {
+        pl_error(0, NULL, "database: %s", err);
+        snprintf(db, sizeof(db), "NOT reachable: %s", err);
+        ok = 0;
+    } else {
+        /* A new release's migrations are applied after this check. */
+        snprintf(db, sizeof(db), "reachable; run `parleyd migrate`: %s", err);
+    }
+    char url[512];
+    public_ws_url(cfg, url, sizeof(url));
+    printf("configuration:  %s\n"
+           "domain:         %s (rooms %s)\n"
+           "xmpp:           %s://%s:%d/xmpp\n"
+           "admin api:      %s://%s:%d/api/v1/\n"
+           "host-meta:      %s\n"
+           "tls:            %s\n"
+           "behind proxy:   %s (trusted proxies: %s)\n"
+           "jwt:            %s%s\n"
+           "database:       %s\n",
+           ok ? "ok" : "NOT ok", cfg->domain, cfg->muc_domain, tls ? "wss" : "ws",
+           cfg->xmpp_host, cfg->xmpp_port, tls ? "https" : "http", cfg->api_host,
+           cfg->api_port, url, tls ? cfg->tls_cert : "off",
+           cfg->behind_proxy ? "yes" : "no",
+           cfg->trusted_proxies ? cfg->trusted_proxies : "none", cfg->jwt_alg,
+           cfg->jwt_public_key ? " public key" : " secret", db);
+    return ok ? 0 : 1;
 }
 
 static int cmd_migrate(const struct pl_config *cfg)
@@ -225,7 +322,8 @@ static int cmd_serve(const struct pl_config *cfg)
     struct pl_metrics metrics; /* read by the API threads, which stop first */
     struct loop_waker waker = {.lock = PTHREAD_MUTEX_INITIALIZER};
     struct loop_drain drain = {NULL, NULL};
-    char err[512] = "";
+    char err[512] = "", ws_url[512];
+    public_ws_url(cfg, ws_url, sizeof(ws_url));
     memset(&metrics, 0, sizeof(metrics));
 
     if (make_verifier(cfg, &verifier) != PL_OK)
@@ -274,7 +372,8 @@ static int cmd_serve(const struct pl_config *cfg)
         .port = cfg->xmpp_port,
         .tls_cert = cfg->tls_cert,
         .tls_key = cfg->tls_key,
-        .allow_plain_public = cfg->allow_plain_public,
+        .allow_plain_public = cfg->allow_plain_public || cfg->behind_proxy,
+        .trusted_proxies = cfg->trusted_proxies,
         .allowed_origins = cfg->allowed_origins,
         .max_send_queue = cfg->max_send_queue,
         .idle_timeout = cfg->idle_timeout,
@@ -284,7 +383,7 @@ static int cmd_serve(const struct pl_config *cfg)
         .ctx = &drain,
         .metrics = &metrics,
     };
-    if (ws_server_new(&wc, &ws) != PL_OK)
+    if (check_api_listener(cfg) != PL_OK || ws_server_new(&wc, &ws) != PL_OK)
         goto out;
     waker.ws = ws;
     atomic_store(&metrics.xmpp_listening, 1);
@@ -328,6 +427,7 @@ static int cmd_serve(const struct pl_config *cfg)
         .metrics_token = cfg->metrics_token,
         .verifier = verifier,
         .metrics = &metrics,
+        .ws_url = ws_url,
     };
     pthread_sigmask(SIG_BLOCK, &stop_sigs, &old);
     rc = api_server_start(&ac, &api);
@@ -365,9 +465,11 @@ int main(int argc, char **argv)
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
         {"help", no_argument, NULL, 'h'},
+        {"check", no_argument, NULL, 'C'},
         {NULL, 0, NULL, 0},
     };
     const char *config_path = NULL;
+    int check = 0;
     int c;
     /* '+': stop at the first command word, so its own flags stay its own. */
     while ((c = getopt_long(argc, argv, "+c:h", opts, NULL)) != -1) {
@@ -378,12 +480,17 @@ int main(int argc, char **argv)
         case 'h':
             usage(stdout);
             return 0;
+        case 'C':
+            check = 1;
+            break;
         default:
             usage(stderr);
             return 2;
         }
     }
     const char *cmd = optind < argc ? argv[optind++] : "serve";
+    if (check && strcmp(cmd, "serve") == 0)
+        cmd = "check-config";
 
     struct pl_config cfg;
     char err[512] = "";
@@ -405,6 +512,8 @@ int main(int argc, char **argv)
     int status;
     if (strcmp(cmd, "serve") == 0 && optind == argc) {
         status = cmd_serve(&cfg);
+    } else if (strcmp(cmd, "check-config") == 0 && optind == argc) {
+        status = cmd_check_config(&cfg);
     } else if (strcmp(cmd, "migrate") == 0 && optind == argc) {
         status = cmd_migrate(&cfg);
     } else if (strcmp(cmd, "token") == 0) {

@@ -104,6 +104,8 @@ static int apply(struct pl_config *cfg, const char *name, const char *value, cha
         {"PARLEY_NODE", &cfg->node_name},
         {"PARLEY_LOG_LEVEL", &cfg->log_level},
         {"PARLEY_METRICS_TOKEN", &cfg->metrics_token},
+        {"PARLEY_TRUSTED_PROXIES", &cfg->trusted_proxies},
+        {"PARLEY_WS_URL", &cfg->ws_url},
     };
     for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
         if (strcmp(name, strs[i].name) == 0)
@@ -169,6 +171,8 @@ static int apply(struct pl_config *cfg, const char *name, const char *value, cha
         *(catchup ? &cfg->room_catchup_max : &cfg->mam_max_page) = (int)n;
     } else if (strcmp(name, "PARLEY_ALLOW_PLAIN_WS") == 0) {
         cfg->allow_plain_public = strcmp(value, "1") == 0 || strcmp(value, "true") == 0;
+    } else if (strcmp(name, "PARLEY_BEHIND_PROXY") == 0) {
+        cfg->behind_proxy = strcmp(value, "1") == 0 || strcmp(value, "true") == 0;
     } else {
         snprintf(err, errlen, "unknown setting %s", name);
         return PL_EINVAL;
@@ -254,6 +258,14 @@ static const char *const env_names[] = {
     "PARLEY_MAM_MAX_PAGE",
 };
 
+/* The deployment settings (a separate table: the one above is other
+ * features' too). */
+static const char *const env_names_deploy[] = {
+    "PARLEY_BEHIND_PROXY",
+    "PARLEY_TRUSTED_PROXIES",
+    "PARLEY_WS_URL",
+};
+
 int pl_config_load(struct pl_config *cfg, const char *path, char *err, size_t errlen)
 {
     memset(cfg, 0, sizeof(*cfg));
@@ -279,6 +291,11 @@ int pl_config_load(struct pl_config *cfg, const char *path, char *err, size_t er
     for (size_t i = 0; i < sizeof(env_names) / sizeof(env_names[0]); i++) {
         const char *v = getenv(env_names[i]);
         if (v && (rc = apply(cfg, env_names[i], v, err, errlen)) != PL_OK)
+            goto fail;
+    }
+    for (size_t i = 0; i < sizeof(env_names_deploy) / sizeof(env_names_deploy[0]); i++) {
+        const char *v = getenv(env_names_deploy[i]);
+        if (v && (rc = apply(cfg, env_names_deploy[i], v, err, errlen)) != PL_OK)
             goto fail;
     }
     if (!cfg->domain) {
@@ -325,4 +342,24 @@ void pl_config_free(struct pl_config *cfg)
         free(*strs[i]);
         *strs[i] = NULL;
     }
+    free(cfg->trusted_proxies);
+    cfg->trusted_proxies = NULL;
+    free(cfg->ws_url);
+    cfg->ws_url = NULL;
+}
+
+int pl_config_addr_in_list(const char *list, const char *addr)
+{
+    size_t n = addr ? strlen(addr) : 0;
+    if (!list || !n)
+        return 0;
+    for (const char *p = list; *p;) {
+        while (*p == ',' || *p == ' ')
+            p++;
+        size_t len = strcspn(p, ", ");
+        if (len == n && strncmp(p, addr, n) == 0)
+            return 1;
+        p += len;
+    }
+    return 0;
 }

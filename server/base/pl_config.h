@@ -43,6 +43,11 @@ struct pl_config {
     int room_catchup_max;     /* PARLEY_ROOM_CATCHUP_MAX: messages a member
                                  who was away gets on joining */
     int mam_max_page;         /* PARLEY_MAM_MAX_PAGE: the largest archive page */
+    int behind_proxy;         /* PARLEY_BEHIND_PROXY: a TLS proxy is in front */
+    char *trusted_proxies;    /* PARLEY_TRUSTED_PROXIES: comma-separated addresses
+                                 whose X-Forwarded-For is believed, or NULL */
+    char *ws_url;             /* PARLEY_WS_URL: the public WebSocket URL host-meta
+                                 announces, or NULL (derived) */
 };
 
 /* Fills `cfg` with defaults, then `path` (if not NULL), then the environment.
@@ -53,6 +58,8 @@ int pl_config_load(struct pl_config *cfg, const char *path, char *err, size_t er
 int pl_config_split_addr(const char *addr, char **host, int *port);
 /* 1 if `host` is a loopback name or address. */
 int pl_config_is_loopback(const char *host);
+/* 1 if `addr` is one of the comma-separated addresses in `list` (NULL: none). */
+int pl_config_addr_in_list(const char *list, const char *addr);
 void pl_config_free(struct pl_config *cfg);
 
 #endif

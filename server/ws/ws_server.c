@@ -327,6 +327,32 @@ static int on_writeable(struct ws_conn *c)
     return 0;
 }
 
+/* Behind a reverse proxy the peer is the proxy: the client is the last
+ * address of X-Forwarded-For, the one the proxy itself appended (earlier
+ * entries are whatever the client claimed). Believed only when the peer is
+ * in PARLEY_TRUSTED_PROXIES; 1 if `out` got an address. */
+static int forwarded_client(struct ws_server *ws, struct lws *wsi, const char *peer,
+                            char *out, size_t outlen)
+{
+    if (!pl_config_addr_in_list(ws->cfg.trusted_proxies, peer))
+        return 0;
+    char hdr[256];
+    int n = lws_hdr_copy(wsi, hdr, sizeof(hdr), WSI_TOKEN_X_FORWARDED_FOR);
+    if (n <= 0)
+        return 0;
+    const char *last = strrchr(hdr, ',');
+    last = last ? last + 1 : hdr;
+    while (*last == ' ')
+        last++;
+    size_t len = strcspn(last, " ");
+    /* Only an address's characters: a header is not a place to log from. */
+    if (!len || len >= outlen || strspn(last, "0123456789abcdefABCDEF.:") < len)
+        return 0;
+    memcpy(out, last, len);
+    out[len] = '\0';
+    return 1;
+}
+
 static int xmpp_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
                          void *in, size_t len)
 {
@@ -353,6 +379,9 @@ static int xmpp_callback(struct lws *wsi, enum lws_callback_reasons reason, void
             const char *addr = peer;
             if (strncmp(addr, "::ffff:", 7) == 0 && strchr(addr + 7, '.'))
                 addr += 7;
+            char fwd[64];
+            if (forwarded_client(ws, wsi, addr, fwd, sizeof(fwd)))
+                addr = fwd;
             xmpp_stream_set_address(c->stream, addr);
         }
         c->next = ws->conns;

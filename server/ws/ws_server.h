@@ -40,6 +40,9 @@ struct ws_server_config {
     void (*tick)(void *ctx); /* on the loop, about once a second */
     void *ctx;
     struct pl_metrics *metrics; /* connections, logins; may be NULL */
+    /* Comma-separated peer addresses (reverse proxies) whose
+     * X-Forwarded-For names the client; NULL: the header is ignored. */
+    const char *trusted_proxies;
 };
 
 /* Creates the context and binds the listener. `cfg` is copied; the strings

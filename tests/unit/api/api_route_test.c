@@ -135,7 +135,7 @@ static void test_other_methods_are_listed(void **state)
 }
 
 /* Every route is found by its own pattern (with {x} filled in), and only
- * public ones are the probes and the document. */
+ * public ones are the probes, the document and XEP-0156 discovery. */
 static void test_every_route_is_reachable(void **state)
 {
     (void)state;
@@ -159,7 +159,8 @@ static void test_every_route_is_reachable(void **state)
         assert_ptr_equal(r, &api_routes[i]);
         int public = (api_routes[i].flags & API_ROUTE_PUBLIC) != 0;
         int probe = strcmp(path, "/healthz") == 0 || strcmp(path, "/readyz") == 0 ||
-                    strcmp(path, "/api/v1/openapi.yaml") == 0;
+                    strcmp(path, "/api/v1/openapi.yaml") == 0 ||
+                    strncmp(path, "/.well-known/host-meta", 22) == 0;
         assert_int_equal(public, probe);
     }
 }
