@@ -1,7 +1,7 @@
 -- The archive's two reads: the last messages of a direct conversation and
 -- of a room, newest first, paged by archive id (migrations/0002).
 BEGIN;
-SELECT plan(12);
+SELECT plan(13);
 
 INSERT INTO messages (kind, sender, recipient, stanza, body)
 SELECT 'chat', s, r, '<message/>', b FROM (VALUES
@@ -24,6 +24,8 @@ SELECT results_eq(
     $$SELECT body FROM parley_conversation('ann@x', 'ben@x',
         (SELECT min(id) FROM parley_conversation('ann@x', 'ben@x', NULL, 2)), 2)$$,
     ARRAY['b1', 'a1'], 'p_before pages back');
+SELECT results_eq($$SELECT body FROM parley_conversation('ann@x', 'ben@x', NULL, 0)$$,
+                  ARRAY[]::text[], 'a limit of 0 reads nothing');
 SELECT results_eq($$SELECT body FROM parley_conversation('ann@x', 'ann@x', NULL, 50)$$,
                   ARRAY['note to self'], 'notes to oneself are a conversation of their own');
 SELECT is(parley_pair_key('ann@x', 'ben@x'), parley_pair_key('ben@x', 'ann@x'),
@@ -53,8 +55,11 @@ BEGIN
     RETURN r;
 END
 $f$;
-SELECT matches(pg_temp.plan($$SELECT * FROM parley_conversation('ann@x', 'ben@x', NULL, 50)$$),
-               'messages_conversation', 'the conversation read uses messages_conversation');
+SELECT matches(pg_temp.plan($$SELECT * FROM messages m WHERE m.kind = 'chat'
+                  AND parley_pair_key(m.sender, m.recipient) = parley_pair_key('ann@x', 'ben@x')
+                  ORDER BY m.id DESC LIMIT 50$$),
+               'Index Scan Backward using messages_conversation',
+               'parley_conversation''s query reads messages_conversation newest first');
 SELECT matches(pg_temp.plan($$SELECT * FROM parley_room_history('r1@conf.x', NULL, 50)$$),
                'messages_room', 'the room read uses messages_room');
 SELECT matches(pg_temp.plan($$SELECT * FROM messages m
