@@ -16,6 +16,8 @@ static const char *type_name(enum api_field_type t)
         return "a string or null";
     case API_FIELD_BOOL:
         return "true or false";
+    case API_FIELD_ARRAY:
+        return "an array";
     }
     return "?";
 }
@@ -29,6 +31,8 @@ static int type_ok(enum api_field_type t, const json_t *v)
         return json_is_string(v) || json_is_null(v);
     case API_FIELD_BOOL:
         return json_is_boolean(v);
+    case API_FIELD_ARRAY:
+        return json_is_array(v);
     }
     return 0;
 }

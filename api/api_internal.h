@@ -165,6 +165,7 @@ enum api_field_type {
     API_FIELD_STRING,      /* a JSON string */
     API_FIELD_STRING_NULL, /* a string or null */
     API_FIELD_BOOL,
+    API_FIELD_ARRAY, /* a JSON array (the handler checks its elements) */
 };
 
 struct api_field {
@@ -265,6 +266,14 @@ void api_messages_get(struct api_server *srv, struct api_request *req,
 /* api_export.c */
 void api_export_get(struct api_server *srv, struct api_request *req,
                     struct api_reply *rep);
+
+/* api_rooms.c */
+void api_rooms_list(struct api_server *srv, struct api_request *req,
+                    struct api_reply *rep);
+void api_rooms_create(struct api_server *srv, struct api_request *req,
+                      struct api_reply *rep);
+void api_rooms_get(struct api_server *srv, struct api_request *req,
+                   struct api_reply *rep);
 
 /* api_stats.c */
 void api_stats_get(struct api_server *srv, struct api_request *req,

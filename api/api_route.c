@@ -49,6 +49,9 @@ const struct api_route api_routes[] = {
      NULL},
     {"GET", "/api/v1/messages/{id}", api_messages_get, 0, "/api/v1/messages/{id}", NULL},
     {"GET", "/api/v1/export", api_export_get, 0, "/api/v1/export", export_params},
+    {"GET", "/api/v1/rooms", api_rooms_list, 0, "/api/v1/rooms", page_params},
+    {"POST", "/api/v1/rooms", api_rooms_create, API_ROUTE_BODY, "/api/v1/rooms", NULL},
+    {"GET", "/api/v1/rooms/{room}", api_rooms_get, 0, "/api/v1/rooms/{room}", NULL},
     {"GET", "/api/v1/stats", api_stats_get, 0, "/api/v1/stats", NULL},
     {"GET", "/api/v1/audit", api_audit_list, 0, "/api/v1/audit", page_params},
 };

@@ -24,6 +24,9 @@ const struct db_stmt db_admin_stmts[] = {
     {"admin_kick", "SELECT parley_admin_kick($1, $2, $3)::text"},
     /* db_admin_send */
     {"admin_send", "SELECT parley_admin_send($1, $2, $3, $4)::text"},
+    /* db_admin_room_create */
+    {"admin_room_create",
+     "SELECT parley_admin_room_create($1, $2, $3, $4, $5::boolean, $6::json)::text"},
     /* db_admin_audit */
     {"admin_audit", "SELECT 't' FROM parley_admin_audit($1, $2, $3, $4::jsonb)"},
 };
@@ -120,5 +123,21 @@ int db_admin_audit(struct db_read_pool *pool, const char *actor, const char *act
     char *out = NULL;
     int rc = db_read_call(pool, "admin_audit", 4, p, 1, &out);
     free(out);
+    return rc;
+}
+
+int db_admin_room_create(struct db_read_pool *pool, const char *actor,
+                         const char *muc_domain, const char *name,
+                         const char *description, int members_only,
+                         const char *members_json, char **json)
+{
+    *json = NULL;
+    if (!actor || !muc_domain || !*muc_domain)
+        return PL_EINVAL;
+    const char *p[6] = {actor,       muc_domain,         name,
+                        description, flag(members_only), members_json};
+    int rc = db_read_call(pool, "admin_room_create", 6, p, 1, json);
+    if (rc == PL_OK && !*json)
+        rc = PL_EIO; /* the function always answers */
     return rc;
 }

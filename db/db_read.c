@@ -117,6 +117,15 @@ struct db_read_pool {
     "  OR (m.sender = $2::text AND m.recipient = $1::text))))"                           \
     " AND ($3::text IS NULL OR (m.kind = 'groupchat' AND m.room = $3::text))"
 
+/* A room as the lists show it. */
+#define DB_READ_ROOM_FIELDS                                                              \
+    "'id', r.id, 'jid', r.jid, 'name', r.name, 'description', r.description,"            \
+    " 'members_only', r.members_only, 'public', r.public,"                               \
+    " 'message_count', (SELECT count(*) FROM messages m"                                 \
+    "  WHERE m.kind = 'groupchat' AND m.room = r.jid),"                                  \
+    " 'last_activity_at', (SELECT m.created_at FROM messages m"                          \
+    "  WHERE m.kind = 'groupchat' AND m.room = r.jid ORDER BY m.id DESC LIMIT 1)"
+
 static const struct db_stmt db_read_stmts[] = {
     /* db_read_users_list */
     {"read_users_list",
@@ -205,6 +214,28 @@ static const struct db_stmt db_read_stmts[] = {
      "  WHERE m.id = (SELECT min(u.message_id) FROM deliveries_unsettled u"
      "  JOIN deliveries d ON d.message_id = u.message_id AND d.recipient = u.recipient"
      "  WHERE d.state = 'stored')), 0))::text"},
+    /* db_read_rooms_list: by JID; the count and the last activity come
+     * from messages_room's (room, id) range of each room on the page. */
+    {"read_rooms_list",
+     "WITH page AS ("
+     " SELECT r.*, row_number() OVER (ORDER BY r.jid) AS rn FROM ("
+     "  SELECT * FROM rooms r WHERE ($1::text IS NULL OR r.jid > $1::text)"
+     "  ORDER BY r.jid LIMIT $2::int + 1) r)"
+     " SELECT json_build_object("
+     " 'items', coalesce((SELECT json_agg(json_build_object(" DB_READ_ROOM_FIELDS ")"
+     "  ORDER BY r.rn) FROM page r WHERE r.rn <= $2::int), '[]'::json),"
+     " 'next_cursor', (SELECT r.jid FROM page r WHERE r.rn = $2::int"
+     "  AND EXISTS (SELECT 1 FROM page WHERE rn > $2::int)))::text"},
+    /* db_read_room_get */
+    {"read_room_get",
+     "SELECT json_build_object(" DB_READ_ROOM_FIELDS ","
+     " 'subject', r.subject, 'change_subject', r.change_subject,"
+     " 'created_by', r.created_by, 'created_at', r.created_at,"
+     " 'members', coalesce((SELECT json_agg(json_build_object("
+     "  'username', a.username, 'affiliation', a.affiliation, 'reason', a.reason,"
+     "  'updated_at', a.updated_at) ORDER BY a.username)"
+     "  FROM room_affiliations a WHERE a.room_id = r.id), '[]'::json))::text"
+     " FROM rooms r WHERE r.id = $1::uuid"},
     /* db_read_audit_list */
     {"read_audit_list",
      "WITH page AS ("
@@ -595,5 +626,32 @@ int db_read_audit_list(struct db_read_pool *pool, int64_t cursor, int limit, cha
     int rc = db_read_one(pool, "read_audit_list", 2, params, json);
     if (rc == PL_OK && !*json)
         rc = PL_EIO;
+    return rc;
+}
+
+int db_read_rooms_list(struct db_read_pool *pool, const char *cursor, int limit,
+                       char **json)
+{
+    *json = NULL;
+    if (limit < 1 || limit > DB_READ_LIST_MAX)
+        return PL_EINVAL;
+    char lim[16];
+    snprintf(lim, sizeof(lim), "%d", limit);
+    const char *params[2] = {cursor && *cursor ? cursor : NULL, lim};
+    int rc = db_read_one(pool, "read_rooms_list", 2, params, json);
+    if (rc == PL_OK && !*json)
+        rc = PL_EIO; /* the aggregate always answers one row */
+    return rc;
+}
+
+int db_read_room_get(struct db_read_pool *pool, const char *id, char **json)
+{
+    *json = NULL;
+    if (!id || !*id)
+        return PL_EINVAL;
+    const char *params[1] = {id};
+    int rc = db_read_one(pool, "read_room_get", 1, params, json);
+    if (rc == PL_OK && !*json)
+        rc = PL_ENOENT;
     return rc;
 }

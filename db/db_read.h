@@ -94,6 +94,18 @@ int db_read_stats(struct db_read_pool *pool, char **json);
  * "next_cursor"}. */
 int db_read_audit_list(struct db_read_pool *pool, int64_t cursor, int limit, char **json);
 
+/* One page of rooms, by JID, after cursor (a room JID; NULL: from the
+ * start): {"items": [{"id", "jid", "name", "description", "members_only",
+ * "public", "message_count", "last_activity_at"}...], "next_cursor"}. */
+int db_read_rooms_list(struct db_read_pool *pool, const char *cursor, int limit,
+                       char **json);
+/* One room by id (a uuid the caller has checked): the fields above and
+ * "subject", "change_subject", "created_by", "created_at", "members":
+ * [{"username", "affiliation", "reason", "updated_at"}...]; PL_ENOENT if
+ * there is no such room. Live occupants are the loop's memory, which the
+ * API never reads, so they are not here. */
+int db_read_room_get(struct db_read_pool *pool, const char *id, char **json);
+
 /* Admin changes (db_admin.c). Each runs in one read-write transaction with
  * its audit row (actor: the admin token's `sub`) and, when the XMPP loops
  * must act, its NOTIFY, which PostgreSQL delivers at commit. */
@@ -122,6 +134,14 @@ int db_admin_kick(struct db_read_pool *pool, const char *actor, const char *user
  * db_read_message_get shows it. */
 int db_admin_send(struct db_read_pool *pool, const char *actor, const char *from,
                   const char *to, const char *body, char **json);
+/* Creates a room group-{uuid}@muc_domain (name, description: NULL for
+ * none) with members_json (a JSON array of usernames, or NULL) as members;
+ * *json is {"id", "jid", "name", "description", "members_only",
+ * "members": [username...]}. */
+int db_admin_room_create(struct db_read_pool *pool, const char *actor,
+                         const char *muc_domain, const char *name,
+                         const char *description, int members_only,
+                         const char *members_json, char **json);
 /* An audit row alone, for actions that change nothing else (an export).
  * details_json: a JSON object, or NULL. */
 int db_admin_audit(struct db_read_pool *pool, const char *actor, const char *action,

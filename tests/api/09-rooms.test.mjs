@@ -1,0 +1,119 @@
+// Admin API: rooms. The list (paged by JID) and one room with its members,
+// message count and last activity, read from what PostgreSQL holds.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+
+import { T, SLOW, useServer, stopsCleanly, uniqueUser, api, assertProblem, allPages, sql } from "./lib/api.mjs";
+
+const srv = useServer();
+const MUC = "conference.localhost";
+
+/** Rooms straight into the table; resolves their ids in the order given. */
+async function insertRooms(localparts, opts = {}) {
+    const rows = await sql(
+        `INSERT INTO rooms (jid, localpart, name, members_only)
+         SELECT l || '@' || :'muc', l, 'Room ' || l, :'mo'::boolean
+         FROM unnest(string_to_array(:'ls', ',')) WITH ORDINALITY AS t(l, o) ORDER BY o RETURNING id`,
+        { muc: MUC, ls: localparts.join(","), mo: opts.membersOnly ? "true" : "false" },
+    );
+    return rows.map((r) => r[0]);
+}
+
+test("one room: configuration, members with affiliations, message count, last activity", T, async () => {
+    const lp = uniqueUser("rm");
+    const [id] = await insertRooms([lp], { membersOnly: true });
+    const jid = `${lp}@${MUC}`;
+    const empty = await api(srv, "GET", `/api/v1/rooms/${id}`);
+    assert.equal(empty.status, 200, empty.text);
+    assert.equal(empty.json.id, id);
+    assert.equal(empty.json.jid, jid);
+    assert.equal(empty.json.members_only, true);
+    assert.equal(empty.json.message_count, 0);
+    assert.equal(empty.json.last_activity_at, null);
+    assert.deepEqual(empty.json.members, []);
+    assert.equal("occupants" in empty.json, false, "live occupants are the loop's, never shown");
+
+    await sql(
+        `INSERT INTO room_affiliations (room_id, username, affiliation)
+         VALUES (:'id', 'zed', 'member'), (:'id', 'ann', 'owner'), (:'id', 'bad', 'outcast')`,
+        { id },
+    );
+    await sql(
+        `INSERT INTO messages (kind, sender, room, body, stanza, created_at)
+         SELECT 'groupchat', 'ann@localhost', :'jid', 'hi ' || g, '<message/>',
+                '2026-03-01T10:00:00Z'::timestamptz + g * interval '1 minute'
+         FROM generate_series(1, 3) g ORDER BY g`,
+        { jid },
+    );
+    const got = await api(srv, "GET", `/api/v1/rooms/${id}`);
+    assert.equal(got.status, 200, got.text);
+    assert.equal(got.json.message_count, 3);
+    assert.equal(new Date(got.json.last_activity_at).toISOString(), "2026-03-01T10:03:00.000Z");
+    assert.deepEqual(
+        got.json.members.map((m) => [m.username, m.affiliation]),
+        [["ann", "owner"], ["bad", "outcast"], ["zed", "member"]],
+    );
+    // The list shows the same counts.
+    const listed = (await allPages(srv, "/api/v1/rooms", 500)).find((r) => r.id === id);
+    assert.equal(listed.message_count, 3);
+    assert.equal(listed.jid, jid);
+});
+
+test("list: pages by JID without gaps or duplicates", SLOW, async () => {
+    const prefix = uniqueUser("rl");
+    const lps = Array.from({ length: 23 }, (_, i) => `${prefix}_${i}`);
+    await insertRooms(lps);
+    const items = await allPages(srv, "/api/v1/rooms", 4);
+    const jids = items.map((r) => r.jid);
+    assert.equal(new Set(jids).size, jids.length, "no duplicates");
+    assert.deepEqual([...jids].sort(), jids, "ordered by JID");
+    for (const lp of lps) assert.ok(jids.includes(`${lp}@${MUC}`), `${lp} listed`);
+});
+
+test("rooms: unknown ids and bad parameters are problems", T, async () => {
+    assertProblem(await api(srv, "GET", "/api/v1/rooms/00000000-0000-0000-0000-000000000000"), 404);
+    assertProblem(await api(srv, "GET", "/api/v1/rooms/not-a-uuid"), 404);
+    assertProblem(await api(srv, "GET", "/api/v1/rooms/x'%20OR%20'1'='1"), 404);
+    assertProblem(await api(srv, "GET", "/api/v1/rooms?limit=0"), 400, "limit");
+    assertProblem(await api(srv, "GET", "/api/v1/rooms?bogus=1"), 400, "bogus");
+    // SQL metacharacters in the cursor are only text compared with JIDs.
+    const meta = await api(srv, "GET", `/api/v1/rooms?cursor=${encodeURIComponent("x';--")}`);
+    assert.equal(meta.status, 200, meta.text);
+});
+
+test("create a room: 201 with its uuid and group-{uuid} JID, members, an audit row", T, async () => {
+    const m1 = uniqueUser("m1");
+    const created = await api(srv, "POST", "/api/v1/rooms", {
+        body: { name: "Team", description: "our room", members_only: true, members: [m1, "zoe", m1] },
+    });
+    assert.equal(created.status, 201, created.text);
+    const { id, jid } = created.json;
+    assert.equal(jid, `group-${id}@${MUC}`);
+    assert.deepEqual(created.json.members, [m1, "zoe"].sort());
+    const got = await api(srv, "GET", `/api/v1/rooms/${id}`);
+    assert.equal(got.status, 200, got.text);
+    assert.equal(got.json.name, "Team");
+    assert.equal(got.json.description, "our room");
+    assert.equal(got.json.members_only, true);
+    assert.deepEqual(
+        got.json.members.map((m) => m.affiliation),
+        got.json.members.map(() => "member"),
+    );
+    const [[n]] = await sql(`SELECT count(*) FROM admin_audit WHERE target = :'jid' AND action = 'room.create'`, { jid });
+    assert.equal(n, "1");
+    const bare = await api(srv, "POST", "/api/v1/rooms", { body: {} });
+    assert.equal(bare.status, 201, bare.text);
+    assert.equal(bare.json.members_only, false);
+    assert.deepEqual(bare.json.members, []);
+});
+
+test("create a room: bad fields are 400 naming the field", T, async () => {
+    assertProblem(await api(srv, "POST", "/api/v1/rooms", { body: { members: ["Not A User"] } }), 400, "members");
+    assertProblem(await api(srv, "POST", "/api/v1/rooms", { body: { members: [7] } }), 400, "members");
+    assertProblem(await api(srv, "POST", "/api/v1/rooms", { body: { members: "x" } }), 400, "members");
+    assertProblem(await api(srv, "POST", "/api/v1/rooms", { body: { members_only: "yes" } }), 400, "members_only");
+    assertProblem(await api(srv, "POST", "/api/v1/rooms", { body: { name: "x".repeat(1025) } }), 400, "name");
+    assertProblem(await api(srv, "POST", "/api/v1/rooms", { body: { owner: "x" } }), 400, "owner");
+});
+
+stopsCleanly(srv);
