@@ -274,6 +274,14 @@ void api_rooms_create(struct api_server *srv, struct api_request *req,
                       struct api_reply *rep);
 void api_rooms_get(struct api_server *srv, struct api_request *req,
                    struct api_reply *rep);
+void api_rooms_update(struct api_server *srv, struct api_request *req,
+                      struct api_reply *rep);
+void api_rooms_delete(struct api_server *srv, struct api_request *req,
+                      struct api_reply *rep);
+void api_rooms_member_set(struct api_server *srv, struct api_request *req,
+                          struct api_reply *rep);
+void api_rooms_member_remove(struct api_server *srv, struct api_request *req,
+                             struct api_reply *rep);
 
 /* api_stats.c */
 void api_stats_get(struct api_server *srv, struct api_request *req,

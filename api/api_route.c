@@ -52,6 +52,13 @@ const struct api_route api_routes[] = {
     {"GET", "/api/v1/rooms", api_rooms_list, 0, "/api/v1/rooms", page_params},
     {"POST", "/api/v1/rooms", api_rooms_create, API_ROUTE_BODY, "/api/v1/rooms", NULL},
     {"GET", "/api/v1/rooms/{room}", api_rooms_get, 0, "/api/v1/rooms/{room}", NULL},
+    {"PATCH", "/api/v1/rooms/{room}", api_rooms_update, API_ROUTE_BODY,
+     "/api/v1/rooms/{room}", NULL},
+    {"DELETE", "/api/v1/rooms/{room}", api_rooms_delete, 0, "/api/v1/rooms/{room}", NULL},
+    {"PUT", "/api/v1/rooms/{room}/members/{user}", api_rooms_member_set, API_ROUTE_BODY,
+     "/api/v1/rooms/{room}/members/{user}", NULL},
+    {"DELETE", "/api/v1/rooms/{room}/members/{user}", api_rooms_member_remove, 0,
+     "/api/v1/rooms/{room}/members/{user}", NULL},
     {"GET", "/api/v1/stats", api_stats_get, 0, "/api/v1/stats", NULL},
     {"GET", "/api/v1/audit", api_audit_list, 0, "/api/v1/audit", page_params},
 };

@@ -27,6 +27,18 @@ const struct db_stmt db_admin_stmts[] = {
     /* db_admin_room_create */
     {"admin_room_create",
      "SELECT parley_admin_room_create($1, $2, $3, $4, $5::boolean, $6::json)::text"},
+    /* db_admin_room_update */
+    {"admin_room_update", "SELECT parley_admin_room_update($1, $2::uuid, $3::boolean, $4,"
+                          " $5::boolean, $6, $7::boolean, $8::boolean)::text"},
+    /* db_admin_room_delete */
+    {"admin_room_delete", "SELECT CASE WHEN parley_admin_room_delete($1, $2::uuid)"
+                          " THEN 't' END"},
+    /* db_admin_room_member_set */
+    {"admin_room_member_set",
+     "SELECT parley_admin_room_member_set($1, $2::uuid, $3, $4)::text"},
+    /* db_admin_room_member_remove */
+    {"admin_room_member_remove",
+     "SELECT parley_admin_room_member_remove($1, $2::uuid, $3)::text"},
     /* db_admin_audit */
     {"admin_audit", "SELECT 't' FROM parley_admin_audit($1, $2, $3, $4::jsonb)"},
 };
@@ -139,5 +151,72 @@ int db_admin_room_create(struct db_read_pool *pool, const char *actor,
     int rc = db_read_call(pool, "admin_room_create", 6, p, 1, json);
     if (rc == PL_OK && !*json)
         rc = PL_EIO; /* the function always answers */
+    return rc;
+}
+
+static const char *tri(int v)
+{
+    return v < 0 ? NULL : flag(v);
+}
+
+int db_admin_room_update(struct db_read_pool *pool, const char *actor, const char *id,
+                         int set_name, const char *name, int set_description,
+                         const char *description, int members_only, int public_)
+{
+    if (!actor || !id || !*id)
+        return PL_EINVAL;
+    const char *p[8] = {actor,
+                        id,
+                        flag(set_name),
+                        name,
+                        flag(set_description),
+                        description,
+                        tri(members_only),
+                        tri(public_)};
+    char *out = NULL;
+    int rc = db_read_call(pool, "admin_room_update", 8, p, 1, &out);
+    if (rc == PL_OK && !out)
+        rc = PL_ENOENT;
+    free(out);
+    return rc;
+}
+
+int db_admin_room_delete(struct db_read_pool *pool, const char *actor, const char *id)
+{
+    if (!actor || !id || !*id)
+        return PL_EINVAL;
+    const char *p[2] = {actor, id};
+    char *out = NULL;
+    int rc = db_read_call(pool, "admin_room_delete", 2, p, 1, &out);
+    if (rc == PL_OK && !out)
+        rc = PL_ENOENT;
+    free(out);
+    return rc;
+}
+
+int db_admin_room_member_set(struct db_read_pool *pool, const char *actor, const char *id,
+                             const char *username, const char *affiliation, char **json)
+{
+    *json = NULL;
+    if (!actor || !id || !username || !affiliation)
+        return PL_EINVAL;
+    const char *p[4] = {actor, id, username, affiliation};
+    int rc = db_read_call(pool, "admin_room_member_set", 4, p, 1, json);
+    if (rc == PL_OK && !*json)
+        rc = PL_ENOENT;
+    return rc;
+}
+
+int db_admin_room_member_remove(struct db_read_pool *pool, const char *actor,
+                                const char *id, const char *username)
+{
+    if (!actor || !id || !username)
+        return PL_EINVAL;
+    const char *p[3] = {actor, id, username};
+    char *out = NULL;
+    int rc = db_read_call(pool, "admin_room_member_remove", 3, p, 1, &out);
+    if (rc == PL_OK && (!out || strcmp(out, "0") != 0))
+        rc = out ? PL_ENOENT : PL_EIO;
+    free(out);
     return rc;
 }

@@ -142,6 +142,24 @@ int db_admin_room_create(struct db_read_pool *pool, const char *actor,
                          const char *muc_domain, const char *name,
                          const char *description, int members_only,
                          const char *members_json, char **json);
+/* Sets name and description (when set_*; NULL clears them), and
+ * members_only and public (each -1: unchanged, else 0 or 1); PL_ENOENT if
+ * there is no such room. A room a node has loaded is not told. */
+int db_admin_room_update(struct db_read_pool *pool, const char *actor, const char *id,
+                         int set_name, const char *name, int set_description,
+                         const char *description, int members_only, int public_);
+/* Deletes a room with its members and positions, its archive kept;
+ * PL_ENOENT if there is no such room. */
+int db_admin_room_delete(struct db_read_pool *pool, const char *actor, const char *id);
+/* Sets username's affiliation ("owner", "admin", "member" or "outcast")
+ * with the room; *json is the member as db_read_room_get lists one.
+ * PL_ENOENT if there is no such room. */
+int db_admin_room_member_set(struct db_read_pool *pool, const char *actor, const char *id,
+                             const char *username, const char *affiliation, char **json);
+/* Removes username's affiliation; PL_ENOENT if there is no such room or
+ * member. */
+int db_admin_room_member_remove(struct db_read_pool *pool, const char *actor,
+                                const char *id, const char *username);
 /* An audit row alone, for actions that change nothing else (an export).
  * details_json: a JSON object, or NULL. */
 int db_admin_audit(struct db_read_pool *pool, const char *actor, const char *action,

@@ -34,3 +34,112 @@ BEGIN
                              FROM room_affiliations a WHERE a.room_id = v_id), '[]'::json));
 END
 $$;
+
+-- Changes what is not NULL of name, description, members_only and public
+-- (p_clear_name / p_clear_description set those to NULL); NULL if there is
+-- no such room. A room a node has loaded keeps its old configuration until
+-- it is loaded again: no node is told (the loop has no room notification).
+CREATE FUNCTION parley_admin_room_update(p_actor text, p_id uuid,
+                                         p_set_name boolean, p_name text,
+                                         p_set_description boolean, p_description text,
+                                         p_members_only boolean, p_public boolean)
+RETURNS json
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    v_jid text;
+BEGIN
+    UPDATE rooms SET
+        name = CASE WHEN p_set_name THEN p_name ELSE name END,
+        description = CASE WHEN p_set_description THEN p_description ELSE description END,
+        members_only = coalesce(p_members_only, members_only),
+        public = coalesce(p_public, public)
+    WHERE id = p_id
+    RETURNING jid INTO v_jid;
+    IF v_jid IS NULL THEN
+        RETURN NULL;
+    END IF;
+    PERFORM parley_admin_audit(p_actor, 'room.update', v_jid,
+        jsonb_strip_nulls(jsonb_build_object(
+            'name', CASE WHEN p_set_name THEN to_jsonb(coalesce(p_name, '')) END,
+            'description', CASE WHEN p_set_description
+                                THEN to_jsonb(coalesce(p_description, '')) END,
+            'members_only', p_members_only, 'public', p_public)));
+    RETURN json_build_object('id', p_id, 'jid', v_jid);
+END
+$$;
+
+-- Deletes a room, its affiliations and positions (its archive rows stay,
+-- attributed to its JID); false if there is no such room.
+CREATE FUNCTION parley_admin_room_delete(p_actor text, p_id uuid)
+RETURNS boolean
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    v_jid text;
+BEGIN
+    DELETE FROM rooms WHERE id = p_id RETURNING jid INTO v_jid;
+    IF v_jid IS NULL THEN
+        RETURN false;
+    END IF;
+    PERFORM parley_admin_audit(p_actor, 'room.delete', v_jid, jsonb_build_object('id', p_id));
+    RETURN true;
+END
+$$;
+
+-- Sets p_username's affiliation with the room (owner, admin, member,
+-- outcast); the member as the API shows one, NULL if there is no such
+-- room. Like room updates, a node that has the room loaded is not told.
+CREATE FUNCTION parley_admin_room_member_set(p_actor text, p_id uuid, p_username text,
+                                             p_affiliation text)
+RETURNS json
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    v_jid text;
+    v_old text;
+    v_row room_affiliations;
+BEGIN
+    SELECT jid INTO v_jid FROM rooms WHERE id = p_id FOR UPDATE;
+    IF v_jid IS NULL THEN
+        RETURN NULL;
+    END IF;
+    SELECT affiliation INTO v_old FROM room_affiliations
+    WHERE room_id = p_id AND username = p_username;
+    INSERT INTO room_affiliations AS a (room_id, username, affiliation)
+    VALUES (p_id, p_username, p_affiliation)
+    ON CONFLICT (room_id, username) DO UPDATE
+        SET affiliation = EXCLUDED.affiliation, updated_at = now()
+    RETURNING * INTO v_row;
+    PERFORM parley_admin_audit(p_actor, 'room.member.set', v_jid,
+        jsonb_build_object('username', p_username, 'affiliation', p_affiliation,
+                           'previous', v_old));
+    RETURN json_build_object('username', v_row.username, 'affiliation', v_row.affiliation,
+                             'reason', v_row.reason, 'updated_at', v_row.updated_at);
+END
+$$;
+
+-- Removes p_username's affiliation; 0 if it was removed, 1 if the room has
+-- no such member, 2 if there is no such room.
+CREATE FUNCTION parley_admin_room_member_remove(p_actor text, p_id uuid, p_username text)
+RETURNS int
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    v_jid text;
+    v_old text;
+BEGIN
+    SELECT jid INTO v_jid FROM rooms WHERE id = p_id FOR UPDATE;
+    IF v_jid IS NULL THEN
+        RETURN 2;
+    END IF;
+    DELETE FROM room_affiliations WHERE room_id = p_id AND username = p_username
+    RETURNING affiliation INTO v_old;
+    IF v_old IS NULL THEN
+        RETURN 1;
+    END IF;
+    PERFORM parley_admin_audit(p_actor, 'room.member.remove', v_jid,
+        jsonb_build_object('username', p_username, 'previous', v_old));
+    RETURN 0;
+END
+$$;

@@ -116,4 +116,67 @@ test("create a room: bad fields are 400 naming the field", T, async () => {
     assertProblem(await api(srv, "POST", "/api/v1/rooms", { body: { owner: "x" } }), 400, "owner");
 });
 
+test("update and delete a room, audited; unknown rooms are 404", T, async () => {
+    const made = await api(srv, "POST", "/api/v1/rooms", { body: { name: "Old", description: "d" } });
+    assert.equal(made.status, 201, made.text);
+    const { id, jid } = made.json;
+    const upd = await api(srv, "PATCH", `/api/v1/rooms/${id}`, {
+        body: { name: "New", description: null, members_only: true, public: false },
+    });
+    assert.equal(upd.status, 200, upd.text);
+    assert.equal(upd.json.name, "New");
+    assert.equal(upd.json.description, null);
+    assert.equal(upd.json.members_only, true);
+    assert.equal(upd.json.public, false);
+    const only = await api(srv, "PATCH", `/api/v1/rooms/${id}`, { body: { public: true } });
+    assert.equal(only.json.name, "New", "what is not given stays");
+    assert.equal(only.json.public, true);
+    assertProblem(await api(srv, "PATCH", `/api/v1/rooms/${id}`, { body: {} }), 400);
+    assertProblem(await api(srv, "PATCH", `/api/v1/rooms/${id}`, { body: { public: 1 } }), 400, "public");
+    assertProblem(await api(srv, "PATCH", `/api/v1/rooms/${id}`, { body: { jid: "x" } }), 400, "jid");
+    const none = "00000000-0000-0000-0000-000000000000";
+    assertProblem(await api(srv, "PATCH", `/api/v1/rooms/${none}`, { body: { public: true } }), 404);
+    const [[n]] = await sql(`SELECT count(*) FROM admin_audit WHERE target = :'jid' AND action = 'room.update'`, { jid });
+    assert.equal(n, "2");
+    const del = await api(srv, "DELETE", `/api/v1/rooms/${id}`);
+    assert.equal(del.status, 204, del.text);
+    assertProblem(await api(srv, "GET", `/api/v1/rooms/${id}`), 404);
+    assertProblem(await api(srv, "DELETE", `/api/v1/rooms/${id}`), 404);
+    const [[d]] = await sql(`SELECT count(*) FROM admin_audit WHERE target = :'jid' AND action = 'room.delete'`, { jid });
+    assert.equal(d, "1");
+});
+
+test("members: put sets and changes an affiliation, delete removes it, audited", T, async () => {
+    const made = await api(srv, "POST", "/api/v1/rooms", { body: { members: ["kim"] } });
+    const { id, jid } = made.json;
+    const u = uniqueUser("mb");
+    const put = await api(srv, "PUT", `/api/v1/rooms/${id}/members/${u}`, { body: { affiliation: "admin" } });
+    assert.equal(put.status, 200, put.text);
+    assert.equal(put.json.username, u);
+    assert.equal(put.json.affiliation, "admin");
+    const ban = await api(srv, "PUT", `/api/v1/rooms/${id}/members/kim`, { body: { affiliation: "outcast" } });
+    assert.equal(ban.json.affiliation, "outcast");
+    let got = await api(srv, "GET", `/api/v1/rooms/${id}`);
+    assert.deepEqual(
+        got.json.members.map((m) => [m.username, m.affiliation]).sort(),
+        [["kim", "outcast"], [u, "admin"]].sort(),
+    );
+    assertProblem(await api(srv, "PUT", `/api/v1/rooms/${id}/members/${u}`, { body: { affiliation: "god" } }), 400, "affiliation");
+    assertProblem(await api(srv, "PUT", `/api/v1/rooms/${id}/members/${u}`, { body: {} }), 400, "affiliation");
+    assertProblem(await api(srv, "PUT", `/api/v1/rooms/${id}/members/Bad%20User`, { body: { affiliation: "member" } }), 404);
+    const none = "00000000-0000-0000-0000-000000000000";
+    assertProblem(await api(srv, "PUT", `/api/v1/rooms/${none}/members/${u}`, { body: { affiliation: "member" } }), 404);
+    const del = await api(srv, "DELETE", `/api/v1/rooms/${id}/members/${u}`);
+    assert.equal(del.status, 204, del.text);
+    assertProblem(await api(srv, "DELETE", `/api/v1/rooms/${id}/members/${u}`), 404);
+    assertProblem(await api(srv, "DELETE", `/api/v1/rooms/${none}/members/${u}`), 404);
+    got = await api(srv, "GET", `/api/v1/rooms/${id}`);
+    assert.deepEqual(got.json.members.map((m) => m.username), ["kim"]);
+    const rows = await sql(
+        `SELECT action, details->>'username' FROM admin_audit WHERE target = :'jid' AND action LIKE 'room.member.%' ORDER BY id`,
+        { jid },
+    );
+    assert.deepEqual(rows, [["room.member.set", u], ["room.member.set", "kim"], ["room.member.remove", u]]);
+});
+
 stopsCleanly(srv);
