@@ -107,10 +107,29 @@ void api_users_get(struct api_server *srv, struct api_request *req, struct api_r
         return;
     char *json = NULL;
     int rc = db_read_user_get(api_server_pool(srv), user, &json);
-    if (rc != PL_OK)
+    if (rc != PL_OK) {
         api_problem_db(rep, rc, "user");
-    else
-        api_reply_json(rep, 200, json);
+        return;
+    }
+    /* The last presence and the unread counts, from their own tables. */
+    char *jid = api_user_jid(srv, user), *state = NULL;
+    rc = jid ? db_read_user_state(api_server_pool(srv), jid, user, &state) : PL_ENOMEM;
+    free(jid);
+    json_t *v = rc == PL_OK ? json_loads(json, 0, NULL) : NULL;
+    json_t *st = v ? json_loads(state, 0, NULL) : NULL;
+    free(json);
+    free(state);
+    if (!st) {
+        json_decref(v);
+        if (rc != PL_OK)
+            api_problem_db(rep, rc, "user");
+        else
+            api_problem(rep, 500, "internal", NULL, "the database answered no JSON");
+        return;
+    }
+    json_object_update(v, st);
+    json_decref(st);
+    api_reply_value(rep, 200, v);
 }
 
 static const struct api_field update_fields[] = {

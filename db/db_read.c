@@ -191,6 +191,7 @@ static const struct db_stmt db_read_stmts[] = {
      " 'users', (SELECT count(*) FROM users WHERE deleted_at IS NULL),"
      " 'online_users', (SELECT count(DISTINCT username) FROM sessions),"
      " 'sessions', (SELECT count(*) FROM sessions),"
+     " 'rooms', (SELECT count(*) FROM rooms),"
      " 'messages_last_hour', (SELECT count(*) FROM messages"
      "  WHERE created_at > now() - interval '1 hour'),"
      " 'messages_last_day', (SELECT count(*) FROM messages"
@@ -214,6 +215,20 @@ static const struct db_stmt db_read_stmts[] = {
      "  WHERE m.id = (SELECT min(u.message_id) FROM deliveries_unsettled u"
      "  JOIN deliveries d ON d.message_id = u.message_id AND d.recipient = u.recipient"
      "  WHERE d.state = 'stored')), 0))::text"},
+    /* db_read_user_state: $1 the bare JID, $2 the username. */
+    {"read_user_state",
+     "SELECT json_build_object("
+     " 'last_presence', (SELECT json_build_object('resource', p.resource,"
+     "  'available', p.available, 'show', p.show, 'status', p.status,"
+     "  'priority', p.priority, 'at', p.at) FROM presence_last p WHERE p.jid = $1::text),"
+     " 'unread', json_build_object("
+     "  'peers', coalesce((SELECT json_agg(json_build_object('peer', c.peer,"
+     "   'unread', c.unread) ORDER BY c.peer) FROM parley_unread_counts($1::text) c),"
+     "   '[]'::json),"
+     "  'rooms', coalesce((SELECT json_agg(json_build_object('room', r.id, 'jid', r.jid,"
+     "   'unread', parley_room_unread(r.id, $2::text)) ORDER BY r.jid)"
+     "   FROM room_positions p JOIN rooms r ON r.id = p.room_id"
+     "   WHERE p.username = $2::text), '[]'::json)))::text"},
     /* db_read_rooms_list: by JID; the count and the last activity come
      * from messages_room's (room, id) range of each room on the page. */
     {"read_rooms_list",
@@ -653,5 +668,18 @@ int db_read_room_get(struct db_read_pool *pool, const char *id, char **json)
     int rc = db_read_one(pool, "read_room_get", 1, params, json);
     if (rc == PL_OK && !*json)
         rc = PL_ENOENT;
+    return rc;
+}
+
+int db_read_user_state(struct db_read_pool *pool, const char *jid, const char *username,
+                       char **json)
+{
+    *json = NULL;
+    if (!jid || !*jid || !username || !*username)
+        return PL_EINVAL;
+    const char *params[2] = {jid, username};
+    int rc = db_read_one(pool, "read_user_state", 2, params, json);
+    if (rc == PL_OK && !*json)
+        rc = PL_EIO; /* the object always answers one row */
     return rc;
 }

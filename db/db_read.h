@@ -55,6 +55,14 @@ int db_read_users_list(struct db_read_pool *pool, const char *q, const char *cur
  * the caller's. */
 int db_read_user_get(struct db_read_pool *pool, const char *username, char **json);
 
+/* What the presence and unread tables hold of one user (jid: the bare
+ * JID): {"last_presence": {"resource", "available", "show", "status",
+ * "priority", "at"} or null, "unread": {"peers": [{"peer", "unread"}...],
+ * "rooms": [{"room", "jid", "unread"}...]}}. Peers with nothing unread are
+ * left out; rooms are those the user has a position in. */
+int db_read_user_state(struct db_read_pool *pool, const char *jid, const char *username,
+                       char **json);
+
 /* Live sessions, by full JID: everyone's (username NULL) or one user's,
  * after cursor (a full JID), at most limit. *json is {"items":
  * [{"full_jid", "username", "resource", "node", "available", "show",

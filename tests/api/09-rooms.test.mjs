@@ -179,4 +179,46 @@ test("members: put sets and changes an affiliation, delete removes it, audited",
     assert.deepEqual(rows, [["room.member.set", u], ["room.member.set", "kim"], ["room.member.remove", u]]);
 });
 
+test("stats count rooms; a user shows last presence and unread counts per peer and room", T, async () => {
+    const before = (await api(srv, "GET", "/api/v1/stats")).json.rooms;
+    const made = await api(srv, "POST", "/api/v1/rooms", { body: { name: "Counted" } });
+    const { id, jid } = made.json;
+    assert.equal((await api(srv, "GET", "/api/v1/stats")).json.rooms, before + 1);
+
+    const u = uniqueUser("ur");
+    const p = uniqueUser("up");
+    for (const n of [u, p]) assert.equal((await api(srv, "POST", "/api/v1/users", { body: { username: n } })).status, 201);
+    const fresh = await api(srv, "GET", `/api/v1/users/${u}`);
+    assert.equal(fresh.status, 200, fresh.text);
+    assert.equal(fresh.json.last_presence, null);
+    assert.deepEqual(fresh.json.unread, { peers: [], rooms: [] });
+
+    for (let i = 0; i < 2; i++) {
+        const sent = await api(srv, "POST", "/api/v1/messages", { body: { from: p, to: u, body: `hi ${i}` } });
+        assert.equal(sent.status, 201, sent.text);
+    }
+    await sql(
+        `INSERT INTO direct_read_positions (recipient, sender) VALUES (:'u', :'p') ON CONFLICT DO NOTHING`,
+        { u: `${u}@localhost`, p: `${p}@localhost` },
+    );
+    await sql(
+        `INSERT INTO presence_last (jid, username, resource, available, show, status, priority)
+         VALUES (:'j', :'u', 'phone', false, NULL, 'gone', 0)`,
+        { j: `${u}@localhost`, u },
+    );
+    await sql(`INSERT INTO room_positions (room_id, username) VALUES (:'id', :'u')`, { id, u });
+    await sql(
+        `INSERT INTO messages (kind, sender, room, body, stanza)
+         SELECT 'groupchat', :'p', :'jid', 'r' || g, '<message/>' FROM generate_series(1, 3) g`,
+        { p: `${p}@localhost`, jid },
+    );
+    const got = await api(srv, "GET", `/api/v1/users/${u}`);
+    assert.equal(got.status, 200, got.text);
+    assert.equal(got.json.last_presence.resource, "phone");
+    assert.equal(got.json.last_presence.status, "gone");
+    assert.equal(got.json.last_presence.available, false);
+    assert.deepEqual(got.json.unread.peers, [{ peer: `${p}@localhost`, unread: 2 }]);
+    assert.deepEqual(got.json.unread.rooms, [{ room: id, jid, unread: 3 }]);
+});
+
 stopsCleanly(srv);
