@@ -190,6 +190,40 @@ static int user_exists(struct api_server *srv, const char *username, const char 
     return rc;
 }
 
+/* A message to a room, stored as the room path stores one. A node that
+ * has the room loaded does not see it live (the loop has no room
+ * notification): its members get it from the archive when they join. */
+static void send_room(struct api_server *srv, struct api_request *req,
+                      struct api_reply *rep, const char *from_user, const char *room,
+                      const char *body)
+{
+    if (api_parse_uuid(room) != PL_OK) {
+        api_problem(rep, 400, "invalid-field", "room", "room must be a room's uuid");
+        return;
+    }
+    if (from_user && user_exists(srv, from_user, "from", rep) != PL_OK)
+        return;
+    char *from =
+        from_user ? api_user_jid(srv, from_user) : strdup(api_server_config(srv)->domain);
+    if (!from) {
+        api_problem(rep, 500, "internal", NULL, "out of memory");
+        return;
+    }
+    char *json = NULL;
+    int rc = db_admin_room_send(api_server_pool(srv), req->actor, from, from_user, room,
+                                body, &json);
+    free(from);
+    if (rc == PL_EDENIED)
+        api_problem(rep, 400, "invalid-field", "from",
+                    "from is not a member of the room");
+    else if (rc == PL_ENOENT)
+        api_problem(rep, 404, "not-found", "room", "no such room");
+    else if (rc != PL_OK)
+        api_problem_db(rep, rc, "message");
+    else
+        api_reply_json(rep, 201, json);
+}
+
 void api_messages_send(struct api_server *srv, struct api_request *req,
                        struct api_reply *rep)
 {
@@ -209,14 +243,12 @@ void api_messages_send(struct api_server *srv, struct api_request *req,
                     bad ? " without " : "", bad ? bad : "");
         goto done;
     }
+    const char *from_user = v[0] ? json_string_value(v[0]) : NULL;
     if (v[2]) {
-        /* Rooms are built by their own issue: until their tables land,
-         * there is no membership to check or occupant to deliver to. */
-        api_problem(rep, 501, "not-implemented", "room",
-                    "messages to rooms over the API come with the rooms tables");
+        send_room(srv, req, rep, from_user, json_string_value(v[2]),
+                  json_string_value(v[3]));
         goto done;
     }
-    const char *from_user = v[0] ? json_string_value(v[0]) : NULL;
     const char *to_user = json_string_value(v[1]);
     if ((from_user && user_exists(srv, from_user, "from", rep) != PL_OK) ||
         user_exists(srv, to_user, "to", rep) != PL_OK)

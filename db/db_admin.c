@@ -39,6 +39,8 @@ const struct db_stmt db_admin_stmts[] = {
     /* db_admin_room_member_remove */
     {"admin_room_member_remove",
      "SELECT parley_admin_room_member_remove($1, $2::uuid, $3)::text"},
+    /* db_admin_room_send */
+    {"admin_room_send", "SELECT parley_admin_room_send($1, $2, $3, $4::uuid, $5)"},
     /* db_admin_audit */
     {"admin_audit", "SELECT 't' FROM parley_admin_audit($1, $2, $3, $4::jsonb)"},
 };
@@ -218,5 +220,24 @@ int db_admin_room_member_remove(struct db_read_pool *pool, const char *actor,
     if (rc == PL_OK && (!out || strcmp(out, "0") != 0))
         rc = out ? PL_ENOENT : PL_EIO;
     free(out);
+    return rc;
+}
+
+int db_admin_room_send(struct db_read_pool *pool, const char *actor, const char *from,
+                       const char *username, const char *id, const char *body,
+                       char **json)
+{
+    *json = NULL;
+    if (!actor || !from || !id || !body)
+        return PL_EINVAL;
+    const char *p[5] = {actor, from, username, id, body};
+    int rc = db_read_call(pool, "admin_room_send", 5, p, 1, json);
+    if (rc == PL_OK && !*json)
+        return PL_ENOENT;
+    if (rc == PL_OK && strcmp(*json, "not-member") == 0) {
+        free(*json);
+        *json = NULL;
+        rc = PL_EDENIED;
+    }
     return rc;
 }

@@ -168,6 +168,16 @@ int db_admin_room_member_set(struct db_read_pool *pool, const char *actor, const
  * member. */
 int db_admin_room_member_remove(struct db_read_pool *pool, const char *actor,
                                 const char *id, const char *username);
+/* Stores a message to a room (id: its uuid) from `from` (a user's bare
+ * JID, with username, who must be an owner, admin or member; or the
+ * server's domain, username NULL) by the room path's own function
+ * (parley_room_store_message). *json is the message as
+ * db_read_message_get shows it. PL_ENOENT: no such room; PL_EDENIED: the
+ * user is not a member. A node that has the room loaded does not see it
+ * live: its members get it from the archive when they join again. */
+int db_admin_room_send(struct db_read_pool *pool, const char *actor, const char *from,
+                       const char *username, const char *id, const char *body,
+                       char **json);
 /* An audit row alone, for actions that change nothing else (an export).
  * details_json: a JSON object, or NULL. */
 int db_admin_audit(struct db_read_pool *pool, const char *actor, const char *action,

@@ -143,3 +143,42 @@ BEGIN
     RETURN 0;
 END
 $$;
+
+-- Sends a message to room p_room from p_from (a user's bare JID, with
+-- p_username; or the server's domain, p_username NULL), stored by the room
+-- path's function. NULL: no such room; 'not-member': p_username is not an
+-- owner, admin or member. Otherwise the message as the API shows it. No
+-- node is told: a loaded room's occupants do not get it live.
+CREATE FUNCTION parley_admin_room_send(p_actor text, p_from text, p_username text,
+                                       p_room uuid, p_body text)
+RETURNS text
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    v_jid text;
+    v_stanza_id text := 'api-' || gen_random_uuid()::text;
+    v_stanza text;
+    v_id bigint;
+BEGIN
+    SELECT jid INTO v_jid FROM rooms WHERE id = p_room;
+    IF v_jid IS NULL THEN
+        RETURN NULL;
+    END IF;
+    IF p_username IS NOT NULL AND NOT EXISTS (
+        SELECT 1 FROM room_affiliations
+        WHERE room_id = p_room AND username = p_username
+          AND affiliation IN ('owner', 'admin', 'member')) THEN
+        RETURN 'not-member';
+    END IF;
+    v_stanza := xmlelement(name message,
+                    xmlattributes(v_jid || CASE WHEN p_username IS NULL THEN ''
+                                              ELSE '/' || p_username END AS "from",
+                                  'groupchat' AS "type", v_stanza_id AS "id"),
+                    xmlelement(name body, p_body))::text;
+    SELECT s.id INTO v_id
+    FROM parley_room_store_message(p_from, v_jid, v_stanza_id, p_body, v_stanza) s;
+    PERFORM parley_admin_audit(p_actor, 'message.send', v_jid,
+        jsonb_build_object('id', v_id, 'from', p_from, 'room', p_room));
+    RETURN parley_admin_message_json(v_id)::text;
+END
+$$;

@@ -125,7 +125,7 @@ test("POST /messages refuses what it cannot send", T, async () => {
     assertProblem(await api(srv, "POST", "/api/v1/messages", { body: { to: u, body: "x", cc: u } }), 400, "cc");
     assertProblem(
         await api(srv, "POST", "/api/v1/messages", { body: { room: "0b7e8d4e-0000-4000-8000-000000000000", body: "x" } }),
-        501,
+        404,
         "room",
     );
 });

@@ -221,4 +221,27 @@ test("stats count rooms; a user shows last presence and unread counts per peer a
     assert.deepEqual(got.json.unread.rooms, [{ room: id, jid, unread: 3 }]);
 });
 
+test("POST /messages to a room: stored in its archive, from a member or the server", T, async () => {
+    const m = uniqueUser("sm");
+    const o = uniqueUser("so");
+    for (const n of [m, o]) assert.equal((await api(srv, "POST", "/api/v1/users", { body: { username: n } })).status, 201);
+    const { id, jid } = (await api(srv, "POST", "/api/v1/rooms", { body: { members: [m] } })).json;
+    const sent = await api(srv, "POST", "/api/v1/messages", { body: { from: m, room: id, body: "hello <room> & all" } });
+    assert.equal(sent.status, 201, sent.text);
+    const server = await api(srv, "POST", "/api/v1/messages", { body: { room: id, body: "from the server" } });
+    assert.equal(server.status, 201, server.text);
+    const rows = await sql(
+        `SELECT sender, body FROM messages WHERE kind = 'groupchat' AND room = :'jid' ORDER BY id`,
+        { jid },
+    );
+    assert.deepEqual(rows, [[`${m}@localhost`, "hello <room> & all"], ["localhost", "from the server"]]);
+    assert.equal((await api(srv, "GET", `/api/v1/rooms/${id}`)).json.message_count, 2);
+    assertProblem(await api(srv, "POST", "/api/v1/messages", { body: { from: o, room: id, body: "x" } }), 400, "from");
+    await api(srv, "PUT", `/api/v1/rooms/${id}/members/${m}`, { body: { affiliation: "outcast" } });
+    assertProblem(await api(srv, "POST", "/api/v1/messages", { body: { from: m, room: id, body: "x" } }), 400, "from");
+    assertProblem(await api(srv, "POST", "/api/v1/messages", { body: { room: "nope", body: "x" } }), 400, "room");
+    const [[n]] = await sql(`SELECT count(*) FROM admin_audit WHERE target = :'jid' AND action = 'message.send'`, { jid });
+    assert.equal(n, "2");
+});
+
 stopsCleanly(srv);
