@@ -1,7 +1,7 @@
 -- 0006_admin_rooms: the admin API's room changes. Each writes its audit
 -- row; a change to a room that does not exist writes none.
 BEGIN;
-SELECT plan(14);
+SELECT plan(17);
 
 SELECT has_function('parley_admin_room_create');
 SELECT has_function('parley_admin_room_member_set');
@@ -40,6 +40,16 @@ SELECT is(parley_admin_room_member_remove('root', (SELECT (j->>'id')::uuid FROM 
           'a member is removed');
 SELECT is(parley_admin_room_member_remove('root', (SELECT (j->>'id')::uuid FROM made), 'zoe'), 1,
           'removing them again: no such member');
+
+-- send
+SELECT is(parley_admin_room_send('root', 'zoe@localhost', 'zoe', (SELECT (j->>'id')::uuid FROM made), 'x'),
+          'not-member', 'a removed member cannot post');
+SELECT is((parley_admin_room_send('root', 'ann@localhost', 'ann', (SELECT (j->>'id')::uuid FROM made),
+                                  'a < b')::json)->>'body', 'a < b', 'an owner posts; the body is kept');
+SELECT is((SELECT stanza FROM messages WHERE kind = 'groupchat' AND room = (SELECT j->>'jid' FROM made)),
+          '<message from="' || (SELECT j->>'jid' FROM made) || '/ann" type="groupchat" id="'
+          || (SELECT stanza_id FROM messages WHERE room = (SELECT j->>'jid' FROM made))
+          || '"><body>a &lt; b</body></message>', 'the stanza is escaped, from room/nick');
 
 -- delete
 SELECT is(array[parley_admin_room_delete('root', (SELECT (j->>'id')::uuid FROM made)),
