@@ -65,14 +65,23 @@ async function route() {
         const m = re.exec(path);
         if (!m) continue;
         document.title = `${title} · Parley admin`;
+        // While the page loads its data, <main> says it is busy; the focus
+        // the user had when the route started is remembered so that a user
+        // who moved it meanwhile keeps it.
+        const before = document.activeElement;
+        main.setAttribute("aria-busy", "true");
         try {
             stop = (await page.render(main, { id: m[1] ? decodeURIComponent(m[1]) : undefined, query })) || null;
         } catch (err) {
             show(main, errorBox(err));
         }
+        main.removeAttribute("aria-busy");
         // A new page takes the focus to its content, as a page load would,
-        // unless a control in it has it already (a search just made).
-        if (!main.contains(document.activeElement) || document.activeElement === main) main.focus({ preventScroll: true });
+        // unless a control in it has it already (a search just made) or the
+        // user moved the focus elsewhere while it loaded.
+        const now = document.activeElement;
+        const untouched = now === before || now === document.body || now === main;
+        if (untouched && !(main.contains(now) && now !== main)) main.focus({ preventScroll: true });
         return;
     }
     show(main, errorBox({ title: "No such page", detail: `Nothing lives at #${path}.` }));

@@ -363,6 +363,10 @@ test("keyboard: sign in, skip to the content and move between pages without a mo
         assert.equal(await active(), "A:Users");
         await page.keyboard.press("Enter");
         await page.getByRole("heading", { name: "Users", level: 1 }).waitFor();
+        // The page has loaded when <main> is no longer busy; then its
+        // content has the focus and the next stop is its first control.
+        await page.locator("#main:not([aria-busy])").waitFor();
+        await until(async () => (await page.evaluate(() => document.activeElement.id)) === "main", "the users page focused");
         await page.keyboard.press("Tab");
         assert.equal(await active(), "INPUT:user-q", "the page's first control follows its content's focus");
         await page.keyboard.insertText(alice);
