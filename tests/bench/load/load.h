@@ -16,8 +16,10 @@ struct load_opts {
     int port;
     const char *domain;
     const char *muc_domain;
-    const char *secret; /* HS256 key the tokens are signed with */
-    const char *issuer; /* `iss` claim, or NULL */
+    const char *secret;   /* HS256 key the tokens are signed with */
+    const char *password; /* SASL PLAIN password instead of tokens (other servers) */
+    const char *path;     /* the WebSocket endpoint's path */
+    const char *issuer;   /* `iss` claim, or NULL */
     const char *audience;
     pid_t pid;    /* parleyd, for RSS and CPU; 0 if unknown */
     pid_t pg_pid; /* the postmaster, for PostgreSQL's CPU; 0 if unknown */

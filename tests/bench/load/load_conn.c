@@ -147,8 +147,14 @@ void load_conn_sendf(struct load_loop *l, struct load_conn *c, const char *fmt, 
 
 void load_conn_close(struct load_loop *l, struct load_conn *c)
 {
-    if (c->fd < 0)
+    if (c->started_ns == 0)
+        return; /* never started (calloc'd: its fd field is not a descriptor) */
+    if (c->fd < 0) {
+        load_buf_free(&c->in);
+        load_buf_free(&c->out);
+        load_buf_free(&c->frag);
         return;
+    }
     char close_xml[128];
     int n = snprintf(close_xml, sizeof close_xml, "<close xmlns='%s'/>", NS_FRAMING);
     put_frame(c, 1, close_xml, (size_t)n);
@@ -212,8 +218,10 @@ int load_conn_start(struct load_loop *l, struct load_conn *c, int idx, const cha
 
 static void send_upgrade(struct load_loop *l, struct load_conn *c)
 {
-    char token[1024];
-    if (load_token_make(l->o, c->user, token, sizeof token) < 0) {
+    /* The token goes in the auth_token cookie for parleyd; a server that
+     * logs in with passwords gets none. */
+    char token[1024] = "";
+    if (!l->o->password && load_token_make(l->o, c->user, token, sizeof token) < 0) {
         fail(l, c, "token");
         return;
     }
@@ -223,12 +231,14 @@ static void send_upgrade(struct load_loop *l, struct load_conn *c)
     char key[32];
     EVP_EncodeBlock((unsigned char *)key, nonce, 16);
     char req[2048];
-    int n = snprintf(req, sizeof req,
-                     "GET /xmpp HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
-                     "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
-                     "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: xmpp\r\n"
-                     "Cookie: auth_token=%s\r\n\r\n",
-                     l->o->host, l->o->port, key, token);
+    int n =
+        snprintf(req, sizeof req,
+                 "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
+                 "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
+                 "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: xmpp\r\n"
+                 "%s%s%s\r\n",
+                 l->o->path, l->o->host, l->o->port, key,
+                 token[0] ? "Cookie: auth_token=" : "", token, token[0] ? "\r\n" : "");
     load_buf_put(&c->out, req, (size_t)n);
     c->state = LOAD_UPGRADE;
     flush(l, c);
@@ -267,7 +277,10 @@ static void on_text(struct load_loop *l, struct load_conn *c, const char *f, siz
     case LOAD_FEATURES1:
         if (load_find(f, n, "<mechanisms")) {
             char token[1024], plain[1200], b64[1700];
-            load_token_make(l->o, c->user, token, sizeof token);
+            if (l->o->password)
+                snprintf(token, sizeof token, "%s", l->o->password);
+            else
+                load_token_make(l->o, c->user, token, sizeof token);
             int pl = snprintf(plain, sizeof plain, "%c%s%c%s", 0, c->user, 0, token);
             EVP_EncodeBlock((unsigned char *)b64, (unsigned char *)plain, pl);
             load_conn_sendf(l, c,

@@ -220,6 +220,13 @@ static int phase_rate(struct load_loop *l, const struct load_opts *o)
     snprintf(prefix, sizeof prefix, "%s_s", o->run);
     if (rc == 0)
         rc = load_login_many(l, snd, p, prefix);
+    if (rc != 0) {
+        load_close_many(l, snd, p);
+        load_close_many(l, rcv, p);
+        free(snd);
+        free(rcv);
+        return rc;
+    }
     printf("\n== rate: %d pairs, %s, %s, %d s a step\n", p,
            o->receipts ? "receipts (send to receipt)" : "no receipts (send to arrival)",
            o->sm ? "stream management on" : "stream management off", o->step_seconds);
@@ -368,15 +375,19 @@ static int phase_offline(struct load_loop *l, const struct load_opts *o)
     snprintf(prefix, sizeof prefix, "%s_offs", o->run);
     snprintf(target, sizeof target, "%s_offr0", o->run);
     snprintf(bare, sizeof bare, "%s@%s", target, o->domain);
-    if (load_login_many(l, &snd, 1, prefix) < 0)
+    if (load_login_many(l, &snd, 1, prefix) < 0) {
+        load_conn_close(l, &snd);
         return -1;
+    }
     for (int i = 0; i < k; i++)
         load_conn_sendf(l, &snd,
                         "<message xmlns='jabber:client' type='chat' to='%s' id='o%d'>"
                         "<body>o%d</body></message>",
                         bare, i, i);
-    if (wait_until(l, out_flushed, &snd, o->timeout_sec) < 0)
+    if (wait_until(l, out_flushed, &snd, o->timeout_sec) < 0) {
+        load_conn_close(l, &snd);
         return -1;
+    }
     /* Stored, not only sent: the recipient must find them all in the
      * database, or the phase would time the store instead. */
     uint64_t deadline = load_now_ns() + (uint64_t)o->timeout_sec * 1000000000u;
@@ -391,6 +402,7 @@ static int phase_offline(struct load_loop *l, const struct load_opts *o)
     while (stored >= 0 && stored < k) {
         if (load_now_ns() > deadline) {
             fprintf(stderr, "parley-load: offline: only %ld of %d stored\n", stored, k);
+            load_conn_close(l, &snd);
             return -1;
         }
         load_loop_poll(l, 100);
@@ -615,6 +627,12 @@ static const char USAGE[] =
     "  --domain D           XMPP domain (default localhost)\n"
     "  --muc-domain D       room service (default conference.DOMAIN)\n"
     "  --timeout S          limit on each wait (default 120)\n"
+    "  --path P             the WebSocket endpoint (default /xmpp)\n"
+    "  --password PW        SASL PLAIN with PW instead of tokens (for other servers;\n"
+    "                       their users must exist: see tests/bench/peers)\n"
+    "  --run TAG            usernames start with TAG (default random): TAG_idle<i>,\n"
+    "                       TAG_r<i>/TAG_s<i> (rate), TAG_offs0/TAG_offr0, TAG_occ<i>,\n"
+    "                       TAG_login<i>\n"
     "Environment: PARLEY_JWT_SECRET (required), PARLEY_JWT_ISSUER, PARLEY_JWT_AUDIENCE,\n"
     "DATABASE_URL (offline: wait until the backlog is stored).\n";
 
@@ -636,6 +654,7 @@ int main(int argc, char **argv)
     struct load_opts o = {
         .host = "127.0.0.1",
         .domain = "localhost",
+        .path = "/xmpp",
         .sources = 1,
         .parallel = 200,
         .sessions = 2000,
@@ -652,6 +671,7 @@ int main(int argc, char **argv)
         .timeout_sec = 120,
     };
     const char *phases = "idle,rate,offline";
+    const char *tag = NULL;
     static const struct option longs[] = {
         {"host", 1, 0, 'H'},
         {"port", 1, 0, 'p'},
@@ -767,7 +787,7 @@ int main(int argc, char **argv)
         return 2;
     }
     o.secret = getenv("PARLEY_JWT_SECRET");
-    if (!o.secret || !*o.secret) {
+    if (!o.password && (!o.secret || !*o.secret)) {
         fprintf(stderr, "parley-load: PARLEY_JWT_SECRET is not set\n");
         return 2;
     }
@@ -782,7 +802,10 @@ int main(int argc, char **argv)
         o.muc_domain = muc;
     }
     srand((unsigned)time(NULL) ^ (unsigned)getpid());
-    snprintf(run, sizeof run, "lg%x", (unsigned)rand() & 0xffffff);
+    if (tag)
+        snprintf(run, sizeof run, "%s", tag);
+    else
+        snprintf(run, sizeof run, "lg%x", (unsigned)rand() & 0xffffff);
     o.run = run;
 
     /* Each session is a descriptor here and one in parleyd. */
