@@ -32,6 +32,7 @@ struct load_opts {
     int rates[32];
     int nrates;
     int step_seconds;
+    int ladder_stop; /* stop the ladder at the first step that fails */
     int drain_seconds;
     int logins;      /* login phase */
     int offline;     /* offline phase backlog */

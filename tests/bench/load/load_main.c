@@ -101,7 +101,7 @@ static int phase_idle(struct load_loop *l, const struct load_opts *o)
         double per = rss0 > 0 && rss1 > 0 ? (double)(rss1 - rss0) / n : -1;
         printf("\n== idle: %d sessions from %d source address(es)%s\n", n,
                o->sources > 1 ? o->sources : 1, o->sm ? ", stream management on" : "");
-        printf("  established %d in %.2f s; parleyd RSS %ld -> %ld KB: %.2f KB per "
+        printf("  established %d in %.2f s; server RSS %ld -> %ld KB: %.2f KB per "
                "session\n",
                l->ready, secs, rss0, rss1, per);
         result_add("\"idle\":{\"sessions\":%d,\"established\":%d,\"rss_before_kb\":%ld,"
@@ -231,7 +231,7 @@ static int phase_rate(struct load_loop *l, const struct load_opts *o)
            o->receipts ? "receipts (send to receipt)" : "no receipts (send to arrival)",
            o->sm ? "stream management on" : "stream management off", o->step_seconds);
     printf("  %8s %9s %8s %8s %8s %8s %6s %5s %8s %8s %6s\n", "offered", "achieved",
-           "p50 ms", "p90 ms", "p99 ms", "max ms", "lost", "dups", "parleyd%", "pg%",
+           "p50 ms", "p90 ms", "p99 ms", "max ms", "lost", "dups", "server%", "pg%",
            "tool%");
     load_buf_put(&result, result.len ? ",\"rate\":[" : "\"rate\":[", result.len ? 9 : 8);
     size_t mark = result.len;
@@ -296,12 +296,13 @@ static int phase_rate(struct load_loop *l, const struct load_opts *o)
             row, sizeof row,
             "%s{\"offered\":%d,\"achieved\":%.0f,\"p50_ms\":%.2f,\"p90_ms\":%.2f,"
             "\"p99_ms\":%.2f,\"max_ms\":%.2f,\"sent\":%zu,\"completed\":%zu,"
-            "\"lost\":%zu,\"dups\":%zu,\"parleyd_cpu_pct\":%.0f,"
+            "\"lost\":%zu,\"dups\":%zu,\"server_cpu_pct\":%.0f,"
             "\"pg_cpu_pct\":%.0f,\"tool_cpu_pct\":%.0f}",
             result.len > mark ? "," : "", r, achieved, p50, p90, p99, max, total,
             rate.done, lost, rate.dups, srv, pg, self);
         load_buf_put(&result, row, (size_t)rn);
-        if (lost == 0 && p99 < 100.0 && r > best)
+        int passed = lost == 0 && p99 < 100.0;
+        if (passed && r > best)
             best = r;
         free(rate.sent_ns);
         free(rate.seen);
@@ -310,6 +311,8 @@ static int phase_rate(struct load_loop *l, const struct load_opts *o)
             fprintf(stderr, "parley-load: a session was closed during the step\n");
             rc = -1;
         }
+        if (!passed && o->ladder_stop)
+            break;
     }
     load_buf_put(&result, "]", 1);
     result_add("\"rate_best_ok\":%d,\"receipts\":%d,\"sm\":%d", best, o->receipts, o->sm);
@@ -544,7 +547,7 @@ static int phase_room(struct load_loop *l, const struct load_opts *o)
                n, room.msgs, o->room_rate, n * o->room_rate);
         printf(
             "  %d of %d reached every occupant; send to last occupant p50 %.1f ms, "
-            "p99 %.1f ms, max %.1f ms; parleyd %.0f%%, PostgreSQL %.0f%%, tool %.0f%%\n",
+            "p99 %.1f ms, max %.1f ms; server %.0f%%, PostgreSQL %.0f%%, tool %.0f%%\n",
             room.complete, room.msgs, p50, p99, max, srv, pg, self);
         result_add(
             "\"room\":{\"occupants\":%d,\"rate\":%d,\"messages\":%d,\"complete\":%d,"
@@ -587,7 +590,7 @@ static int phase_login(struct load_loop *l, const struct load_opts *o)
         cpu_pct(c0, c1, &srv, &pg, &self);
         printf("\n== login: %d at once\n", n);
         printf("  all ready in %.2f s: %.0f logins/s; each p50 %.1f ms, p99 %.1f ms; "
-               "parleyd "
+               "server "
                "%.0f%%, PostgreSQL %.0f%%, tool %.0f%%\n",
                secs, n / secs, p50, p99, srv, pg, self);
         result_add(
@@ -605,7 +608,7 @@ static int phase_login(struct load_loop *l, const struct load_opts *o)
 static const char USAGE[] =
     "usage: parley-load --port PORT [options]\n"
     "  --host ADDR          127.0.0.1 (default); loopback only\n"
-    "  --pid PID            parleyd's pid (RSS, CPU)\n"
+    "  --pid PID            the server's pid (RSS, CPU)\n"
     "  --pg-pid PID         the postmaster's pid (PostgreSQL's CPU)\n"
     "  --phases LIST        idle,rate,offline,room,login (default idle,rate,offline)\n"
     "  --sessions N         idle sessions (default 2000)\n"
@@ -616,6 +619,8 @@ static const char USAGE[] =
     "2000,4000)\n"
     "  --step-seconds S     rate: seconds per step (default 5)\n"
     "  --drain-seconds S    rate/room: how long to wait for the last ones (default 10)\n"
+    "  --ladder-stop        rate: stop at the first step that loses a message or\n"
+    "                       passes p99 100 ms\n"
     "  --receipts           rate: XEP-0184 receipts; latency is send to receipt\n"
     "  --sm                 XEP-0198 on every session (the server's <r/> answered)\n"
     "  --offline K          offline: backlog size (default 10000)\n"
@@ -696,6 +701,10 @@ int main(int argc, char **argv)
         {"muc-domain", 1, 0, 'u'},
         {"timeout", 1, 0, 't'},
         {"help", 0, 0, 'h'},
+        {"ladder-stop", 0, 0, 'X'},
+        {"password", 1, 0, 'W'},
+        {"path", 1, 0, 'T'},
+        {"run", 1, 0, 'N'},
         {0, 0, 0, 0},
     };
     int ch;
@@ -772,6 +781,18 @@ int main(int argc, char **argv)
             break;
         case 't':
             o.timeout_sec = int_arg("timeout", optarg, 1, 86400);
+            break;
+        case 'W':
+            o.password = optarg;
+            break;
+        case 'T':
+            o.path = optarg;
+            break;
+        case 'N':
+            tag = optarg;
+            break;
+        case 'X':
+            o.ladder_stop = 1;
             break;
         case 'h':
             fputs(USAGE, stdout);
