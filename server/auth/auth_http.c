@@ -12,6 +12,29 @@ static int is_space(char c)
     return c == ' ' || c == '\t';
 }
 
+/* RFC 6265 section 4.1.1: a cookie-octet, what a cookie value may hold
+ * (no white space, DQUOTE, comma, semicolon, backslash or control byte). */
+static int is_cookie_octet(unsigned char c)
+{
+    return c == 0x21 || (c >= 0x23 && c <= 0x2b) || (c >= 0x2d && c <= 0x3a) ||
+           (c >= 0x3c && c <= 0x5b) || (c >= 0x5d && c <= 0x7e);
+}
+
+/* RFC 6750 section 2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" /
+ * "~" / "+" / "/" ) *"=". */
+static int is_b64token(const char *p, size_t n)
+{
+    size_t i = 0;
+    while (i < n && (((p[i] | 0x20) >= 'a' && (p[i] | 0x20) <= 'z') ||
+                     (p[i] >= '0' && p[i] <= '9') || strchr("-._~+/", p[i])))
+        i++;
+    if (i == 0)
+        return 0;
+    while (i < n && p[i] == '=')
+        i++;
+    return i == n;
+}
+
 /* The value of the auth_token cookie in a Cookie header, newly allocated
  * in *out (NULL if absent or empty). */
 static int cookie_token(const char *header, char **out)
@@ -43,6 +66,12 @@ static int cookie_token(const char *header, char **out)
                     v++;
                     vlen -= 2;
                 }
+                /* A value outside the cookie syntax (an unpaired quote, a
+                 * space or a comma inside) is no token: the Authorization
+                 * header may still carry one. */
+                for (size_t i = 0; i < vlen; i++)
+                    if (!is_cookie_octet((unsigned char)v[i]))
+                        return PL_OK;
                 if (!vlen)
                     return PL_OK;
                 *out = strndup(v, vlen);
@@ -70,7 +99,7 @@ static int bearer_token(const char *header, char **out)
     size_t n = strlen(p);
     while (n && is_space(p[n - 1]))
         n--;
-    if (!n)
+    if (!n || !is_b64token(p, n))
         return PL_OK;
     *out = strndup(p, n);
     return *out ? PL_OK : PL_ENOMEM;

@@ -62,6 +62,14 @@ static void test_cookie(void **state)
     expect(";;; ;", NULL, NULL);
     /* A value may hold '=' (base64 padding). */
     expect("auth_token=a=b=", NULL, "a=b=");
+    /* Outside the cookie syntax (RFC 6265 section 4.1.1): an unpaired
+     * quote, a backslash, a comma or a space inside is no token (the
+     * fuzzer found the first one handed out with its quote). */
+    expect("auth_token=.tok.en\"", NULL, NULL);
+    expect("auth_token=\"abc", NULL, NULL);
+    expect("auth_token=a\\b", NULL, NULL);
+    expect("auth_token=a,b", NULL, NULL);
+    expect("auth_token=a b", NULL, NULL);
 }
 
 static void test_bearer(void **state)
@@ -74,9 +82,14 @@ static void test_bearer(void **state)
     expect(NULL, "Bearertok", NULL);
     expect(NULL, "Basic dXNlcjpwYXNz", NULL);
     expect(NULL, "", NULL);
-    /* Everything after the scheme is the credential, inner spaces too
-     * (the verifier refuses such a token). */
-    expect(NULL, "Bearer a b", "a b");
+    /* The credential is a b64token (RFC 6750 section 2.1): anything else
+     * is no token at all. */
+    expect(NULL, "Bearer a b", NULL);
+    expect(NULL, "Bearer a,b", NULL);
+    expect(NULL, "Bearer \"tok\"", NULL);
+    expect(NULL, "Bearer ===", NULL);
+    expect(NULL, "Bearer A-z_0.9~+/==", "A-z_0.9~+/==");
+    expect(NULL, "Bearer a=b", NULL);
 }
 
 static void test_precedence(void **state)
@@ -85,6 +98,7 @@ static void test_precedence(void **state)
     expect("auth_token=fromcookie", "Bearer fromheader", "fromcookie");
     expect("theme=dark", "Bearer fromheader", "fromheader");
     expect("auth_token=", "Bearer fromheader", "fromheader");
+    expect("auth_token=bad\"", "Bearer fromheader", "fromheader");
     expect(NULL, NULL, NULL);
 }
 
