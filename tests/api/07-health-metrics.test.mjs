@@ -40,7 +40,10 @@ test("the OpenAPI document is served as built, and is OpenAPI 3.1", T, async () 
     assert.ok(check.valid, JSON.stringify(check.errors));
 });
 
-test("many requests at once share the pool: every one answered", T, async () => {
+// What is asserted is that every request is answered, not how fast: the
+// limit only keeps a hang from stalling the suite (120 requests through a
+// sanitizer build on a loaded 2-core machine took over 10 s once).
+test("many requests at once share the pool: every one answered", { timeout: 60_000 }, async () => {
     const all = await Promise.all(
         Array.from({ length: 120 }, (_, i) =>
             api(srv, "GET", i % 3 ? "/api/v1/sessions?limit=5" : "/api/v1/stats"),
