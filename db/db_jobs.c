@@ -2,6 +2,7 @@
  * connection under a name, and a batch goes out as one pipeline (BEGIN, the
  * jobs, COMMIT, sync): one round trip and one commit for all of them. */
 #include "db_internal.h"
+#include "db_job_pep.h"
 #include "db_job_room.h"
 #include "pl_buf.h"
 #include "pl_error.h"
@@ -402,7 +403,9 @@ static const struct db_job_desc db_job_descs[] = {
                           db_message_event_free},
     DB_JOB_ROSTER_DESCS,
     /* rooms and the archive: db_job_room.h */
-    DB_ROOM_JOB_DESCS};
+    DB_ROOM_JOB_DESCS /* ends with a comma */
+        /* the user's own PEP nodes: db_job_pep.h */
+        DB_PEP_JOB_DESCS};
 
 /* A kind added to the enum without a row here fails to compile; a row
  * left out in the middle would be all zeroes, which db_jobs_test checks
