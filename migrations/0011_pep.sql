@@ -186,3 +186,109 @@ BEGIN
     RETURN FOUND;
 END
 $$;
+
+-- ---------------------------------------------------------------------------
+-- 3. Full-JID blocks stop storage too (XEP-0191)
+--
+-- 0003's store refuses a message when the recipient blocks the sender's
+-- bare JID or domain, but the blocklist also holds full JIDs (one
+-- resource) and domain/resource items, which the loop matches for online
+-- recipients only; a message from a blocked resource to an offline
+-- recipient was stored and delivered at their next login. The store
+-- statement passes the bare sender, so the resource is read from the
+-- stanza's stamped `from`, and only when the recipient blocks some
+-- resource of that sender or domain (one more probe of the same blocklist
+-- range; the XML is parsed on that rare path alone). Everything else is
+-- 0003's function unchanged, with its signature, so the statement stays.
+-- ---------------------------------------------------------------------------
+
+CREATE OR REPLACE FUNCTION parley_store_message(p_sender text, p_recipient text,
+                                                p_stanza_id text, p_body text,
+                                                p_stanza text)
+RETURNS TABLE (id bigint, created_at timestamptz, inserted boolean, pending boolean)
+LANGUAGE plpgsql
+AS $$
+#variable_conflict use_column
+DECLARE
+    v_id bigint;
+    v_created_at timestamptz;
+    h record;
+    v_blocked boolean;
+    v_known boolean;
+    v_by_resource boolean;
+    v_owner text := split_part(p_recipient, '@', 1);
+    v_domain text := split_part(p_sender, '@', 2);
+    v_from text;
+BEGIN
+    SELECT EXISTS (SELECT 1 FROM blocklist b
+                   WHERE b.owner = v_owner AND b.jid IN (p_sender, v_domain)),
+           EXISTS (SELECT 1 FROM blocklist b
+                   WHERE b.owner = v_owner
+                     AND (starts_with(b.jid, p_sender || '/')
+                          OR starts_with(b.jid, v_domain || '/'))),
+           EXISTS (SELECT 1 FROM direct_read_positions r
+                   WHERE r.recipient = p_recipient AND r.sender = p_sender)
+    INTO v_blocked, v_by_resource, v_known;
+    IF NOT v_blocked AND v_by_resource THEN
+        BEGIN
+            SELECT x.f INTO v_from
+            FROM XMLTABLE('/*' PASSING CAST(p_stanza AS xml) COLUMNS f text PATH '@from') x;
+        EXCEPTION WHEN others THEN
+            v_from := NULL; -- not XML: no resource to match
+        END;
+        IF starts_with(v_from, p_sender || '/') THEN
+            v_blocked := EXISTS (
+                SELECT 1 FROM blocklist b
+                WHERE b.owner = v_owner
+                  AND b.jid IN (v_from, v_domain || substr(v_from, length(p_sender) + 1)));
+        END IF;
+    END IF;
+    IF v_blocked THEN
+        RETURN QUERY SELECT 0::bigint, clock_timestamp(), false, false;
+        RETURN;
+    END IF;
+    IF NOT v_known THEN -- the pair's first message
+        INSERT INTO direct_read_positions (recipient, sender)
+        VALUES (p_recipient, p_sender)
+        ON CONFLICT DO NOTHING;
+    END IF;
+    FOR attempt IN 1..5 LOOP
+        INSERT INTO messages AS m (kind, sender, recipient, stanza_id, body, stanza)
+        VALUES ('chat', p_sender, p_recipient, p_stanza_id, p_body, p_stanza)
+        ON CONFLICT (parley_stanza_key(sender, recipient, stanza_id))
+            WHERE stanza_id IS NOT NULL AND NOT superseded
+        DO NOTHING
+        RETURNING m.id, m.created_at INTO v_id, v_created_at;
+        IF v_id IS NOT NULL THEN
+            INSERT INTO deliveries (message_id, recipient) VALUES (v_id, p_recipient);
+            INSERT INTO deliveries_unsettled (recipient, message_id)
+            VALUES (p_recipient, v_id);
+            RETURN QUERY SELECT v_id, v_created_at, true, true;
+            RETURN;
+        END IF;
+
+        SELECT m.id, m.created_at, m.body, m.sender, m.recipient, m.stanza_id INTO h
+        FROM messages m
+        WHERE parley_stanza_key(m.sender, m.recipient, m.stanza_id)
+              = parley_stanza_key(p_sender, p_recipient, p_stanza_id)
+          AND m.stanza_id IS NOT NULL AND NOT m.superseded
+        FOR UPDATE;
+        CONTINUE WHEN NOT FOUND; -- superseded meanwhile: insert again
+        IF h.sender = p_sender AND h.recipient = p_recipient
+           AND h.stanza_id = p_stanza_id -- else another key with the same hash
+           AND h.body IS NOT DISTINCT FROM p_body
+           AND h.created_at > clock_timestamp() - parley_retry_window() THEN
+            RETURN QUERY
+                SELECT h.id, h.created_at, false,
+                       EXISTS (SELECT 1 FROM deliveries d
+                               WHERE d.message_id = h.id AND d.recipient = p_recipient
+                                 AND d.state = 'stored');
+            RETURN;
+        END IF;
+        UPDATE messages SET superseded = true WHERE messages.id = h.id;
+    END LOOP;
+    RAISE EXCEPTION 'too many concurrent stores of stanza id % from % to %',
+        p_stanza_id, p_sender, p_recipient
+        USING ERRCODE = 'lock_not_available';
+END
+$$;
