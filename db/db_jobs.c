@@ -293,13 +293,15 @@ static const struct db_stmt db_presence_stmts[] = {
      * the first value, the address the first known one */
     {"presence_upsert",
      "INSERT INTO sessions (node, full_jid, username, resource, available, show,"
-     " status, priority, address, since, updated_at)"
-     " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now(), now())"
+     " status, priority, address, since, updated_at, idle_since)"
+     " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now(), now(),"
+     " CASE WHEN $10::bigint > 0 THEN to_timestamp($10::bigint / 1000000.0) END)"
      " ON CONFLICT (full_jid) DO UPDATE SET node = EXCLUDED.node,"
      " username = EXCLUDED.username, resource = EXCLUDED.resource,"
      " available = EXCLUDED.available, show = EXCLUDED.show, status = EXCLUDED.status,"
      " priority = EXCLUDED.priority,"
-     " address = coalesce(EXCLUDED.address, sessions.address), updated_at = now()"},
+     " address = coalesce(EXCLUDED.address, sessions.address), updated_at = now(),"
+     " idle_since = EXCLUDED.idle_since"},
     /* db_presence_send, gone: only this node's row, in case the full JID
      * has since been bound on another node */
     {"presence_delete", "DELETE FROM sessions WHERE full_jid = $1 AND node = $2"},
@@ -312,12 +314,13 @@ static int db_presence_send(PGconn *conn, const char *node, struct db_job *job)
         const char *p[2] = {pr->full_jid, node};
         return db_send(conn, "presence_delete", 2, p);
     }
-    char prio[16];
+    char prio[16], idle[32];
     snprintf(prio, sizeof(prio), "%d", pr->priority);
-    const char *p[9] = {
+    snprintf(idle, sizeof(idle), "%" PRId64, pr->idle_since_us);
+    const char *p[10] = {
         node,     pr->full_jid, pr->username, pr->resource, pr->available ? "t" : "f",
-        pr->show, pr->status,   prio,         pr->address};
-    return db_send(conn, "presence_upsert", 9, p);
+        pr->show, pr->status,   prio,         pr->address,  idle};
+    return db_send(conn, "presence_upsert", 10, p);
 }
 
 static void db_presence_free(struct db_job *job)

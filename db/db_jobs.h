@@ -126,6 +126,7 @@ struct db_presence_job {
     char *show;    /* may be NULL */
     char *status;  /* may be NULL */
     int priority;
+    int64_t idle_since_us; /* XEP-0319: idle since (microseconds); 0: active */
 };
 
 struct db_session_end_job {
@@ -203,6 +204,8 @@ struct db_presence_contact {
     char *show;    /* may be NULL */
     char *status;  /* may be NULL */
     int64_t at_us; /* when, microseconds since the epoch */
+    /* XEP-0319: since when it was idle (microseconds); 0: not known idle */
+    int64_t idle_us;
 };
 
 struct db_presence_request {

@@ -292,3 +292,96 @@ BEGIN
         USING ERRCODE = 'lock_not_available';
 END
 $$;
+
+-- ---------------------------------------------------------------------------
+-- 4. XEP-0319 idle in the last presence
+--
+-- A client's available presence may say since when its user is idle
+-- (<idle xmlns='urn:xmpp:idle:1' since='...'/>). The session's row keeps
+-- it, and the user's last presence keeps it too: while available, the
+-- idle time of the presence shown; once unavailable, the idle time the
+-- user had when leaving (NULL: active until then). Probes for a contact
+-- who is offline are answered with an <idle/> whose `since` is that time,
+-- or the time of the last unavailable (XEP-0319 section 4: the last time
+-- the user was seen). 0003's trigger function is replaced whole; only the
+-- idle column is new in it.
+-- ---------------------------------------------------------------------------
+
+ALTER TABLE sessions ADD COLUMN idle_since timestamptz;
+ALTER TABLE presence_last ADD COLUMN idle_since timestamptz;
+
+CREATE OR REPLACE FUNCTION parley_sessions_presence_last()
+RETURNS trigger
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    v_bare text;
+    v_user text;
+    v_other sessions;
+BEGIN
+    IF TG_OP <> 'DELETE' AND NEW.available THEN
+        INSERT INTO presence_last AS p (jid, username, resource, available, show,
+                                        status, priority, at, idle_since)
+        VALUES (split_part(NEW.full_jid, '/', 1), NEW.username, NEW.resource, true,
+                NEW.show, NEW.status, NEW.priority, now(), NEW.idle_since)
+        ON CONFLICT (jid) DO UPDATE
+            SET username = EXCLUDED.username, resource = EXCLUDED.resource,
+                available = true, show = EXCLUDED.show, status = EXCLUDED.status,
+                priority = EXCLUDED.priority, at = now(),
+                idle_since = EXCLUDED.idle_since;
+        RETURN NULL;
+    END IF;
+    IF TG_OP = 'INSERT' THEN
+        RETURN NULL;
+    END IF;
+    IF TG_OP = 'DELETE' THEN
+        UPDATE users SET last_seen_at = now() WHERE username = OLD.username;
+    END IF;
+    IF NOT coalesce(OLD.available, false) THEN
+        RETURN NULL;
+    END IF;
+    v_bare := split_part(OLD.full_jid, '/', 1);
+    v_user := OLD.username;
+    SELECT * INTO v_other FROM sessions s
+    WHERE s.username = v_user AND s.available AND s.full_jid <> OLD.full_jid
+    ORDER BY s.priority DESC, s.updated_at DESC
+    LIMIT 1;
+    IF FOUND THEN
+        UPDATE presence_last
+        SET resource = v_other.resource, available = true, show = v_other.show,
+            status = v_other.status, priority = v_other.priority,
+            idle_since = v_other.idle_since
+        WHERE jid = v_bare;
+        RETURN NULL;
+    END IF;
+    INSERT INTO presence_last AS p (jid, username, resource, available, show,
+                                    status, priority, at, idle_since)
+    VALUES (v_bare, v_user, OLD.resource, false, NULL,
+            CASE WHEN TG_OP = 'UPDATE' THEN NEW.status END, 0, now(), OLD.idle_since)
+    ON CONFLICT (jid) DO UPDATE
+        SET resource = EXCLUDED.resource, available = false, show = NULL,
+            status = EXCLUDED.status, priority = 0, at = now(),
+            idle_since = EXCLUDED.idle_since;
+    RETURN NULL;
+END
+$$;
+
+-- 0003's initial presence with the contact's idle time as a last column
+-- (its columns change, so it is dropped and made again).
+DROP FUNCTION parley_presence_initial(text, text);
+CREATE FUNCTION parley_presence_initial(p_owner text, p_owner_jid text)
+RETURNS TABLE (kind text, jid text, available boolean, show text, status text,
+               at timestamptz, request text, idle_since timestamptz)
+LANGUAGE sql STABLE
+AS $$
+    SELECT 'p', r.contact, p.available, p.show, p.status, p.at, NULL::text, p.idle_since
+    FROM roster_items r LEFT JOIN presence_last p ON p.jid = r.contact
+    WHERE r.owner = p_owner AND r.subscription IN ('to', 'both')
+      AND NOT EXISTS (SELECT 1 FROM blocklist b
+                      WHERE b.owner = split_part(r.contact, '@', 1)
+                        AND b.jid IN (p_owner_jid, split_part(p_owner_jid, '@', 2)))
+    UNION ALL
+    SELECT 'r', r.contact, NULL, NULL, NULL, NULL, r.request, NULL
+    FROM roster_items r
+    WHERE r.owner = p_owner AND r.pending_in
+$$;
