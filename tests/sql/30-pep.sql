@@ -1,7 +1,7 @@
 -- 0011: the PEP nodes' functions (bookmarks kept and offered, displayed
 -- positions moving the read state) and full-JID blocks in the store.
 BEGIN;
-SELECT plan(23);
+SELECT plan(27);
 
 SELECT has_table('pep_items');
 SELECT col_is_pk('pep_items', ARRAY['owner', 'node', 'item_id']);
@@ -73,6 +73,25 @@ SELECT results_eq(
              (SELECT id FROM parley_store_message('pm@x', 'pz@x', 'f3', 'hi', '<message xmlns=''jabber:client'' from=''pm@x/laptop'' to=''pz@x''><body>hi</body></message>')) > 0$$,
     $$VALUES (true, true, true)$$,
     'a blocked resource (full JID, domain/resource) stores nothing; another resource does');
+
+-- XEP-0319 idle in the last presence
+INSERT INTO users (username) VALUES ('pi');
+INSERT INTO sessions (full_jid, node, username, resource, available, idle_since)
+VALUES ('pi@x/a', 'n', 'pi', 'a', true, '2020-01-01 00:00:00+00');
+SELECT is((SELECT idle_since FROM presence_last WHERE jid = 'pi@x'),
+          '2020-01-01 00:00:00+00'::timestamptz, 'an idle presence keeps its idle time');
+UPDATE sessions SET idle_since = NULL WHERE full_jid = 'pi@x/a';
+SELECT is((SELECT idle_since FROM presence_last WHERE jid = 'pi@x'), NULL,
+          'back to active: not idle');
+UPDATE sessions SET idle_since = '2021-01-01 00:00:00+00' WHERE full_jid = 'pi@x/a';
+DELETE FROM sessions WHERE full_jid = 'pi@x/a';
+SELECT results_eq($$SELECT available, idle_since FROM presence_last WHERE jid = 'pi@x'$$,
+                  $$VALUES (false, '2021-01-01 00:00:00+00'::timestamptz)$$,
+                  'gone while idle: the last presence keeps since when');
+INSERT INTO roster_items (owner, contact, subscription, ver) VALUES ('pj', 'pi@x', 'to', 1);
+SELECT results_eq($$SELECT jid, available, idle_since FROM parley_presence_initial('pj', 'pj@x') WHERE kind = 'p'$$,
+                  $$VALUES ('pi@x'::text, false, '2021-01-01 00:00:00+00'::timestamptz)$$,
+                  'the initial presence reads the idle time');
 
 SELECT * FROM finish();
 ROLLBACK;
