@@ -11,7 +11,11 @@
  * every recipient session; it carries no `to` (RFC 6120 section 8.1.1.1:
  * a client takes a stanza without one as addressed to itself), so one
  * frame serves them all. The session keeps its last available presence's
- * frame: probes and new subscribers get those bytes. */
+ * frame: probes and new subscribers get those bytes. A plain <presence/>
+ * (nothing but the stamped `from`: what many clients send) is not kept
+ * past its broadcast; the same bytes are made again from the JID when
+ * someone first asks (presence_of), so a session nobody probes holds no
+ * frame. */
 #include "chat_internal.h"
 
 #include "pl_buf.h"
@@ -150,6 +154,28 @@ static const char *full_jid(const struct chat_session *s)
 }
 
 /* ---- sending ----------------------------------------------------------- */
+
+/* 1 if p says nothing but who it is from. */
+static int plain(const struct xmpp_node *p)
+{
+    return !p->children && p->nattrs == 1 && strcmp(p->attrs[0].name, "from") == 0;
+}
+
+/* s's current presence frame (borrowed, kept from then on), NULL while s
+ * is not available: the one it sent, or for a plain one the same bytes
+ * made again. */
+static struct pl_frame *presence_of(struct chat_session *s)
+{
+    if (!s->available)
+        return NULL;
+    if (!s->presence) {
+        struct xmpp_node *n = xmpp_node_new("presence", XMPP_NS_CLIENT);
+        if (n && xmpp_node_set_attr(n, "from", full_jid(s)) == PL_OK)
+            s->presence = chat_frame(n);
+        xmpp_node_free(n);
+    }
+    return s->presence;
+}
 
 /* f to every available session of u but `except`. */
 static void to_available(struct chat_user *u, struct pl_frame *f,
@@ -306,7 +332,7 @@ static void share_team(struct chat_server *cs, struct chat_user *c, void *arg)
     if (chat_block_between(s->user, full_jid(s), c, c->bare_jid))
         return;
     for (struct chat_session *t = c->sessions; t; t = t->next_in_user)
-        if (t->available && t->presence)
+        if (presence_of(t))
             xmpp_stream_send_frame(s->stream, t->presence, 0);
 }
 
@@ -321,7 +347,7 @@ void chat_presence_handle(struct chat_server *cs, struct chat_session *s,
         s->available = 1;
         struct pl_frame *f = chat_frame(st->node); /* `from` stamped, no `to` */
         pl_frame_unref(s->presence);
-        s->presence = f;
+        s->presence = f && !plain(st->node) ? pl_frame_ref(f) : NULL;
         submit_presence(cs, s, 1, 0, child_text(st->node, "show"),
                         child_text(st->node, "status"), idle_of(st->node));
         if (f)
@@ -329,10 +355,11 @@ void chat_presence_handle(struct chat_server *cs, struct chat_session *s,
         else
             pl_error(xmpp_stream_conn_id(s->stream), full_jid(s),
                      "out of memory broadcasting presence");
+        pl_frame_unref(f);
         if (initial) {
             /* 4.2.2: the new resource learns of the user's other ones. */
             for (struct chat_session *t = s->user->sessions; t; t = t->next_in_user)
-                if (t != s && t->available && t->presence)
+                if (t != s && presence_of(t))
                     xmpp_stream_send_frame(s->stream, t->presence, 0);
             if (cs->team_roster)
                 chat_roster_each_online(cs, s->user, CHAT_SUB_TO, share_team, s);
@@ -489,7 +516,7 @@ void chat_presence_initial_done(struct chat_server *cs, struct db_job *job,
             continue; /* sent already with the team */
         int sent = 0;
         for (struct chat_session *t = cu ? cu->sessions : NULL; t; t = t->next_in_user) {
-            if (t->available && t->presence) {
+            if (presence_of(t)) {
                 xmpp_stream_send_frame(s->stream, t->presence, 0);
                 sent = 1;
             }
@@ -508,8 +535,8 @@ void chat_presence_share(struct chat_server *cs, struct chat_user *from,
                          struct chat_user *to)
 {
     for (struct chat_session *f = from->sessions; f; f = f->next_in_user) {
-        if (!f->available || !f->presence ||
-            chat_block_between(from, full_jid(f), to, to->bare_jid))
+        if (!f->available || chat_block_between(from, full_jid(f), to, to->bare_jid) ||
+            !presence_of(f))
             continue;
         to_available(to, f->presence, NULL);
     }

@@ -392,6 +392,48 @@ static void test_idle_kept_and_in_probe_answers(void **state)
     fx_drop_all(fx);
 }
 
+/* A plain <presence/> holds no frame once broadcast; a contact asking
+ * later (a new resource of the user here) gets the same bytes, made
+ * again; a presence with anything in it keeps the frame it was sent as. */
+static void test_plain_presence_frame_made_when_asked(void **state)
+{
+    struct fx *fx = *state;
+    struct fx_client *a1 = fx_login(fx, "alice", "A1");
+    assert_int_equal(fx_send(a1, "<presence/>"), PL_OK);
+    fx_complete_all(fx, DB_JOB_PRESENCE);
+    fx_complete_all(fx, DB_JOB_PRESENCE_INITIAL);
+    fx_complete_all(fx, DB_JOB_OFFLINE_LOAD);
+    assert_true(fx_unseen(a1) > 0);
+    const struct fx_frame *echo = &a1->frames[a1->seen];
+    char *sent = strndup(echo->data, echo->len);
+    fx_skip_presence(fx);
+    struct chat_session *s1 = xmpp_stream_user(a1->s);
+    assert_null(s1->presence);
+
+    struct fx_client *a2 = fx_login(fx, "alice", "A2");
+    assert_int_equal(fx_send(a2, "<presence><show>dnd</show></presence>"), PL_OK);
+    fx_complete_all(fx, DB_JOB_PRESENCE);
+    /* a2 learns of A1 (RFC 6121 section 4.2.2): the same bytes as sent */
+    int found = 0;
+    while (fx_unseen(a2) > 0) {
+        const struct fx_frame *f = &a2->frames[a2->seen];
+        char *got = strndup(f->data, f->len);
+        if (strstr(got, "alice@localhost/A1")) {
+            assert_string_equal(got, sent);
+            found = 1;
+        }
+        free(got);
+        xmpp_node_free(fx_next(a2, NULL));
+    }
+    assert_true(found);
+    assert_non_null(s1->presence); /* kept once asked for */
+    struct chat_session *s2 = xmpp_stream_user(a2->s);
+    assert_non_null(s2->presence);
+    assert_non_null(strstr(pl_frame_data(s2->presence), "dnd"));
+    free(sent);
+    fx_drop_all(fx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -400,6 +442,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_priority_parsing, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_idle_kept_and_in_probe_answers, fx_setup,
                                         fx_teardown),
+        cmocka_unit_test_setup_teardown(test_plain_presence_frame_made_when_asked,
+                                        fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_broadcast_to_subscribers, fx_setup,
                                         fx_teardown),
         cmocka_unit_test_setup_teardown(test_unavailable_when_a_session_ends, fx_setup,
