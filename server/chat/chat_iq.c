@@ -39,7 +39,8 @@ static const char *const account_features[] = {
     XMPP_NS_PUBSUB "#retrieve-items",
     XMPP_NS_PUBSUB "#retract-items",
     XMPP_NS_PUBSUB "#persistent-items",
-    /* XEP-0402 section 3: bookmarks:1 is the store clients should use. */
+    /* XEP-0402: clients (Converse.js) take it as the sign to use
+     * bookmarks:1; the legacy XEP-0048 storage is not kept in sync. */
     "urn:xmpp:bookmarks:1#compat",
 };
 
