@@ -37,9 +37,11 @@ const struct db_stmt db_roster_stmts[DB_ROSTER_NSTMTS] = {
                               " $6, $7, $8::bigint, $9::int, $10)"},
     /* db_presence_initial_send */
     [DB_ROSTER_STMT_PRESENCE_INITIAL] =
-        {"presence_initial", "SELECT kind, jid, available, show, status, " DB_EPOCH_US_R(
-                                 "at") ", request"
-                                       " FROM parley_presence_initial($1, $2)"},
+        {"presence_initial",
+         "SELECT kind, jid, available, show, status, " DB_EPOCH_US_R(
+             "at") ", request"
+                   ", " DB_EPOCH_US_R(
+                       "idle_since") " FROM parley_presence_initial($1, $2)"},
     /* db_block_set_send */
     [DB_ROSTER_STMT_BLOCK_SET] =
         {"block_set",
@@ -346,7 +348,8 @@ int db_presence_initial_read(struct db_job *job, const PGresult *res)
             c->available = get_bool(res, r, 2);
             c->show = dup_value(res, r, 3, &ok);
             c->status = dup_value(res, r, 4, &ok);
-            if (!ok || !c->jid || get_i64(res, r, 5, &c->at_us) != PL_OK)
+            if (!ok || !c->jid || get_i64(res, r, 5, &c->at_us) != PL_OK ||
+                get_i64(res, r, 7, &c->idle_us) != PL_OK)
                 return ok ? PL_EIO : PL_ENOMEM;
         } else if (kind == 'r') {
             struct db_presence_request *q = &p->requests[p->nrequests++];

@@ -2,6 +2,7 @@
  * connection under a name, and a batch goes out as one pipeline (BEGIN, the
  * jobs, COMMIT, sync): one round trip and one commit for all of them. */
 #include "db_internal.h"
+#include "db_job_pep.h"
 #include "db_job_room.h"
 #include "pl_buf.h"
 #include "pl_error.h"
@@ -292,13 +293,15 @@ static const struct db_stmt db_presence_stmts[] = {
      * the first value, the address the first known one */
     {"presence_upsert",
      "INSERT INTO sessions (node, full_jid, username, resource, available, show,"
-     " status, priority, address, since, updated_at)"
-     " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now(), now())"
+     " status, priority, address, since, updated_at, idle_since)"
+     " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now(), now(),"
+     " CASE WHEN $10::bigint > 0 THEN to_timestamp($10::bigint / 1000000.0) END)"
      " ON CONFLICT (full_jid) DO UPDATE SET node = EXCLUDED.node,"
      " username = EXCLUDED.username, resource = EXCLUDED.resource,"
      " available = EXCLUDED.available, show = EXCLUDED.show, status = EXCLUDED.status,"
      " priority = EXCLUDED.priority,"
-     " address = coalesce(EXCLUDED.address, sessions.address), updated_at = now()"},
+     " address = coalesce(EXCLUDED.address, sessions.address), updated_at = now(),"
+     " idle_since = EXCLUDED.idle_since"},
     /* db_presence_send, gone: only this node's row, in case the full JID
      * has since been bound on another node */
     {"presence_delete", "DELETE FROM sessions WHERE full_jid = $1 AND node = $2"},
@@ -311,12 +314,13 @@ static int db_presence_send(PGconn *conn, const char *node, struct db_job *job)
         const char *p[2] = {pr->full_jid, node};
         return db_send(conn, "presence_delete", 2, p);
     }
-    char prio[16];
+    char prio[16], idle[32];
     snprintf(prio, sizeof(prio), "%d", pr->priority);
-    const char *p[9] = {
+    snprintf(idle, sizeof(idle), "%" PRId64, pr->idle_since_us);
+    const char *p[10] = {
         node,     pr->full_jid, pr->username, pr->resource, pr->available ? "t" : "f",
-        pr->show, pr->status,   prio,         pr->address};
-    return db_send(conn, "presence_upsert", 9, p);
+        pr->show, pr->status,   prio,         pr->address,  idle};
+    return db_send(conn, "presence_upsert", 10, p);
 }
 
 static void db_presence_free(struct db_job *job)
@@ -402,7 +406,9 @@ static const struct db_job_desc db_job_descs[] = {
                           db_message_event_free},
     DB_JOB_ROSTER_DESCS,
     /* rooms and the archive: db_job_room.h */
-    DB_ROOM_JOB_DESCS};
+    DB_ROOM_JOB_DESCS /* ends with a comma */
+        /* the user's own PEP nodes: db_job_pep.h */
+        DB_PEP_JOB_DESCS};
 
 /* A kind added to the enum without a row here fails to compile; a row
  * left out in the middle would be all zeroes, which db_jobs_test checks

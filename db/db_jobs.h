@@ -47,6 +47,10 @@ enum db_job_kind {
     DB_JOB_ROOM_DESTROY,      /* delete a room (its archive stays) */
     DB_JOB_ROOM_LIST,         /* the rooms a user may see */
     DB_JOB_MAM_QUERY,         /* one page of an archive (XEP-0313) */
+    /* the user's own PEP nodes (db_job_pep.c) */
+    DB_JOB_PEP_GET,     /* a node's items: bookmarks, displayed positions */
+    DB_JOB_PEP_PUBLISH, /* one item; a displayed position moves the read state */
+    DB_JOB_PEP_RETRACT, /* one bookmark */
 
     DB_JOB__COUNT, /* not a kind: the number of kinds */
 };
@@ -122,6 +126,7 @@ struct db_presence_job {
     char *show;    /* may be NULL */
     char *status;  /* may be NULL */
     int priority;
+    int64_t idle_since_us; /* XEP-0319: idle since (microseconds); 0: active */
 };
 
 struct db_session_end_job {
@@ -199,6 +204,8 @@ struct db_presence_contact {
     char *show;    /* may be NULL */
     char *status;  /* may be NULL */
     int64_t at_us; /* when, microseconds since the epoch */
+    /* XEP-0319: since when it was idle (microseconds); 0: not known idle */
+    int64_t idle_us;
 };
 
 struct db_presence_request {
@@ -369,6 +376,35 @@ struct db_mam_query_job {
     int unknown_id;              /* out: an RSM id names no message here */
 };
 
+/* ---- the user's own PEP nodes (db_job_pep.c) ---- */
+
+/* One item of a node, as parley_pep_get returns it. */
+struct db_pep_item {
+    char *id;      /* the item id: a room's or a peer's bare JID */
+    char *payload; /* bookmarks: the published XML; NULL for an offered room */
+    char *name;    /* an offered room's name; may be NULL */
+    char *by;      /* displayed positions: the archive of `pos` */
+    int64_t pos;   /* displayed positions: the archive id displayed */
+};
+
+/* DB_JOB_PEP_GET, DB_JOB_PEP_PUBLISH and DB_JOB_PEP_RETRACT. */
+struct db_pep_job {
+    char *owner;     /* username */
+    char *owner_jid; /* its bare JID */
+    char *node;      /* urn:xmpp:bookmarks:1 or urn:xmpp:mds:displayed:0 */
+    char *item;      /* PUBLISH, RETRACT: the item id */
+    char *payload;   /* PUBLISH, bookmarks: the item's payload as XML */
+    char *by;        /* PUBLISH, displayed: the stanza-id's `by` */
+    int64_t pos;     /* PUBLISH, displayed: the stanza-id's archive id */
+    int max;         /* PUBLISH: the most items a node holds */
+    /* out, PUBLISH: 'o' published; 'f' the node is full; 'u' the
+     * stanza-id names no message of that conversation */
+    char result;
+    int found;                 /* out, RETRACT: the item was there */
+    struct db_pep_item *items; /* out, GET */
+    size_t count;              /* out, GET */
+};
+
 struct db_job {
     struct pl_mailbox_item item; /* must stay first */
     enum db_job_kind kind;
@@ -405,6 +441,7 @@ struct db_job {
         struct db_room_destroy_job room_destroy;           /* DB_JOB_ROOM_DESTROY */
         struct db_room_list_job room_list;                 /* DB_JOB_ROOM_LIST */
         struct db_mam_query_job mam;                       /* DB_JOB_MAM_QUERY */
+        struct db_pep_job pep;                             /* DB_JOB_PEP_* */
     } u;
 };
 

@@ -484,4 +484,13 @@ void chat_carbons_sent(struct chat_server *cs, struct chat_user *u,
                        const struct chat_session *except, const struct xmpp_node *msg,
                        int64_t id);
 
+/* ---- the user's own PEP nodes (chat_pep.c): XEP-0163, XEP-0402, XEP-0490 */
+
+/* A http://jabber.org/protocol/pubsub iq from s to its own bare JID; st
+ * stays the caller's. */
+void chat_pep_iq(struct chat_server *cs, struct chat_session *s,
+                 const struct xmpp_stanza *st, const struct xmpp_node *pubsub);
+/* A DB_JOB_PEP_* job completed. */
+void chat_pep_done(struct chat_server *cs, struct db_job *job, struct chat_op *op);
+
 #endif

@@ -16,6 +16,7 @@
 #define XMPP_NS_ROSTER "jabber:iq:roster"
 #define XMPP_NS_BLOCKING "urn:xmpp:blocking"
 #define XMPP_NS_CARBONS "urn:xmpp:carbons:2"
+#define XMPP_NS_PUBSUB "http://jabber.org/protocol/pubsub"
 
 /* What disco#info on the server lists: only what is implemented. */
 static const char *const server_features[] = {
@@ -32,6 +33,15 @@ static const char *const account_features[] = {
     XMPP_NS_MAM,
     XMPP_NS_MAM_EXT,
     XMPP_NS_FULLTEXT,
+    /* XEP-0163 on the account (chat_pep.c): only what its two nodes use. */
+    XMPP_NS_PUBSUB "#publish",
+    XMPP_NS_PUBSUB "#publish-options",
+    XMPP_NS_PUBSUB "#retrieve-items",
+    XMPP_NS_PUBSUB "#retract-items",
+    XMPP_NS_PUBSUB "#persistent-items",
+    /* XEP-0402: clients (Converse.js) take it as the sign to use
+     * bookmarks:1; the legacy XEP-0048 storage is not kept in sync. */
+    "urn:xmpp:bookmarks:1#compat",
 };
 
 static void send_and_free(struct chat_session *s, struct xmpp_node *n)
@@ -68,6 +78,10 @@ static struct xmpp_node *disco_info(const char *self, const struct xmpp_node *iq
         /* An account (XEP-0030 section 3.1 lets the server answer for it). */
         ok = xmpp_node_set_attr(id, "category", "account") == PL_OK &&
              xmpp_node_set_attr(id, "type", "registered") == PL_OK;
+        /* XEP-0163 section 4: the account is also a PEP service. */
+        struct xmpp_node *pep = ok ? xmpp_node_add(q, "identity", NULL) : NULL;
+        ok = pep && xmpp_node_set_attr(pep, "category", "pubsub") == PL_OK &&
+             xmpp_node_set_attr(pep, "type", "pep") == PL_OK;
         for (size_t i = 0; ok && i < sizeof(account_features) / sizeof(*account_features);
              i++) {
             struct xmpp_node *f = xmpp_node_add(q, "feature", NULL);
@@ -128,6 +142,8 @@ static void answer(struct chat_server *cs, struct chat_session *s, struct xmpp_s
         chat_roster_iq(cs, s, st, payload);
     } else if (own && strcmp(ns, XMPP_NS_BLOCKING) == 0) {
         chat_block_iq(cs, s, st, payload);
+    } else if (own && strcmp(ns, XMPP_NS_PUBSUB) == 0) {
+        chat_pep_iq(cs, s, st, payload);
     } else if ((own || to_server) && strcmp(ns, XMPP_NS_CARBONS) == 0) {
         chat_carbons_iq(cs, s, st, payload);
     } else if (strcmp(ns, XMPP_NS_MAM) == 0 && !to_server) {

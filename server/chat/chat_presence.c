@@ -11,7 +11,11 @@
  * every recipient session; it carries no `to` (RFC 6120 section 8.1.1.1:
  * a client takes a stanza without one as addressed to itself), so one
  * frame serves them all. The session keeps its last available presence's
- * frame: probes and new subscribers get those bytes. */
+ * frame: probes and new subscribers get those bytes. A plain <presence/>
+ * (nothing but the stamped `from`: what many clients send) is not kept
+ * past its broadcast; the same bytes are made again from the JID when
+ * someone first asks (presence_of), so a session nobody probes holds no
+ * frame. */
 #include "chat_internal.h"
 
 #include "pl_buf.h"
@@ -19,12 +23,15 @@
 #include "pl_log.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 /* Most JIDs one session tracks for directed presence: what a client uses
  * it for (a few rooms, a peer or two) is far below. */
 #define CHAT_DIRECTED_MAX 64
+
+#define XMPP_NS_IDLE "urn:xmpp:idle:1"
 
 struct chat_directed {
     struct chat_directed *next;
@@ -40,7 +47,7 @@ static char *child_text(const struct xmpp_node *n, const char *name)
 /* Writes the session's row: available or not (show and status are taken),
  * or gone (deleted). */
 static void submit_presence(struct chat_server *cs, struct chat_session *s, int available,
-                            int gone, char *show, char *status)
+                            int gone, char *show, char *status, int64_t idle_us)
 {
     /* Built here: at bind the stream does not know its full JID yet. */
     struct pl_buf full = PL_BUF_INIT;
@@ -62,12 +69,68 @@ static void submit_presence(struct chat_server *cs, struct chat_session *s, int 
     job->u.presence.show = show;
     job->u.presence.status = status;
     job->u.presence.priority = s->priority;
+    job->u.presence.idle_since_us = idle_us;
     if (!job->u.presence.full_jid || !job->u.presence.username ||
         !job->u.presence.resource) {
         db_job_free(job);
         return;
     }
     chat_submit(cs, job, job->u.presence.full_jid);
+}
+
+/* An XEP-0082 DateTime (CCYY-MM-DDThh:mm:ss[.sss](Z|+hh:mm|-hh:mm)) in
+ * microseconds since the epoch; 0 if it is not one. */
+static int64_t parse_stamp(const char *v)
+{
+    int y, mo, d, h, mi, sec, n = 0;
+    if (!v ||
+        sscanf(v, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) != 6 ||
+        n != 19 || y < 1970 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 ||
+        mi > 59 || sec > 60)
+        return 0;
+    const char *p = v + n;
+    int64_t frac = 0, scale = 1000000;
+    if (*p == '.') {
+        p++;
+        if (*p < '0' || *p > '9')
+            return 0;
+        for (; *p >= '0' && *p <= '9'; p++)
+            if (scale > 1) {
+                scale /= 10;
+                frac += (*p - '0') * scale;
+            }
+    }
+    int off = 0;
+    if (*p == 'Z') {
+        p++;
+    } else if (*p == '+' || *p == '-') {
+        int oh, om, m = 0;
+        if (sscanf(p + 1, "%2d:%2d%n", &oh, &om, &m) != 2 || m != 5 || oh > 23 || om > 59)
+            return 0;
+        off = (*p == '-' ? -1 : 1) * (oh * 3600 + om * 60);
+        p += 6;
+    } else {
+        return 0;
+    }
+    if (*p != '\0')
+        return 0;
+    /* Days from the civil date (Howard Hinnant's algorithm): no timegm,
+     * which is not C11. */
+    int yy = y - (mo <= 2);
+    int era = yy / 400;
+    int yoe = yy - era * 400;
+    int doy = (153 * (mo + (mo > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    int64_t days = (int64_t)era * 146097 + doe - 719468;
+    int64_t secs = days * 86400 + h * 3600 + mi * 60 + sec - off;
+    return secs > 0 ? secs * 1000000 + frac : 0;
+}
+
+/* XEP-0319: since when the presence says its user is idle; 0: active. */
+static int64_t idle_of(const struct xmpp_node *p)
+{
+    struct xmpp_node *idle = xmpp_node_child(p, "idle", XMPP_NS_IDLE);
+    return idle ? parse_stamp(xmpp_node_attr(idle, "since")) : 0;
 }
 
 /* RFC 6121 section 4.7.2.3: an integer from -128 to 127, default 0. */
@@ -91,6 +154,28 @@ static const char *full_jid(const struct chat_session *s)
 }
 
 /* ---- sending ----------------------------------------------------------- */
+
+/* 1 if p says nothing but who it is from. */
+static int plain(const struct xmpp_node *p)
+{
+    return !p->children && p->nattrs == 1 && strcmp(p->attrs[0].name, "from") == 0;
+}
+
+/* s's current presence frame (borrowed, kept from then on), NULL while s
+ * is not available: the one it sent, or for a plain one the same bytes
+ * made again. */
+static struct pl_frame *presence_of(struct chat_session *s)
+{
+    if (!s->available)
+        return NULL;
+    if (!s->presence) {
+        struct xmpp_node *n = xmpp_node_new("presence", XMPP_NS_CLIENT);
+        if (n && xmpp_node_set_attr(n, "from", full_jid(s)) == PL_OK)
+            s->presence = chat_frame(n);
+        xmpp_node_free(n);
+    }
+    return s->presence;
+}
 
 /* f to every available session of u but `except`. */
 static void to_available(struct chat_user *u, struct pl_frame *f,
@@ -213,7 +298,7 @@ static void go_unavailable(struct chat_server *cs, struct chat_session *s,
     s->presence = NULL;
     flush_directed(cs, s, status);
     if (row)
-        submit_presence(cs, s, 0, 0, NULL, status);
+        submit_presence(cs, s, 0, 0, NULL, status, 0);
     else
         free(status);
 }
@@ -247,7 +332,7 @@ static void share_team(struct chat_server *cs, struct chat_user *c, void *arg)
     if (chat_block_between(s->user, full_jid(s), c, c->bare_jid))
         return;
     for (struct chat_session *t = c->sessions; t; t = t->next_in_user)
-        if (t->available && t->presence)
+        if (presence_of(t))
             xmpp_stream_send_frame(s->stream, t->presence, 0);
 }
 
@@ -262,18 +347,19 @@ void chat_presence_handle(struct chat_server *cs, struct chat_session *s,
         s->available = 1;
         struct pl_frame *f = chat_frame(st->node); /* `from` stamped, no `to` */
         pl_frame_unref(s->presence);
-        s->presence = f;
+        s->presence = f && !plain(st->node) ? pl_frame_ref(f) : NULL;
         submit_presence(cs, s, 1, 0, child_text(st->node, "show"),
-                        child_text(st->node, "status"));
+                        child_text(st->node, "status"), idle_of(st->node));
         if (f)
             broadcast(cs, s, f, 1); /* 4.2.2 and 4.4.2 */
         else
             pl_error(xmpp_stream_conn_id(s->stream), full_jid(s),
                      "out of memory broadcasting presence");
+        pl_frame_unref(f);
         if (initial) {
             /* 4.2.2: the new resource learns of the user's other ones. */
             for (struct chat_session *t = s->user->sessions; t; t = t->next_in_user)
-                if (t != s && t->available && t->presence)
+                if (t != s && presence_of(t))
                     xmpp_stream_send_frame(s->stream, t->presence, 0);
             if (cs->team_roster)
                 chat_roster_each_online(cs, s->user, CHAT_SUB_TO, share_team, s);
@@ -358,17 +444,22 @@ done:
 /* ---- probes and requests at the initial presence ----------------------- */
 
 /* The contact's last presence, as unavailable: with the status it left
- * with and its time (XEP-0203) when it is known. */
+ * with and its time (XEP-0203) when it is known, and XEP-0319's idle
+ * since then (or since it went idle before leaving). */
 static void send_last(struct chat_server *cs, struct chat_session *s,
                       const struct db_presence_contact *c)
 {
     struct xmpp_node *p = unavailable_node(c->jid, NULL, c->known ? c->status : NULL);
     if (p && c->known && c->at_us > 0) {
-        char stamp[40];
+        char stamp[40], since[40];
         chat_format_stamp(c->at_us, stamp, sizeof(stamp));
+        chat_format_stamp(c->idle_us > 0 && c->idle_us < c->at_us ? c->idle_us : c->at_us,
+                          since, sizeof(since));
         struct xmpp_node *d = xmpp_node_add(p, "delay", XMPP_NS_DELAY);
-        if (!d || xmpp_node_set_attr(d, "from", cs->domain) != PL_OK ||
-            xmpp_node_set_attr(d, "stamp", stamp) != PL_OK) {
+        struct xmpp_node *idle = d ? xmpp_node_add(p, "idle", XMPP_NS_IDLE) : NULL;
+        if (!idle || xmpp_node_set_attr(d, "from", cs->domain) != PL_OK ||
+            xmpp_node_set_attr(d, "stamp", stamp) != PL_OK ||
+            xmpp_node_set_attr(idle, "since", since) != PL_OK) {
             xmpp_node_free(p);
             p = NULL;
         }
@@ -425,7 +516,7 @@ void chat_presence_initial_done(struct chat_server *cs, struct db_job *job,
             continue; /* sent already with the team */
         int sent = 0;
         for (struct chat_session *t = cu ? cu->sessions : NULL; t; t = t->next_in_user) {
-            if (t->available && t->presence) {
+            if (presence_of(t)) {
                 xmpp_stream_send_frame(s->stream, t->presence, 0);
                 sent = 1;
             }
@@ -444,8 +535,8 @@ void chat_presence_share(struct chat_server *cs, struct chat_user *from,
                          struct chat_user *to)
 {
     for (struct chat_session *f = from->sessions; f; f = f->next_in_user) {
-        if (!f->available || !f->presence ||
-            chat_block_between(from, full_jid(f), to, to->bare_jid))
+        if (!f->available || chat_block_between(from, full_jid(f), to, to->bare_jid) ||
+            !presence_of(f))
             continue;
         to_available(to, f->presence, NULL);
     }
@@ -470,7 +561,7 @@ void chat_presence_withdraw(struct chat_server *cs, struct chat_user *from,
 
 void chat_presence_bound(struct chat_server *cs, struct chat_session *s)
 {
-    submit_presence(cs, s, 0, 0, NULL, NULL);
+    submit_presence(cs, s, 0, 0, NULL, NULL, 0);
 }
 
 void chat_presence_gone(struct chat_server *cs, struct chat_session *s)
@@ -478,7 +569,7 @@ void chat_presence_gone(struct chat_server *cs, struct chat_session *s)
     /* However it ended (logout, a dead connection, a conflict, a kick,
      * shutdown), whoever saw the session available hears it is not. */
     go_unavailable(cs, s, NULL, 0);
-    submit_presence(cs, s, 0, 1, NULL, NULL);
+    submit_presence(cs, s, 0, 1, NULL, NULL, 0);
 }
 
 void chat_presence_free(struct chat_session *s)

@@ -276,6 +276,11 @@ void chat_server_complete(struct chat_server *cs, struct db_job *job)
     case DB_JOB_MAM_QUERY:
         chat_mam_done(cs, job, op);
         break;
+    case DB_JOB_PEP_GET:
+    case DB_JOB_PEP_PUBLISH:
+    case DB_JOB_PEP_RETRACT:
+        chat_pep_done(cs, job, op);
+        break;
     case DB_JOB_MARK_DELIVERED:
     case DB_JOB_MARK_RECEIVED:
     case DB_JOB_PRESENCE:

@@ -340,12 +340,110 @@ static void test_blocked_contacts_get_no_presence(void **state)
     assert_int_equal(fx_unseen(bob), 0);
 }
 
+/* XEP-0319: a presence's <idle since/> goes to the session's row in
+ * microseconds (a date that is not one: not idle); the probe answer for
+ * an offline contact carries <idle/> since it went idle, or since it left. */
+static void test_idle_kept_and_in_probe_answers(void **state)
+{
+    struct fx *fx = *state;
+    struct fx_client *a = fx_login(fx, "alice", "A");
+    assert_int_equal(fx_send(a, "<presence><idle xmlns='urn:xmpp:idle:1' "
+                                "since='2023-11-14T23:13:20.123+01:00'/></presence>"),
+                     PL_OK);
+    struct db_job *row = fx_take(fx, DB_JOB_PRESENCE, NULL);
+    assert_int_equal(row->u.presence.idle_since_us, STAMP_US - 456);
+    db_job_free(row);
+    assert_int_equal(fx_send(a, "<presence><idle xmlns='urn:xmpp:idle:1' "
+                                "since='2023-11-14T22:13:20Z junk'/></presence>"),
+                     PL_OK);
+    row = fx_take(fx, DB_JOB_PRESENCE, NULL);
+    assert_int_equal(row->u.presence.idle_since_us, 0);
+    db_job_free(row);
+
+    struct db_job *ini = fx_take(fx, DB_JOB_PRESENCE_INITIAL, NULL);
+    ini->status = PL_OK;
+    ini->u.presence_initial.contacts =
+        calloc(2, sizeof(*ini->u.presence_initial.contacts));
+    ini->u.presence_initial.ncontacts = 2;
+    ini->u.presence_initial.contacts[0].jid = strdup("erin@localhost");
+    ini->u.presence_initial.contacts[0].known = 1;
+    ini->u.presence_initial.contacts[0].at_us = STAMP_US;
+    ini->u.presence_initial.contacts[0].idle_us = 1600000000000000;
+    ini->u.presence_initial.contacts[1].jid = strdup("fred@localhost");
+    ini->u.presence_initial.contacts[1].known = 1;
+    ini->u.presence_initial.contacts[1].at_us = STAMP_US;
+    chat_server_complete(fx->cs, ini);
+    const char *want[2] = {"2020-09-13T12:26:40.000Z", STAMP_TEXT};
+    for (int i = 0; i < 2; i++) {
+        struct xmpp_node *last = NULL;
+        while (!last) {
+            struct xmpp_node *n = fx_next(a, NULL);
+            if (xmpp_node_attr(n, "type") &&
+                !strcmp(xmpp_node_attr(n, "type"), "unavailable"))
+                last = n;
+            else
+                xmpp_node_free(n);
+        }
+        struct xmpp_node *idle = xmpp_node_child(last, "idle", "urn:xmpp:idle:1");
+        assert_non_null(idle);
+        assert_string_equal(xmpp_node_attr(idle, "since"), want[i]);
+        xmpp_node_free(last);
+    }
+    fx_drop_all(fx);
+}
+
+/* A plain <presence/> holds no frame once broadcast; a contact asking
+ * later (a new resource of the user here) gets the same bytes, made
+ * again; a presence with anything in it keeps the frame it was sent as. */
+static void test_plain_presence_frame_made_when_asked(void **state)
+{
+    struct fx *fx = *state;
+    struct fx_client *a1 = fx_login(fx, "alice", "A1");
+    assert_int_equal(fx_send(a1, "<presence/>"), PL_OK);
+    fx_complete_all(fx, DB_JOB_PRESENCE);
+    fx_complete_all(fx, DB_JOB_PRESENCE_INITIAL);
+    fx_complete_all(fx, DB_JOB_OFFLINE_LOAD);
+    assert_true(fx_unseen(a1) > 0);
+    const struct fx_frame *echo = &a1->frames[a1->seen];
+    char *sent = strndup(echo->data, echo->len);
+    fx_skip_presence(fx);
+    struct chat_session *s1 = xmpp_stream_user(a1->s);
+    assert_null(s1->presence);
+
+    struct fx_client *a2 = fx_login(fx, "alice", "A2");
+    assert_int_equal(fx_send(a2, "<presence><show>dnd</show></presence>"), PL_OK);
+    fx_complete_all(fx, DB_JOB_PRESENCE);
+    /* a2 learns of A1 (RFC 6121 section 4.2.2): the same bytes as sent */
+    int found = 0;
+    while (fx_unseen(a2) > 0) {
+        const struct fx_frame *f = &a2->frames[a2->seen];
+        char *got = strndup(f->data, f->len);
+        if (strstr(got, "alice@localhost/A1")) {
+            assert_string_equal(got, sent);
+            found = 1;
+        }
+        free(got);
+        xmpp_node_free(fx_next(a2, NULL));
+    }
+    assert_true(found);
+    assert_non_null(s1->presence); /* kept once asked for */
+    struct chat_session *s2 = xmpp_stream_user(a2->s);
+    assert_non_null(s2->presence);
+    assert_non_null(strstr(pl_frame_data(s2->presence), "dnd"));
+    free(sent);
+    fx_drop_all(fx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_bind_and_presence_jobs, fx_setup,
                                         fx_teardown),
         cmocka_unit_test_setup_teardown(test_priority_parsing, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_idle_kept_and_in_probe_answers, fx_setup,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_plain_presence_frame_made_when_asked,
+                                        fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_broadcast_to_subscribers, fx_setup,
                                         fx_teardown),
         cmocka_unit_test_setup_teardown(test_unavailable_when_a_session_ends, fx_setup,
