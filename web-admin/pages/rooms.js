@@ -70,9 +70,13 @@ function fieldError(input, text) {
     input.closest(".field").append(h("p", { id, class: "field-error" }, text));
 }
 
-// Usernames as the API accepts them (lower-case XMPP localparts); anything
-// else is refused before a request.
-const USERNAME = /^[a-z0-9._-]{1,64}$/;
+// Usernames as the API accepts them (api_parse_username: an XMPP localpart
+// without ASCII capitals, at most 1023 bytes); anything else is refused
+// before a request.
+function isUsername(s) {
+    return s.length > 0 && new TextEncoder().encode(s).length <= 1023 && !/[\u0000-\u0020\u007f"&'/:<>@A-Z]/.test(s);
+}
+const NOT_A_USERNAME = "no spaces, capital letters or \" & ' / : < > @";
 
 /** Resolves null when every name is a user, else the error to show (the
  * API's problem for the first that is not). */
@@ -223,8 +227,8 @@ async function renderCreate(main) {
         show(status);
         const name = checkName(inputs.name);
         const names = [...new Set(members.value.split(/[\s,]+/).filter(Boolean))];
-        const bad = names.find((n) => !USERNAME.test(n));
-        fieldError(members, bad ? `“${bad}” is not a username (lower-case letters, digits, dot, dash and underscore).` : null);
+        const bad = names.find((n) => !isUsername(n));
+        fieldError(members, bad ? `“${bad}” is not a username (${NOT_A_USERNAME}).` : null);
         if (!name || bad) {
             show(status, errorBox({ title: "The room was not created", detail: name ? `“${bad}” is not a username.` : "A room needs a name." }));
             return (name ? members : inputs.name).focus();
@@ -248,8 +252,15 @@ async function renderCreate(main) {
             });
             // Creation takes no "public" (rooms are public by default): a
             // hidden room is made so by a change right after.
-            if (!inputs.public.checked) await send("PATCH", `/api/v1/rooms/${encodeURIComponent(made.id)}`, { public: false });
-            sessionStorage.setItem("parley.admin.flash", `Room “${name}” was created as ${made.jid}.`);
+            let hidden = "";
+            if (!inputs.public.checked) {
+                try {
+                    await send("PATCH", `/api/v1/rooms/${encodeURIComponent(made.id)}`, { public: false });
+                } catch (err) {
+                    hidden = ` It could not be made hidden (${err.message}): it is public; change it below.`;
+                }
+            }
+            sessionStorage.setItem("parley.admin.flash", `Room “${name}” was created as ${made.jid}.${hidden}`);
             location.hash = `#/rooms/${encodeURIComponent(made.id)}`;
         } catch (err) {
             show(status, errorBox(err));
@@ -316,8 +327,11 @@ async function renderRoom(main, id, flashText) {
     const path = `/api/v1/rooms/${encodeURIComponent(id)}`;
     const flash = flashText ?? takeFlash();
     const status = h("div", { id: "room-status", "aria-live": "polite" }, flash ? flashBox(flash) : null);
+    const here = location.hash;
     const reload = (text) =>
         busy(main, async () => {
+            // The user may have gone to another page while the change ran.
+            if (location.hash !== here) return;
             await renderRoom(main, id, text);
             main.querySelector("#room-status .flash")?.focus();
         });
@@ -429,8 +443,8 @@ async function renderRoom(main, id, flashText) {
         e.preventDefault();
         show(status);
         const u = who.value.trim();
-        fieldError(who, !u ? "Give the member's username." : USERNAME.test(u) ? null : `“${u}” is not a username (lower-case letters, digits, dot, dash and underscore).`);
-        if (!u || !USERNAME.test(u)) {
+        fieldError(who, !u ? "Give the member's username." : isUsername(u) ? null : `“${u}” is not a username (${NOT_A_USERNAME}).`);
+        if (!u || !isUsername(u)) {
             show(status, errorBox({ title: "No member was added", detail: who.getAttribute("aria-invalid") ? document.getElementById(`${who.id}-error`).textContent : "" }));
             return who.focus();
         }
