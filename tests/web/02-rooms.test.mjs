@@ -349,4 +349,19 @@ test("keyboard: create a room and add a member without a mouse", SLOW, async () 
     }
 });
 
+test("an unknown room is the API's problem in words, with the way back", T, async () => {
+    const page = await newPage(chrome.browser);
+    try {
+        await signIn(page, srv, adminToken(srv));
+        await open(page, "#/rooms/00000000-0000-0000-0000-000000000000");
+        const alert = page.getByRole("alert");
+        await alert.waitFor();
+        assert.match(await alert.innerText(), /^Not found\s+no such room$/i);
+        await page.getByRole("link", { name: "← All rooms" }).click();
+        await page.locator("#rooms-results table, #rooms-results .state").first().waitFor();
+    } finally {
+        await page.closeAll();
+    }
+});
+
 stopsCleanly(srv);
