@@ -230,14 +230,18 @@ static const struct db_stmt db_read_stmts[] = {
      "   FROM room_positions p JOIN rooms r ON r.id = p.room_id"
      "   WHERE p.username = $2::text), '[]'::json)))::text"},
     /* db_read_rooms_list: by JID; the count and the last activity come
-     * from messages_room's (room, id) range of each room on the page. */
+     * from messages_room's (room, id) range of each room on the page; the
+     * member count (outcasts are banned, not members) from the room's
+     * affiliations. */
     {"read_rooms_list",
      "WITH page AS ("
      " SELECT r.*, row_number() OVER (ORDER BY r.jid) AS rn FROM ("
      "  SELECT * FROM rooms r WHERE ($1::text IS NULL OR r.jid > $1::text)"
      "  ORDER BY r.jid LIMIT $2::int + 1) r)"
      " SELECT json_build_object("
-     " 'items', coalesce((SELECT json_agg(json_build_object(" DB_READ_ROOM_FIELDS ")"
+     " 'items', coalesce((SELECT json_agg(json_build_object(" DB_READ_ROOM_FIELDS ","
+     "  'member_count', (SELECT count(*) FROM room_affiliations a"
+     "   WHERE a.room_id = r.id AND a.affiliation <> 'outcast'))"
      "  ORDER BY r.rn) FROM page r WHERE r.rn <= $2::int), '[]'::json),"
      " 'next_cursor', (SELECT r.jid FROM page r WHERE r.rn = $2::int"
      "  AND EXISTS (SELECT 1 FROM page WHERE rn > $2::int)))::text"},

@@ -16,6 +16,7 @@ const routes = [
     [/^\/users$/, users, "Users"],
     [/^\/users\/([^/]+)$/, users, "User"],
     [/^\/rooms$/, rooms, "Rooms"],
+    [/^\/rooms\/(new)$/, rooms, "New room"],
     [/^\/rooms\/([^/]+)$/, rooms, "Room"],
     [/^\/history$/, historyPage, "History"],
     [/^\/history\/([0-9]+)$/, historyPage, "Message"],

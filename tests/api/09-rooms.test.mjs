@@ -57,6 +57,7 @@ test("one room: configuration, members with affiliations, message count, last ac
     const listed = (await allPages(srv, "/api/v1/rooms", 500)).find((r) => r.id === id);
     assert.equal(listed.message_count, 3);
     assert.equal(listed.jid, jid);
+    assert.equal(listed.member_count, 2, "the owner and the member; the outcast is not counted");
 });
 
 test("list: pages by JID without gaps or duplicates", SLOW, async () => {

@@ -388,6 +388,11 @@ test("axe-core finds no serious or critical violations on any page", { timeout: 
         const bad = res.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
         assert.deepEqual(bad.map((v) => `${name}: ${v.id}: ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`), []);
     };
+    const rooms = await api(srv, "GET", "/api/v1/rooms", { raw: true });
+    const room =
+        rooms.status === 200
+            ? (await api(srv, "POST", "/api/v1/rooms", { body: { name: "Axe", description: "checked", members_only: true, members: [alice, bob] } })).json
+            : null;
     try {
         await page.goto(`${base(srv)}/`);
         await page.getByRole("heading", { name: "Sign in" }).waitFor();
@@ -401,6 +406,12 @@ test("axe-core finds no serious or critical violations on any page", { timeout: 
             [`#/history?user=${alice}&peer=${bob}`, "#history-results table"],
             ["#/audit", "#audit-results table, #audit-results .state"],
             ["#/rooms", "#rooms-unavailable, main table, main .state"],
+            ...(room
+                ? [
+                      ["#/rooms/new", "#new-room-name"],
+                      [`#/rooms/${room.id}`, "#room-members table"],
+                  ]
+                : []),
         ]) {
             await page.goto(`${base(srv)}/${hash}`);
             await page.locator(ready).first().waitFor();

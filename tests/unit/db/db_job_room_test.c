@@ -16,34 +16,28 @@
 #include <cmocka.h>
 
 #include "db_test_db.h"
-
-static char *xstrdup(const char *s)
-{
-    char *d = strdup(s);
-    assert_non_null(d);
-    return d;
-}
+#include "db_test_jobs.h"
 
 /* ---- without a database ---- */
 
 static void test_table_rows(void **state)
 {
     (void)state;
-    static const enum db_job_kind kinds[] = {
-        DB_JOB_ROOM_LOAD,   DB_JOB_ROOM_CREATE,   DB_JOB_ROOM_MSG_STORE,
-        DB_JOB_ROOM_JOIN,   DB_JOB_ROOM_POSITION, DB_JOB_ROOM_AFFILIATIONS,
-        DB_JOB_ROOM_CONFIG, DB_JOB_ROOM_SUBJECT,  DB_JOB_ROOM_DESTROY,
-        DB_JOB_ROOM_LIST,   DB_JOB_MAM_QUERY,
+    /* one statement each; positions are the one batched kind here */
+    static const struct db_test_kind kinds[] = {
+        {DB_JOB_ROOM_LOAD, NULL, 1, DB_TEST_SEND},
+        {DB_JOB_ROOM_CREATE, NULL, 1, DB_TEST_SEND},
+        {DB_JOB_ROOM_MSG_STORE, NULL, 1, DB_TEST_SEND},
+        {DB_JOB_ROOM_JOIN, "room_join", 1, DB_TEST_SEND},
+        {DB_JOB_ROOM_POSITION, NULL, 1, DB_TEST_BATCH},
+        {DB_JOB_ROOM_AFFILIATIONS, NULL, 1, DB_TEST_SEND},
+        {DB_JOB_ROOM_CONFIG, NULL, 1, DB_TEST_SEND},
+        {DB_JOB_ROOM_SUBJECT, NULL, 1, DB_TEST_SEND},
+        {DB_JOB_ROOM_DESTROY, NULL, 1, DB_TEST_SEND},
+        {DB_JOB_ROOM_LIST, NULL, 1, DB_TEST_SEND},
+        {DB_JOB_MAM_QUERY, NULL, 1, DB_TEST_SEND},
     };
-    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
-        const struct db_job_desc *d = db_job_desc_get(kinds[i]);
-        assert_non_null(d);
-        assert_true(db_job_submittable(kinds[i]));
-        assert_int_equal(d->nstmts, 1);
-    }
-    /* positions are the one batched kind here */
-    assert_non_null(db_job_desc_get(DB_JOB_ROOM_POSITION)->send_batch);
-    assert_string_equal(db_job_name(DB_JOB_ROOM_JOIN), "room_join");
+    db_test_check_kinds(kinds, sizeof(kinds) / sizeof(kinds[0]));
 }
 
 static void test_array_and_numbers(void **state)
@@ -102,22 +96,12 @@ struct ctx {
 static int setup(void **state)
 {
     *state = NULL;
-    const char *url = db_test_url();
-    if (!url)
+    PGconn *conn = db_test_jobs_connect(__FILE__);
+    if (!conn)
         return 0;
-    const char *file = __FILE__;
-    const char *cut = strstr(file, "tests/unit/db/");
-    assert_non_null(cut);
-    char dir[4096], err[512];
-    snprintf(dir, sizeof(dir), "%.*smigrations", (int)(cut - file), file);
-    if (db_migrate(url, dir, err, sizeof(err)) != PL_OK)
-        fail_msg("db_migrate: %s", err);
     struct ctx *c = calloc(1, sizeof(*c));
     assert_non_null(c);
-    int ok;
-    c->conn = db_conn_open(url, &ok);
-    assert_true(ok);
-    assert_int_equal(db_jobs_prepare(c->conn), PL_OK);
+    c->conn = conn;
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     snprintf(c->tag, sizeof(c->tag), "r%ld%ld", (long)getpid(),

@@ -1,7 +1,8 @@
 /* The roster, subscription, initial-presence, blocking and marker jobs
  * (db_job_roster.c): each sent through the batch runner against
  * PARLEY_TEST_DATABASE_URL and its answer read back, as the store does.
- * Freeing every kind filled in needs no database. */
+ * The kinds' table rows and freeing every kind filled in need no
+ * database. */
 #include "../../../db/db_job_roster.c"
 
 #include <setjmp.h>
@@ -13,12 +14,22 @@
 #include <cmocka.h>
 
 #include "db_test_db.h"
+#include "db_test_jobs.h"
 
-static char *xstrdup(const char *s)
+/* The roster kinds' rows: one statement each, sent one job at a time. */
+static void test_table_rows(void **state)
 {
-    char *d = strdup(s);
-    assert_non_null(d);
-    return d;
+    (void)state;
+    static const struct db_test_kind kinds[] = {
+        {DB_JOB_ROSTER_LOAD, "roster_load", 1, DB_TEST_SEND},
+        {DB_JOB_ROSTER_SET, "roster_set", 1, DB_TEST_SEND},
+        {DB_JOB_ROSTER_PAIR, "roster_pair", 1, DB_TEST_SEND},
+        {DB_JOB_ROSTER_APPLY, "roster_apply", 1, DB_TEST_SEND},
+        {DB_JOB_PRESENCE_INITIAL, "presence_initial", 1, DB_TEST_SEND},
+        {DB_JOB_BLOCK_SET, "block_set", 1, DB_TEST_SEND},
+        {DB_JOB_MARK_DISPLAYED, "mark_displayed", 1, DB_TEST_SEND},
+    };
+    db_test_check_kinds(kinds, sizeof(kinds) / sizeof(kinds[0]));
 }
 
 /* Every string of every kind filled, then freed: the assertion is ASan's
@@ -93,22 +104,12 @@ struct ctx {
 static int setup(void **state)
 {
     *state = NULL;
-    const char *url = db_test_url();
-    if (!url)
+    PGconn *conn = db_test_jobs_connect(__FILE__);
+    if (!conn)
         return 0;
-    const char *file = __FILE__;
-    const char *cut = strstr(file, "tests/unit/db/");
-    assert_non_null(cut);
-    char dir[4096], err[512];
-    snprintf(dir, sizeof(dir), "%.*smigrations", (int)(cut - file), file);
-    if (db_migrate(url, dir, err, sizeof(err)) != PL_OK)
-        fail_msg("db_migrate: %s", err);
     struct ctx *c = calloc(1, sizeof(*c));
     assert_non_null(c);
-    int ok;
-    c->conn = db_conn_open(url, &ok);
-    assert_true(ok);
-    assert_int_equal(db_jobs_prepare(c->conn), PL_OK);
+    c->conn = conn;
     *state = c;
     return 0;
 }
@@ -410,6 +411,7 @@ static void test_mark_displayed(void **state)
 int main(void)
 {
     const struct CMUnitTest pure[] = {
+        cmocka_unit_test(test_table_rows),
         cmocka_unit_test(test_free_every_kind_sanitizer_checked),
     };
     const struct CMUnitTest with_db[] = {

@@ -17,44 +17,20 @@
 #include <cmocka.h>
 
 #include "db_test_db.h"
-
-static char *xstrdup(const char *s)
-{
-    char *d = strdup(s);
-    assert_non_null(d);
-    return d;
-}
+#include "db_test_jobs.h"
 
 /* ---- without a database ---- */
 
 static void test_table_has_a_row_per_kind(void **state)
 {
     (void)state;
-    for (int k = 0; k < DB_JOB__COUNT; k++) {
-        const struct db_job_desc *d = db_job_desc_get((enum db_job_kind)k);
-        assert_non_null(d);
-        assert_non_null(d->name);
-        assert_non_null(d->free);
-        assert_string_equal(db_job_name((enum db_job_kind)k), d->name);
-        /* a kind is sent one way or the other, never both */
-        assert_false(d->send && d->send_batch);
-        for (int j = 0; j < k; j++)
-            assert_string_not_equal(d->name, db_job_descs[j].name);
-        for (size_t i = 0; i < d->nstmts; i++) {
-            assert_non_null(d->stmts[i].name);
-            assert_non_null(strstr(d->stmts[i].sql, " "));
-        }
-        /* a kind a worker runs has statements; an event has none */
-        assert_int_equal(db_job_submittable((enum db_job_kind)k), d->nstmts > 0);
-    }
-    assert_false(db_job_submittable(DB_EVENT_USER_STATE));
-    assert_true(db_job_submittable(DB_JOB_MSG_STORE));
-    assert_true(db_job_submittable(DB_JOB_MARK_DELIVERED));
-    assert_null(db_job_desc_get(DB_JOB__COUNT));
-    assert_null(db_job_desc_get((enum db_job_kind) - 1));
-    assert_false(db_job_submittable(DB_JOB__COUNT));
-    assert_string_equal(db_job_name(DB_JOB__COUNT), "unknown");
-    assert_string_equal(db_job_name(DB_JOB_MSG_STORE), "msg_store");
+    db_test_check_table();
+    static const struct db_test_kind kinds[] = {
+        {DB_EVENT_USER_STATE, NULL, -1, DB_TEST_EVENT},
+        {DB_JOB_MSG_STORE, "msg_store", -1, DB_TEST_SEND},
+        {DB_JOB_MARK_DELIVERED, NULL, -1, DB_TEST_BATCH},
+    };
+    db_test_check_kinds(kinds, sizeof(kinds) / sizeof(kinds[0]));
 }
 
 static void test_job_new_refuses_what_is_not_a_kind(void **state)
@@ -167,22 +143,12 @@ struct ctx {
 static int setup(void **state)
 {
     *state = NULL;
-    const char *url = db_test_url();
-    if (!url)
+    PGconn *conn = db_test_jobs_connect(__FILE__);
+    if (!conn)
         return 0;
-    const char *file = __FILE__;
-    const char *cut = strstr(file, "tests/unit/db/");
-    assert_non_null(cut);
-    char dir[4096], err[512];
-    snprintf(dir, sizeof(dir), "%.*smigrations", (int)(cut - file), file);
-    if (db_migrate(url, dir, err, sizeof(err)) != PL_OK)
-        fail_msg("db_migrate: %s", err);
     struct ctx *c = calloc(1, sizeof(*c));
     assert_non_null(c);
-    int ok;
-    c->conn = db_conn_open(url, &ok);
-    assert_true(ok);
-    assert_int_equal(db_jobs_prepare(c->conn), PL_OK);
+    c->conn = conn;
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     snprintf(c->tag, sizeof(c->tag), "j%ld%ld", (long)getpid(),
