@@ -32,6 +32,9 @@ static const char *const account_features[] = {
     XMPP_NS_MAM,
     XMPP_NS_MAM_EXT,
     XMPP_NS_FULLTEXT,
+    /* XEP-0424 section 7: the archive keeps tombstones (chat_edit.c). */
+    XMPP_NS_RETRACT,
+    XMPP_NS_RETRACT_TOMBSTONE,
 };
 
 static void send_and_free(struct chat_session *s, struct xmpp_node *n)
