@@ -133,6 +133,14 @@ static void room_info(struct chat_server *cs, struct chat_room *r, struct chat_s
          chat_form_field(x, "muc#roominfo_occupants", NULL, "Occupants", count) &&
          chat_form_field(x, "muc#roomconfig_roomname", NULL, "Name",
                          r->name ? r->name : "");
+    /* XEP-0444 section 6.1: how many reactions a user may keep on one message. */
+    struct xmpp_node *rx = ok ? xmpp_node_add(q, "x", XMPP_NS_DATA) : NULL;
+    char max_reactions[16];
+    snprintf(max_reactions, sizeof(max_reactions), "%d", CHAT_REACTIONS_MAX);
+    ok = rx && xmpp_node_set_attr(rx, "type", "result") == PL_OK &&
+         chat_form_field(rx, "FORM_TYPE", "hidden", NULL,
+                         XMPP_NS_REACTIONS ":restrictions") &&
+         chat_form_field(rx, "max_reactions_per_user", NULL, NULL, max_reactions);
     if (!ok) {
         xmpp_node_free(res);
         chat_reply_error(cs, s, iq, "wait", "resource-constraint");

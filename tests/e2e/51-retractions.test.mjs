@@ -157,4 +157,43 @@ test("in a room a participant retracts their own message (by its room stanza id)
     }
 });
 
+test("a member away when a message is moderated gets the room's retraction at catch-up; the room advertises its reaction limit", SLOW, async () => {
+    const owner = await online(srv, uniqueUser("owner"));
+    let m = await online(srv, uniqueUser("member"));
+    const room = newRoom();
+    try {
+        await joinFully(owner, room);
+        await joinFully(m, room);
+        const info = await iq(m, xml("iq", { type: "get", to: room }, xml("query", { xmlns: NS.discoInfo })));
+        const forms = info.getChild("query").getChildren("x", "jabber:x:data");
+        const restrictions = forms.find((x) =>
+            x.getChildren("field").some((f) => f.attrs.var === "FORM_TYPE" && f.getChildText("value") === `${ENS.reactions}:restrictions`),
+        );
+        assert.ok(restrictions, "XEP-0444 restrictions form");
+        const max = restrictions.getChildren("field").find((f) => f.attrs.var === "max_reactions_per_user");
+        assert.equal(max.getChildText("value"), "20");
+
+        const said = await say(owner, room, "leaked link", "leak-1");
+        const sid = stanzaId(said).attrs.id;
+        await m.nextMessage("leaked link");
+        await waitForSql(
+            "SELECT p.delivered_id >= :'id' FROM room_positions p JOIN rooms r ON r.id = p.room_id " +
+                "WHERE r.jid = :'jid' AND p.username = :'u'",
+            { jid: room, u: m.username, id: sid },
+            (r) => r.length === 1 && r[0][0] === "t",
+            "the member has it",
+        );
+        await m.stop();
+        assert.equal(condition(await iq(owner, moderate(room, "mod-away", sid, "oops"))), undefined);
+        m = await online(srv, m.username);
+        await joinFully(m, room);
+        const r = await nextEdit(m, "retract", ENS.retract, sid);
+        assert.equal(r.attrs.from, room);
+        assert.ok(r.getChild("delay", NS.delay), "from the history");
+        assert.equal(r.getChild("retract", ENS.retract).getChild("moderated", ENS.moderate)?.attrs.by, `${room}/${owner.username}`);
+    } finally {
+        await stopAll(owner, m);
+    }
+});
+
 stopsCleanly(srv);
