@@ -196,7 +196,8 @@ AS $$
          LIMIT 1)
         UNION ALL
         (SELECT m.id, m.sender, 3 FROM messages m
-         WHERE p_ref ~ '^[0-9]{1,18}$' AND m.id = p_ref::bigint
+         -- CASE, so a ref that is not a number is never cast
+         WHERE m.id = CASE WHEN p_ref ~ '^[0-9]{1,18}$' THEN p_ref::bigint END
            AND CASE WHEN p_room THEN m.kind = 'groupchat' AND m.room = p_target
                     ELSE m.kind = 'chat'
                          AND ((m.sender = p_sender AND m.recipient = p_target)

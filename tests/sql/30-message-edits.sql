@@ -5,7 +5,7 @@
 -- a reply's reference is resolved in its conversation only; refusals store
 -- nothing; a retry applies nothing twice.
 BEGIN;
-SELECT plan(30);
+SELECT plan(32);
 
 SELECT has_table('message_revisions');
 SELECT has_table('message_tombstones');
@@ -71,6 +71,12 @@ SELECT results_eq(
     'a reaction to an unknown message is not found');
 SELECT is((SELECT count(*) FROM messages WHERE stanza_id IN ('c2', 'c3', 'c4', 'x0'))::int, 0,
           'refused edits stored nothing');
+
+-- what a ref names: a stanza id or an archive id, never a cast error
+SELECT is((SELECT count(*) FROM parley_message_ref(true, 'e1@x', 'er@c', 'not-a-number'))::int, 0,
+          'a ref that is no number and no stanza id names nothing');
+SELECT is((SELECT id FROM parley_message_ref(false, 'e2@x', 'e1@x', (SELECT id::text FROM orig))),
+          (SELECT id FROM orig), 'an archive id of the conversation names its message');
 
 -- reactions: the latest set per user
 SELECT ok((SELECT error IS NULL FROM parley_store_edit(false, 'e2@x', 'e1@x', 'x1', NULL,
