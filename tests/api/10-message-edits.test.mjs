@@ -2,7 +2,8 @@
 // against api/openapi.yaml like every response): its revisions after
 // XEP-0308 corrections, its XEP-0424 retraction or XEP-0425 moderation,
 // the latest XEP-0444 reactions per user, an XEP-0461 reply's reference
-// and the thread of replies, and for an edit message what it edited.
+// and the thread of replies, and for an edit message what it edited; the
+// audit log's entry for a moderation.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 
@@ -102,6 +103,15 @@ test("a moderated room message: moderated, by whom, why", SLOW, async () => {
         assert.equal(x.json.retraction.reason, "please keep on topic");
         const ann = await get(x.json.retraction.retraction_id);
         assert.deepEqual(ann.json.edit_of, { kind: "moderate", id });
+        // the audit log shows the moderator's action
+        const audit = await api(srv, "GET", "/api/v1/audit?limit=50");
+        assert.equal(audit.status, 200);
+        const entry = audit.json.items.find((e) => e.action === "room.message.moderate" && e.target === String(id));
+        assert.ok(entry, JSON.stringify(audit.json.items.slice(0, 3)));
+        assert.equal(entry.actor, owner.bare);
+        assert.equal(entry.details.room, room);
+        assert.equal(entry.details.sender, m.bare);
+        assert.equal(entry.details.reason, "please keep on topic");
     } finally {
         await stopAll(owner, m);
     }
