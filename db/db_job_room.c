@@ -3,6 +3,7 @@
  * configuration, subject, destruction and the list of rooms a user sees.
  * The SQL is in migrations/0004_rooms.sql; each statement here is named and
  * tagged with the function that sends it. */
+#include "db_job_edit.h"
 #include "db_job_room.h"
 
 #include "pl_buf.h"
@@ -214,6 +215,9 @@ const struct db_stmt db_room_msg_stmts[1] = {
 int db_room_msg_send(PGconn *conn, const char *node, struct db_job *job)
 {
     const struct db_room_msg_job *m = &job->u.room_msg;
+    if (DB_EDIT_SET(&m->edit))
+        return db_edit_send(conn, 1, m->sender, m->room, m->stanza_id, m->body,
+                            m->stanza_xml, &m->edit);
     const char *p[5] = {m->sender, m->room, m->stanza_id, m->body, m->stanza_xml};
     return db_room_send(conn, "room_store_message", 5, p);
 }
@@ -221,6 +225,11 @@ int db_room_msg_send(PGconn *conn, const char *node, struct db_job *job)
 int db_room_msg_read(struct db_job *job, const PGresult *res)
 {
     struct db_room_msg_job *m = &job->u.room_msg;
+    if (DB_EDIT_SET(&m->edit)) {
+        int pending = 0;
+        return db_edit_read(res, &m->id, &m->created_at_us, &m->inserted, &pending,
+                            &m->edit);
+    }
     if (PQntuples(res) != 1 ||
         db_room_parse_i64(PQgetvalue(res, 0, 0), &m->id) != PL_OK ||
         db_room_parse_i64(PQgetvalue(res, 0, 1), &m->created_at_us) != PL_OK)
@@ -237,6 +246,7 @@ void db_room_msg_free(struct db_job *job)
     free(m->stanza_id);
     free(m->body);
     free(m->stanza_xml);
+    db_edit_free(&m->edit);
 }
 
 /* ---- DB_JOB_ROOM_JOIN ---- */

@@ -3,6 +3,7 @@
  * jobs, COMMIT, sync): one round trip and one commit for all of them. */
 #include "db_internal.h"
 #include "db_job_pep.h"
+#include "db_job_edit.h"
 #include "db_job_room.h"
 #include "pl_buf.h"
 #include "pl_error.h"
@@ -111,6 +112,9 @@ static const struct db_stmt db_msg_store_stmts[] = {
 static int db_msg_store_send(PGconn *conn, const char *node, struct db_job *job)
 {
     const struct db_msg_store_job *m = &job->u.msg;
+    if (DB_EDIT_SET(&m->edit))
+        return db_edit_send(conn, 0, m->sender, m->recipient, m->stanza_id, m->body,
+                            m->stanza_xml, &m->edit);
     const char *p[5] = {m->sender, m->recipient, m->stanza_id, m->body, m->stanza_xml};
     return db_send(conn, "store_message", 5, p);
 }
@@ -118,6 +122,9 @@ static int db_msg_store_send(PGconn *conn, const char *node, struct db_job *job)
 static int db_msg_store_read(struct db_job *job, const PGresult *res)
 {
     struct db_msg_store_job *m = &job->u.msg;
+    if (DB_EDIT_SET(&m->edit))
+        return db_edit_read(res, &m->id, &m->created_at_us, &m->inserted, &m->pending,
+                            &m->edit);
     if (PQntuples(res) != 1)
         return PL_EIO;
     if (db_parse_i64(PQgetvalue(res, 0, 0), &m->id) != PL_OK ||
@@ -135,6 +142,7 @@ static void db_msg_store_free(struct db_job *job)
     free(job->u.msg.stanza_id);
     free(job->u.msg.body);
     free(job->u.msg.stanza_xml);
+    db_edit_free(&job->u.msg.edit);
 }
 
 /* ---- DB_JOB_MARK_DELIVERED: the commonest job (one per message written),
@@ -482,6 +490,8 @@ int db_jobs_prepare(PGconn *conn)
         if (db_prepare_all(conn, db_job_descs[k].stmts, db_job_descs[k].nstmts) != PL_OK)
             return PL_EIO;
     }
+    if (db_prepare_all(conn, DB_STMTS(db_edit_stmts)) != PL_OK)
+        return PL_EIO;
     return db_prepare_all(conn, DB_STMTS(db_store_stmts));
 }
 

@@ -69,6 +69,25 @@ struct db_login_job {
     int disabled; /* out */
 };
 
+/* An edit a stored message carries (db_job_edit.c, parley_store_edit in
+ * migrations/0009_message_edits.sql): an XEP-0308 correction, an XEP-0424
+ * retraction, an XEP-0425 moderation, XEP-0444 reactions, and an XEP-0461
+ * reply's reference. A message job with one (DB_EDIT_SET) is stored and
+ * applied in one statement; `refused` then says why nothing was stored. */
+struct db_edit {
+    char *kind;         /* "correct", "retract", "moderate", "react"; NULL: none */
+    char *ref;          /* the id of the message edited */
+    char *reactions;    /* react: the new set joined by DB_LIST_SEP; "" for none */
+    char *reason;       /* moderate: may be NULL */
+    char *moderated_by; /* moderate: the moderator's occupant JID */
+    char *reply_ref;    /* XEP-0461: the id replied to, or NULL */
+    char *reply_to;     /* its JID, may be NULL */
+    char *refused;      /* out: a stanza error condition; NULL: stored */
+};
+#define DB_EDIT_SET(e) ((e)->kind != NULL || (e)->reply_ref != NULL)
+/* Frees an edit's strings and zeroes it (db_job_edit.c). */
+void db_edit_free(struct db_edit *e);
+
 struct db_msg_store_job {
     char *sender;          /* bare JID */
     char *recipient;       /* bare JID */
@@ -88,6 +107,7 @@ struct db_msg_store_job {
      * is routed (a retry must not be lost, nor a delivered message sent
      * twice). */
     int pending;
+    struct db_edit edit; /* what it edits, if anything */
 };
 
 struct db_mark_delivered_job {
@@ -291,6 +311,7 @@ struct db_room_msg_job {
     int64_t id;            /* out: archive id */
     int64_t created_at_us; /* out */
     int inserted;          /* out: 0 for a retry of a message stored before */
+    struct db_edit edit;   /* what it edits, if anything */
 };
 
 struct db_room_join_job {

@@ -492,5 +492,42 @@ void chat_pep_iq(struct chat_server *cs, struct chat_session *s,
                  const struct xmpp_stanza *st, const struct xmpp_node *pubsub);
 /* A DB_JOB_PEP_* job completed. */
 void chat_pep_done(struct chat_server *cs, struct db_job *job, struct chat_op *op);
+/* ---- edits (chat_edit.c, chat_react.c, chat_moderate.c): XEP-0308,
+ * XEP-0424, XEP-0425, XEP-0444, XEP-0461 ------------------------------- */
+
+#define XMPP_NS_CORRECT "urn:xmpp:message-correct:0"
+#define XMPP_NS_RETRACT "urn:xmpp:message-retract:1"
+#define XMPP_NS_RETRACT_TOMBSTONE "urn:xmpp:message-retract:1#tombstone"
+#define XMPP_NS_MODERATE "urn:xmpp:message-moderate:1"
+#define XMPP_NS_REACTIONS "urn:xmpp:reactions:0"
+#define XMPP_NS_REPLY "urn:xmpp:reply:0"
+/* The most distinct reactions one user keeps on one message, and the
+ * longest one (an emoji sequence, not text). */
+#define CHAT_REACTIONS_MAX 20
+#define CHAT_REACTION_MAX_BYTES 64
+
+/* What msg edits, into e (zeroed first): 1 if it carries an edit or a
+ * reply reference, 0 if nothing, PL_EINVAL for one that is refused (*condition
+ * the stanza error: bad-request, not-acceptable for too many reactions,
+ * resource-constraint). has_body: msg has a <body/>. */
+int chat_edit_parse(const struct xmpp_node *msg, int has_body, struct db_edit *e,
+                    const char **condition);
+/* 1 if the store refused the edit (nothing stored): orig is answered with
+ * the store's condition on s (when s is not NULL). */
+int chat_edit_refused(struct chat_server *cs, struct chat_session *s,
+                      const struct xmpp_node *orig, const struct db_edit *e);
+/* The set of an XEP-0444 <reactions/>, distinct, joined by DB_LIST_SEP
+ * ("" for none) into *joined (allocated): PL_ETOOBIG past
+ * CHAT_REACTIONS_MAX, PL_EINVAL for an empty or too long one. */
+int chat_react_set(const struct xmpp_node *reactions, char **joined);
+struct chat_room;
+/* An XEP-0425 <moderate/> iq set from s to room r (q the child; borrows
+ * st). */
+void chat_moderate_iq(struct chat_server *cs, struct chat_room *r, struct chat_session *s,
+                      const struct xmpp_stanza *st, const struct xmpp_node *q);
+/* A room message job completed: 1 if it was a moderation that failed or
+ * was refused (the moderator was answered; nothing to broadcast), 0 to go
+ * on broadcasting it (its iq was answered). */
+int chat_moderate_stored(struct chat_server *cs, struct db_job *job, struct chat_op *op);
 
 #endif

@@ -42,6 +42,9 @@ static const char *const account_features[] = {
     /* XEP-0402: clients (Converse.js) take it as the sign to use
      * bookmarks:1; the legacy XEP-0048 storage is not kept in sync. */
     "urn:xmpp:bookmarks:1#compat",
+    /* XEP-0424 section 7: the archive keeps tombstones (chat_edit.c). */
+    XMPP_NS_RETRACT,
+    XMPP_NS_RETRACT_TOMBSTONE,
 };
 
 static void send_and_free(struct chat_session *s, struct xmpp_node *n)

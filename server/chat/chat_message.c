@@ -125,10 +125,12 @@ static int is_type(const char *type, const char *name)
  * dropped silently. */
 static void store_and_route(struct chat_server *cs, struct chat_session *s,
                             struct xmpp_stanza *st, const char *to_user,
-                            const char *to_resource, const char *to_bare, char *body)
+                            const char *to_resource, const char *to_bare, char *body,
+                            struct db_edit *edit)
 {
     if (st->id && strlen(st->id) > CHAT_MAX_STANZA_ID) {
         chat_reply_error(cs, s, st->node, "modify", "bad-request");
+        db_edit_free(edit);
         free(body);
         xmpp_stanza_free(st);
         return;
@@ -146,6 +148,8 @@ static void store_and_route(struct chat_server *cs, struct chat_session *s,
     job->u.msg.body = body;
     body = NULL;
     job->u.msg.stanza_xml = pl_buf_steal(&xml, NULL);
+    job->u.msg.edit = *edit; /* the job owns its strings now */
+    memset(edit, 0, sizeof(*edit));
     if (!op->to_user || (to_resource && !op->to_resource) || !job->u.msg.sender ||
         !job->u.msg.recipient || (st->id && !job->u.msg.stanza_id) ||
         !job->u.msg.stanza_xml)
@@ -158,6 +162,7 @@ fail:
     chat_reply_error(cs, s, st->node, "wait", "resource-constraint");
     pl_buf_free(&xml);
     free(body);
+    db_edit_free(edit);
     db_job_free(job);
     chat_op_free(cs, op);
     xmpp_stanza_free(st);
@@ -209,8 +214,22 @@ void chat_message_handle(struct chat_server *cs, struct chat_session *s,
 
     struct xmpp_node *body_node = xmpp_node_child(st->node, "body", XMPP_NS_CLIENT);
     char *body = body_node ? xmpp_node_text(body_node) : NULL;
-    if (body && (is_type(type, "chat") || is_type(type, "normal"))) {
-        store_and_route(cs, s, st, to_user, to_resource, to_bare, body);
+    /* XEP-0308, -0424, -0444, -0461: an edit is archived like a message
+     * with a body, and applied by the store (chat_edit.c). */
+    struct db_edit edit = {0};
+    const char *refuse = NULL;
+    int edits = 0;
+    if (is_type(type, "chat") || is_type(type, "normal"))
+        edits = chat_edit_parse(st->node, body_node != NULL, &edit, &refuse);
+    if (edits < 0) {
+        chat_reply_error(cs, s, st->node,
+                         strcmp(refuse, "resource-constraint") ? "modify" : "wait",
+                         refuse);
+        free(body);
+        goto done;
+    }
+    if ((body || edits) && (is_type(type, "chat") || is_type(type, "normal"))) {
+        store_and_route(cs, s, st, to_user, to_resource, to_bare, body, &edit);
         free(to_bare);
         return;
     }
@@ -246,6 +265,11 @@ void chat_message_stored(struct chat_server *cs, struct db_job *job, struct chat
             chat_reply_error(cs, s, op->stanza->node, "wait", "internal-server-error");
         return;
     }
+    /* An edit of a message not in the conversation, or not the sender's:
+     * nothing was stored. */
+    if (chat_edit_refused(cs, chat_op_session(cs, op), op->stanza->node,
+                          &job->u.msg.edit))
+        return;
     if (job->u.msg.id == 0) {
         /* The recipient blocks the sender: nothing was stored (XEP-0191
          * section 3.3). */

@@ -105,6 +105,13 @@ static void room_info(struct chat_server *cs, struct chat_room *r, struct chat_s
         XMPP_NS_SELF_PING,
         XMPP_NS_SID,
         XMPP_NS_PING,
+        /* edits of the room's messages (chat_edit.c, chat_moderate.c) */
+        XMPP_NS_CORRECT,
+        XMPP_NS_RETRACT,
+        XMPP_NS_RETRACT_TOMBSTONE,
+        XMPP_NS_MODERATE,
+        XMPP_NS_REACTIONS,
+        XMPP_NS_REPLY,
     };
     struct xmpp_node *res = xmpp_stanza_iq_result(iq, r->jid);
     struct xmpp_node *q = res ? xmpp_node_add(res, "query", XMPP_NS_DISCO_INFO) : NULL;
@@ -126,6 +133,14 @@ static void room_info(struct chat_server *cs, struct chat_room *r, struct chat_s
          chat_form_field(x, "muc#roominfo_occupants", NULL, "Occupants", count) &&
          chat_form_field(x, "muc#roomconfig_roomname", NULL, "Name",
                          r->name ? r->name : "");
+    /* XEP-0444 section 6.1: how many reactions a user may keep on one message. */
+    struct xmpp_node *rx = ok ? xmpp_node_add(q, "x", XMPP_NS_DATA) : NULL;
+    char max_reactions[16];
+    snprintf(max_reactions, sizeof(max_reactions), "%d", CHAT_REACTIONS_MAX);
+    ok = rx && xmpp_node_set_attr(rx, "type", "result") == PL_OK &&
+         chat_form_field(rx, "FORM_TYPE", "hidden", NULL,
+                         XMPP_NS_REACTIONS ":restrictions") &&
+         chat_form_field(rx, "max_reactions_per_user", NULL, NULL, max_reactions);
     if (!ok) {
         xmpp_node_free(res);
         chat_reply_error(cs, s, iq, "wait", "resource-constraint");
@@ -818,6 +833,8 @@ void chat_room_iq(struct chat_server *cs, struct chat_room *r, struct chat_sessi
             chat_mam_handle(cs, s, st, r->jid);
         else
             chat_reply_error(cs, s, st->node, "auth", "forbidden");
+    } else if (!get && is(ns, XMPP_NS_MODERATE) && is(q->name, "moderate")) {
+        chat_moderate_iq(cs, r, s, st, q);
     } else {
         chat_reply_error(cs, s, st->node, "cancel", "service-unavailable");
     }

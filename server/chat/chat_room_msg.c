@@ -82,7 +82,8 @@ static struct xmpp_node *reflect(struct chat_server *cs, const struct chat_room 
 }
 
 static void store(struct chat_server *cs, struct chat_room *r, struct chat_session *s,
-                  struct chat_occupant *occ, struct xmpp_stanza *st, char *body)
+                  struct chat_occupant *occ, struct xmpp_stanza *st, char *body,
+                  struct db_edit *edit)
 {
     struct pl_buf xml = PL_BUF_INIT;
     struct xmpp_node *out = reflect(cs, r, occ, st->node);
@@ -95,6 +96,8 @@ static void store(struct chat_server *cs, struct chat_room *r, struct chat_sessi
         goto fail;
     job->u.room_msg.body = body;
     body = NULL;
+    job->u.room_msg.edit = *edit; /* the job owns its strings now */
+    memset(edit, 0, sizeof(*edit));
     job->u.room_msg.stanza_xml = pl_buf_steal(&xml, NULL);
     if (!job->u.room_msg.stanza_xml)
         goto fail;
@@ -108,6 +111,7 @@ fail:
     chat_reply_error(cs, s, st->node, "wait", "resource-constraint");
     pl_buf_free(&xml);
     free(body);
+    db_edit_free(edit);
     xmpp_node_free(out);
     db_job_free(job);
     chat_op_free(cs, op);
@@ -117,6 +121,14 @@ fail:
 void chat_room_msg_stored(struct chat_server *cs, struct db_job *job, struct chat_op *op)
 {
     struct chat_session *s = chat_op_session(cs, op);
+    if (chat_moderate_stored(cs, job, op))
+        return;
+    /* An edit of a message not in the room, or not the sender's: nothing
+     * was stored (chat_edit.c). */
+    if (job->status == PL_OK &&
+        chat_edit_refused(cs, s, op->stanza ? op->stanza->node : NULL,
+                          &job->u.room_msg.edit))
+        return;
     if (job->status != PL_OK) {
         pl_error(0, job->u.room_msg.room, "storing a room message failed: %s",
                  pl_strerror(job->status));
@@ -266,12 +278,24 @@ void chat_room_message(struct chat_server *cs, struct chat_room *r,
     } else {
         struct xmpp_node *b = xmpp_node_child(st->node, "body", XMPP_NS_CLIENT);
         struct xmpp_node *subj = xmpp_node_child(st->node, "subject", XMPP_NS_CLIENT);
-        if (b) {
+        /* XEP-0308, -0424, -0444, -0461 in a room (chat_edit.c). */
+        struct db_edit edit = {0};
+        const char *refuse = NULL;
+        int edits = chat_edit_parse(st->node, b != NULL, &edit, &refuse);
+        if (edits < 0) {
+            chat_reply_error(cs, s, st->node,
+                             strcmp(refuse, "resource-constraint") ? "modify" : "wait",
+                             refuse);
+        } else if (edits && !b) {
+            store(cs, r, s, seat->occ, st, NULL, &edit); /* takes st */
+            return;
+        } else if (b) {
             char *body = xmpp_node_text(b);
             if (body) {
-                store(cs, r, s, seat->occ, st, body); /* takes st and body */
+                store(cs, r, s, seat->occ, st, body, &edit); /* takes st and body */
                 return;
             }
+            db_edit_free(&edit);
             chat_reply_error(cs, s, st->node, "wait", "resource-constraint");
         } else if (subj) {
             subject(cs, r, s, seat, st, subj); /* takes st */
