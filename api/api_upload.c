@@ -191,7 +191,7 @@ static enum MHD_Result put_begin(struct api_server *srv, struct MHD_Connection *
     const char *e = api_query_get(q, "e"), *sig = api_query_get(q, "s");
     int64_t expires = 0;
     if (!e || !sig || api_parse_id(e, &expires) != PL_OK)
-        return problem(c, u, 403, "forbidden", "this is not a signed upload URL", 1,
+        return problem(c, u, 403, "bad-signature", "this is not a signed upload URL", 1,
                        status);
     if (expires <= (int64_t)time(NULL))
         return problem(c, u, 403, "expired", "the upload URL has expired", 1, status);
@@ -209,8 +209,8 @@ static enum MHD_Result put_begin(struct api_server *srv, struct MHD_Connection *
         return problem(c, u, 503, "unavailable", "the database did not answer", 1,
                        status);
     if (st == DB_UPLOAD_OK && !signed_ok)
-        return problem(c, u, 403, "forbidden", "the upload URL's signature is not valid",
-                       1, status);
+        return problem(c, u, 403, "bad-signature",
+                       "the upload URL's signature is not valid", 1, status);
     switch (st) {
     case DB_UPLOAD_OK:
         break;
