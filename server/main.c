@@ -373,13 +373,17 @@ static int cmd_serve(const struct pl_config *cfg)
     char upload_url[512];
     int upload = cfg->upload_enabled;
     public_upload_url(cfg, upload_url, sizeof(upload_url));
+    /* A folder that cannot be made turns the service off (not advertised,
+     * /upload/ 404) rather than keeping the chat server down. */
     if (upload &&
-        (auth_upload_key_init(&upload_key, cfg->upload_secret,
-                              cfg->jwt_public_key ? NULL : cfg->jwt_secret) != PL_OK ||
-         make_upload_dir(cfg->upload_dir) != PL_OK)) {
-        pl_error(0, NULL, "cannot use PARLEY_UPLOAD_DIR %s: %s", cfg->upload_dir,
-                 strerror(errno));
-        return 1;
+        auth_upload_key_init(&upload_key, cfg->upload_secret,
+                             cfg->jwt_public_key ? NULL : cfg->jwt_secret) != PL_OK) {
+        pl_error(0, NULL, "file upload is off: no random source for its key");
+        upload = 0;
+    } else if (upload && make_upload_dir(cfg->upload_dir) != PL_OK) {
+        pl_warn(0, NULL, "file upload is off: cannot make PARLEY_UPLOAD_DIR %s: %s",
+                cfg->upload_dir, strerror(errno));
+        upload = 0;
     }
     memset(&metrics, 0, sizeof(metrics));
 
