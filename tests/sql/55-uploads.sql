@@ -3,7 +3,7 @@
 -- failed PUT freeing the slot, a room message linking an upload to its
 -- room, the admin list's total and the audited delete.
 BEGIN;
-SELECT plan(20);
+SELECT plan(21);
 
 SELECT has_table('uploads');
 SELECT has_function('parley_upload_slot');
@@ -47,10 +47,11 @@ CREATE TEMP TABLE posted AS SELECT * FROM parley_room_store_message('ann@localho
 SELECT is((SELECT room FROM uploads WHERE path_key = repeat('a', 32)), 'r@conference.localhost',
           'the upload is filed under the room its link was posted to');
 
-SELECT is((SELECT parley_admin_upload_delete('root', id) FROM uploads
-           WHERE path_key = repeat('a', 32))
-          || ':' || (SELECT count(*) FROM admin_audit WHERE action = 'upload.delete' AND target = 'ann'),
-          repeat('a', 32) || ':1', 'a delete answers the key and writes its audit row');
+CREATE TEMP TABLE deleted AS
+    SELECT parley_admin_upload_delete('root', id) AS k FROM uploads WHERE path_key = repeat('a', 32);
+SELECT is((SELECT k FROM deleted), repeat('a', 32), 'a delete answers the key of the file to remove');
+SELECT is((SELECT count(*)::int FROM admin_audit WHERE action = 'upload.delete' AND target = 'ann'
+           AND details->>'name' = 'a.png'), 1, 'and writes its audit row');
 
 SELECT * FROM finish();
 ROLLBACK;
