@@ -255,6 +255,13 @@ static int cmd_check_config(const struct pl_config *cfg)
            cfg->behind_proxy ? "yes" : "no",
            cfg->trusted_proxies ? cfg->trusted_proxies : "none", cfg->jwt_alg,
            cfg->jwt_public_key ? " public key" : " secret", db);
+    char upload_url[512];
+    public_upload_url(cfg, upload_url, sizeof(upload_url));
+    if (cfg->upload_enabled)
+        printf("uploads:        %s/upload/ in %s (max %lld bytes, quota %lld per user)\n",
+               upload_url, cfg->upload_dir, cfg->upload_max, cfg->upload_quota);
+    else
+        printf("uploads:        off\n");
     return ok ? 0 : 1;
 }
 
