@@ -37,7 +37,9 @@ CREATE INDEX uploads_owner ON uploads (owner, id);
 CREATE INDEX uploads_room ON uploads (room, id) WHERE room IS NOT NULL;
 
 -- What counts against a user's quota: files stored, PUTs under way and
--- slots still open (so that many slots asked at once cannot pass it).
+-- slots still open (so that many slots asked at once cannot pass it). A
+-- PUT that began a day ago and never ended (the server stopped under it)
+-- is not under way any more.
 CREATE FUNCTION parley_upload_used(p_owner text)
 RETURNS bigint
 LANGUAGE sql STABLE
@@ -45,12 +47,14 @@ AS $$
     SELECT coalesce(sum(size), 0)::bigint
     FROM uploads
     WHERE owner = p_owner
-      AND (stored_at IS NOT NULL OR put_at IS NOT NULL OR expires_at > now())
+      AND (stored_at IS NOT NULL OR put_at > now() - interval '1 day'
+           OR (put_at IS NULL AND expires_at > now()))
 $$;
 
 -- Grants a slot if the owner's quota allows it: id > 0 and the PUT URL's
 -- end (microseconds since the epoch), or id 0 and what the owner already
--- uses. Slots of the owner that expired unused are dropped on the way.
+-- uses. Slots of the owner that expired unused, or whose PUT never ended,
+-- are dropped on the way.
 CREATE FUNCTION parley_upload_slot(p_owner text, p_name text, p_size bigint,
                                    p_content_type text, p_key text, p_ttl_s int,
                                    p_quota bigint)
@@ -66,8 +70,9 @@ BEGIN
     -- One owner's slots take turns, so two at once cannot both fit.
     PERFORM pg_advisory_xact_lock(hashtextextended('parley_upload:' || p_owner, 0));
     DELETE FROM uploads u
-    WHERE u.owner = p_owner AND u.stored_at IS NULL AND u.put_at IS NULL
-      AND u.expires_at <= now();
+    WHERE u.owner = p_owner AND u.stored_at IS NULL
+      AND ((u.put_at IS NULL AND u.expires_at <= now())
+           OR u.put_at <= now() - interval '1 day');
     v_used := parley_upload_used(p_owner);
     IF v_used + p_size > p_quota THEN
         RETURN QUERY SELECT 0::bigint, v_used, 0::bigint;

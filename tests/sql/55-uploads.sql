@@ -3,7 +3,7 @@
 -- failed PUT freeing the slot, a room message linking an upload to its
 -- room, the admin list's total and the audited delete.
 BEGIN;
-SELECT plan(21);
+SELECT plan(24);
 
 SELECT has_table('uploads');
 SELECT has_function('parley_upload_slot');
@@ -52,6 +52,17 @@ CREATE TEMP TABLE deleted AS
 SELECT is((SELECT k FROM deleted), repeat('a', 32), 'a delete answers the key of the file to remove');
 SELECT is((SELECT count(*)::int FROM admin_audit WHERE action = 'upload.delete' AND target = 'ann'
            AND details->>'name' = 'a.png'), 1, 'and writes its audit row');
+
+-- a PUT that never ended (the server stopped under it) stops counting
+INSERT INTO uploads (owner, name, size, content_type, path_key, expires_at, put_at)
+VALUES ('bea', 'cut.bin', 900, 'application/octet-stream', repeat('e', 32),
+        now() - interval '2 days', now() - interval '2 days');
+SELECT is(parley_upload_used('bea'), 0::bigint, 'a PUT cut off a day ago does not count');
+SELECT is((SELECT id > 0 FROM parley_upload_slot('bea', 'new.bin', 1000, 'application/octet-stream',
+                                                   repeat('9', 32), 300, 1000)),
+          true, 'the whole quota is there again');
+SELECT is((SELECT count(*)::int FROM uploads WHERE path_key = repeat('e', 32)), 0,
+          'and the dead slot is gone');
 
 SELECT * FROM finish();
 ROLLBACK;
