@@ -10,6 +10,7 @@
 #include "pl_metrics.h"
 
 struct api_server;
+struct auth_upload_key;
 
 struct api_config {
     const char *host; /* listener address; borrowed while the server runs */
@@ -28,6 +29,12 @@ struct api_config {
     /* The public WebSocket URL XEP-0156 host-meta announces; borrowed like
      * the verifier (it must outlive the server); NULL: no host-meta. */
     const char *ws_url;
+
+    /* XEP-0363 uploads under /upload/ (api_upload.c); upload_key NULL: no
+     * upload service. */
+    const char *upload_dir;                   /* where files are kept; copied */
+    const struct auth_upload_key *upload_key; /* verifies PUT URLs; borrowed */
+    long long upload_max;                     /* the largest PUT body */
 };
 
 /* Binds the listener and starts the threads. Copies what it keeps of cfg

@@ -315,6 +315,27 @@ void api_hostmeta_xrd(struct api_server *srv, struct api_request *req,
 void api_hostmeta_jrd(struct api_server *srv, struct api_request *req,
                       struct api_reply *rep);
 
+/* api_upload.c: XEP-0363 PUT and GET under /upload/, outside the route
+ * table (their bodies are files, streamed to disk, not JSON). */
+struct api_upload;
+struct MHD_Connection;
+/* 1 if the request target is under /upload/. */
+int api_upload_match(const char *uri);
+/* libmicrohttpd's access handler for such a request, called as it is
+ * (*state NULL on the first call); *status gets the answer's status once
+ * one is queued. Returns an enum MHD_Result. */
+int api_upload_handle(struct api_server *srv, struct MHD_Connection *c, const char *uri,
+                      const char *method, const char *data, size_t *data_size,
+                      struct api_upload **state, int *status);
+/* The request is over: a PUT that did not finish leaves nothing on disk
+ * and frees its slot. NULL is a no-op. */
+void api_upload_done(struct api_server *srv, struct api_upload *state);
+/* The admin endpoints. */
+void api_uploads_list(struct api_server *srv, struct api_request *req,
+                      struct api_reply *rep);
+void api_uploads_delete(struct api_server *srv, struct api_request *req,
+                        struct api_reply *rep);
+
 /* The OpenAPI document, built into the binary from api/openapi.yaml. */
 extern const char api_openapi_yaml[];
 extern const size_t api_openapi_yaml_len;

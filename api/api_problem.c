@@ -32,6 +32,10 @@ static const struct {
     {"not-implemented", "Not implemented yet"},
     {"unavailable", "Service unavailable"},
     {"internal", "Internal error"},
+    /* uploads (api_upload.c) */
+    {"length-required", "Length required"},
+    {"expired", "Upload URL expired"},
+    {"bad-signature", "Upload URL not valid"},
 };
 
 void api_reply_free(struct api_reply *rep)

@@ -19,6 +19,7 @@ static const char *const messages_params[] = {"user", "peer",  "room",  "since",
                                               "q",    "order", "limit", "cursor", NULL};
 static const char *const export_params[] = {"user",  "peer",   "room", "since",
                                             "until", "format", NULL};
+static const char *const uploads_params[] = {"user", "room", "limit", "cursor", NULL};
 
 const struct api_route api_routes[] = {
     {"GET", "/healthz", api_health_alive, API_ROUTE_PUBLIC, "/healthz", NULL},
@@ -61,6 +62,9 @@ const struct api_route api_routes[] = {
      "/api/v1/rooms/{room}/members/{user}", NULL},
     {"GET", "/api/v1/stats", api_stats_get, 0, "/api/v1/stats", NULL},
     {"GET", "/api/v1/audit", api_audit_list, 0, "/api/v1/audit", page_params},
+    {"GET", "/api/v1/uploads", api_uploads_list, 0, "/api/v1/uploads", uploads_params},
+    {"DELETE", "/api/v1/uploads/{id}", api_uploads_delete, 0, "/api/v1/uploads/{id}",
+     NULL},
 };
 const size_t api_nroutes = sizeof(api_routes) / sizeof(api_routes[0]);
 

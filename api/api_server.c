@@ -58,6 +58,7 @@ struct api_server {
     char *host, *tls_cert_pem, *tls_key_pem;
     char *domain, *muc_domain, *conninfo, *migrations_dir, *metrics_token;
     char *web_dir, *modules_dir; /* the web admin's files (api_static.c); NULL: none */
+    char *upload_dir;            /* api_upload.c */
     struct db_read_pool *pool;
     struct MHD_Daemon *daemon;
     int port;
@@ -77,6 +78,8 @@ struct api_exchange {
     int status;
     char addr[64];  /* the client's address, for handlers */
     char method[8]; /* a copy, for the log line at completion */
+    int upload;     /* under /upload/: api_upload.c answers */
+    struct api_upload *upload_state;
 };
 
 static int64_t now_us(void)
@@ -512,6 +515,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (!x || !x->uri)
         return MHD_NO; /* out of memory: drop the connection */
     struct api_reply rep = {0};
+    if (x->phase == 0 && api_upload_match(x->uri))
+        x->upload = 1;
+    if (x->upload) {
+        if (x->phase == 0) {
+            x->phase = 1;
+            snprintf(x->method, sizeof(x->method), "%s", method);
+        }
+        return api_upload_handle(x->srv, c, x->uri, method, upload, upload_size,
+                                 &x->upload_state, &x->status) == MHD_YES
+                   ? MHD_YES
+                   : MHD_NO;
+    }
     if (x->phase == 0) {
         x->phase = 1;
         x->req.method = method;
@@ -584,6 +599,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                  x->method[0] ? x->method : "-", x->route ? x->route->pattern : "-",
                  status, (double)us / 1000.0, x->addr[0] ? x->addr : "-");
     }
+    api_upload_done(srv, x->upload_state);
     api_path_free(&x->req.path);
     api_query_free(&x->req.query);
     free(x->req.actor);
@@ -650,6 +666,7 @@ void api_server_stop(struct api_server *srv)
     free(srv->metrics_token);
     free(srv->web_dir);
     free(srv->modules_dir);
+    free(srv->upload_dir);
     free(srv);
 }
 
@@ -668,7 +685,8 @@ int api_server_start(const struct api_config *cfg, struct api_server **out)
         dup_opt(cfg->muc_domain, &srv->muc_domain) ||
         dup_opt(cfg->conninfo, &srv->conninfo) ||
         dup_opt(cfg->migrations_dir, &srv->migrations_dir) ||
-        dup_opt(cfg->metrics_token, &srv->metrics_token))
+        dup_opt(cfg->metrics_token, &srv->metrics_token) ||
+        dup_opt(cfg->upload_dir, &srv->upload_dir))
         goto fail;
     srv->cfg = *cfg;
     srv->cfg.host = srv->host;
@@ -677,6 +695,7 @@ int api_server_start(const struct api_config *cfg, struct api_server **out)
     srv->cfg.conninfo = srv->conninfo;
     srv->cfg.migrations_dir = srv->migrations_dir;
     srv->cfg.metrics_token = srv->metrics_token;
+    srv->cfg.upload_dir = srv->upload_dir;
     srv->cfg.threads = cfg->threads > 0 ? cfg->threads : 4;
     /* The web admin's folder: PARLEY_WEB_DIR, else the source tree's
      * web-admin/ (CMake's API_DEFAULT_WEB_DIR); empty serves no pages. The

@@ -43,6 +43,21 @@ const struct db_stmt db_admin_stmts[] = {
     {"admin_room_send", "SELECT parley_admin_room_send($1, $2, $3, $4::uuid, $5)"},
     /* db_admin_audit */
     {"admin_audit", "SELECT 't' FROM parley_admin_audit($1, $2, $3, $4::jsonb)"},
+    /* uploads (db_upload.c, migrations/0010_uploads.sql) */
+    /* db_upload_put_begin */
+    {"upload_put_begin", "SELECT parley_upload_put_begin($1, $2, $3::bigint, $4)"},
+    /* db_upload_check */
+    {"upload_check", "SELECT parley_upload_check($1, $2, $3::bigint, $4)"},
+    /* db_upload_put_end */
+    {"upload_put_end", "SELECT CASE WHEN parley_upload_put_end($1, $2::boolean)"
+                       " THEN 't' END"},
+    /* db_upload_get */
+    {"upload_get", "SELECT size || ' ' || content_type FROM parley_upload_get($1, $2)"},
+    /* db_upload_list */
+    {"upload_list",
+     "SELECT parley_admin_uploads($1, $2::uuid, $3::bigint, $4::int)::text"},
+    /* db_upload_delete */
+    {"upload_delete", "SELECT parley_admin_upload_delete($1, $2::bigint)"},
 };
 const size_t db_admin_nstmts = sizeof(db_admin_stmts) / sizeof(db_admin_stmts[0]);
 

@@ -170,6 +170,12 @@ void db_displayed_free(struct db_job *job);
         DB_ROSTER_DESC(DB_JOB_MARK_DISPLAYED, "mark_displayed",                          \
                        DB_ROSTER_STMT_DISPLAYED, db_displayed)
 
+/* db_upload.c: the XEP-0363 slot job. */
+extern const struct db_stmt db_upload_slot_stmts[1];
+int db_upload_slot_send(PGconn *conn, const char *node, struct db_job *job);
+int db_upload_slot_read(struct db_job *job, const PGresult *res);
+void db_upload_slot_free(struct db_job *job);
+
 /* db_listen.c */
 
 /* The listener thread: LISTEN parley_user_state, report disabled users. */

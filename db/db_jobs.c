@@ -416,7 +416,10 @@ static const struct db_job_desc db_job_descs[] = {
     /* rooms and the archive: db_job_room.h */
     DB_ROOM_JOB_DESCS /* ends with a comma */
         /* the user's own PEP nodes: db_job_pep.h */
-        DB_PEP_JOB_DESCS};
+        DB_PEP_JOB_DESCS,
+    /* file upload: db_upload.c */
+    [DB_JOB_UPLOAD_SLOT] = {"upload_slot", db_upload_slot_stmts, 1, db_upload_slot_send,
+                            NULL, db_upload_slot_read, db_upload_slot_free}};
 
 /* A kind added to the enum without a row here fails to compile; a row
  * left out in the middle would be all zeroes, which db_jobs_test checks

@@ -51,6 +51,8 @@ enum db_job_kind {
     DB_JOB_PEP_GET,     /* a node's items: bookmarks, displayed positions */
     DB_JOB_PEP_PUBLISH, /* one item; a displayed position moves the read state */
     DB_JOB_PEP_RETRACT, /* one bookmark */
+    /* file upload (db_upload.c) */
+    DB_JOB_UPLOAD_SLOT, /* an XEP-0363 slot, if the quota allows it */
 
     DB_JOB__COUNT, /* not a kind: the number of kinds */
 };
@@ -426,6 +428,21 @@ struct db_pep_job {
     size_t count;              /* out, GET */
 };
 
+/* DB_JOB_UPLOAD_SLOT: a slot row, granted when the owner's files, PUTs
+ * under way and open slots leave room for `size` under `quota`. */
+struct db_upload_slot_job {
+    char *owner;        /* username */
+    char *name;         /* the file name, checked by the submitter */
+    char *content_type; /* checked by the submitter */
+    char *path_key;     /* the random of the URL (auth_upload_pathkey) */
+    int64_t size;
+    int64_t quota;
+    int ttl_s;          /* how long the PUT URL lasts */
+    int64_t id;         /* out: the upload's id; 0: over the quota */
+    int64_t used;       /* out: what the owner used before this slot */
+    int64_t expires_us; /* out: the PUT URL's end, microseconds since the epoch */
+};
+
 struct db_job {
     struct pl_mailbox_item item; /* must stay first */
     enum db_job_kind kind;
@@ -463,6 +480,7 @@ struct db_job {
         struct db_room_list_job room_list;                 /* DB_JOB_ROOM_LIST */
         struct db_mam_query_job mam;                       /* DB_JOB_MAM_QUERY */
         struct db_pep_job pep;                             /* DB_JOB_PEP_* */
+        struct db_upload_slot_job upload_slot;             /* DB_JOB_UPLOAD_SLOT */
     } u;
 };
 

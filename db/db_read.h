@@ -183,6 +183,43 @@ int db_admin_room_send(struct db_read_pool *pool, const char *actor, const char 
 int db_admin_audit(struct db_read_pool *pool, const char *actor, const char *action,
                    const char *target, const char *details_json);
 
+/* File upload (db_upload.c, migrations/0010_uploads.sql): what the
+ * admin API's listener asks when it takes a PUT or serves a GET, and the
+ * admin endpoints. Path keys are checked by the caller (32 hex digits). */
+
+/* What a slot says of a PUT of name, size and content_type (NULL: none)
+ * to its URL. */
+enum db_upload_state {
+    DB_UPLOAD_OK,      /* the slot takes it */
+    DB_UPLOAD_NONE,    /* no such slot, or another name */
+    DB_UPLOAD_SIZE,    /* another length than the slot's */
+    DB_UPLOAD_TYPE,    /* another content type than the slot's */
+    DB_UPLOAD_USED,    /* a PUT came before */
+    DB_UPLOAD_EXPIRED, /* the slot's time is over */
+};
+/* Claims the slot when *state is DB_UPLOAD_OK (claim 1), or only says
+ * what a PUT would get (claim 0). PL_OK with *state set, or PL_EIO. */
+int db_upload_put_begin(struct db_read_pool *pool, const char *path_key, const char *name,
+                        int64_t size, const char *content_type, int claim,
+                        enum db_upload_state *state);
+/* The PUT ended: ok 1 marks the file stored; 0 frees the slot again. */
+int db_upload_put_end(struct db_read_pool *pool, const char *path_key, int ok);
+/* A stored file: its size and content type (*content_type the caller's);
+ * PL_ENOENT if none has that key and name. */
+int db_upload_get(struct db_read_pool *pool, const char *path_key, const char *name,
+                  int64_t *size, char **content_type);
+/* One page of uploads, newest first: a user's (owner, a username), a
+ * room's (room_id, a checked uuid) or all (both NULL), after cursor (an
+ * upload id; 0: the newest). *json is {"items": [{"id", "owner", "room",
+ * "room_id", "name", "size", "content_type", "created_at", "stored",
+ * "stored_at"}...], "next_cursor", "total_bytes"}. */
+int db_upload_list(struct db_read_pool *pool, const char *owner, const char *room_id,
+                   int64_t cursor, int limit, char **json);
+/* Deletes an upload with its audit row; *path_key (the caller's) names its
+ * file. PL_ENOENT if there is no such upload. */
+int db_upload_delete(struct db_read_pool *pool, const char *actor, int64_t id,
+                     char **path_key);
+
 /* Export (db_export.c): the messages of a user, a conversation or a room,
  * oldest first, read on a connection of its own in one snapshot (a
  * repeatable-read transaction), a batch of rows at a time after the last id

@@ -3,6 +3,7 @@
  * (migrate, token). */
 #include "api.h"
 #include "auth_jwt.h"
+#include "auth_upload.h"
 #include "chat.h"
 #include "db_migrate.h"
 #include "db_store.h"
@@ -17,6 +18,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
+#include <sys/stat.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -134,6 +136,48 @@ static void public_ws_url(const struct pl_config *cfg, char *out, size_t outlen)
                  cfg->xmpp_port);
 }
 
+/* The base of XEP-0363 upload URLs (the admin API's listener serves
+ * them): the configured one, else the proxy's https origin, else this
+ * listener (the domain when it binds every address). */
+static void public_upload_url(const struct pl_config *cfg, char *out, size_t outlen)
+{
+    int tls = cfg->tls_cert && cfg->tls_key;
+    const char *host = cfg->api_host;
+    if (strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0)
+        host = cfg->domain;
+    if (cfg->upload_url)
+        snprintf(out, outlen, "%.*s", (int)strcspn(cfg->upload_url, "?#"),
+                 cfg->upload_url);
+    else if (cfg->behind_proxy)
+        snprintf(out, outlen, "https://%s", cfg->domain);
+    else
+        snprintf(out, outlen, "%s://%s%s%s:%d", tls ? "https" : "http",
+                 strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "",
+                 cfg->api_port);
+    size_t n = strlen(out);
+    while (n && out[n - 1] == '/')
+        out[--n] = '\0';
+}
+
+/* The upload folder, made if missing (its parents too), private to us. */
+static int make_upload_dir(const char *dir)
+{
+    char path[4096];
+    if (snprintf(path, sizeof(path), "%s", dir) >= (int)sizeof(path))
+        return PL_EINVAL;
+    for (char *p = path + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(path, 0700) != 0 && errno != EEXIST)
+            return PL_EIO;
+        *p = '/';
+    }
+    if (mkdir(path, 0700) != 0 && errno != EEXIST)
+        return PL_EIO;
+    return PL_OK;
+}
+
 /* Plain listeners only on loopback, unless a TLS proxy is in front
  * (PARLEY_BEHIND_PROXY) or the operator says so (PARLEY_ALLOW_PLAIN_WS): a
  * token must not cross a network in the clear. The XMPP listener checks
@@ -211,6 +255,13 @@ static int cmd_check_config(const struct pl_config *cfg)
            cfg->behind_proxy ? "yes" : "no",
            cfg->trusted_proxies ? cfg->trusted_proxies : "none", cfg->jwt_alg,
            cfg->jwt_public_key ? " public key" : " secret", db);
+    char upload_url[512];
+    public_upload_url(cfg, upload_url, sizeof(upload_url));
+    if (cfg->upload_enabled)
+        printf("uploads:        %s/upload/ in %s (max %lld bytes, quota %lld per user)\n",
+               upload_url, cfg->upload_dir, cfg->upload_max, cfg->upload_quota);
+    else
+        printf("uploads:        off\n");
     return ok ? 0 : 1;
 }
 
@@ -324,6 +375,23 @@ static int cmd_serve(const struct pl_config *cfg)
     struct loop_drain drain = {NULL, NULL};
     char err[512] = "", ws_url[512];
     public_ws_url(cfg, ws_url, sizeof(ws_url));
+    /* XEP-0363: the key that signs PUT URLs, and where files go. */
+    struct auth_upload_key upload_key;
+    char upload_url[512];
+    int upload = cfg->upload_enabled;
+    public_upload_url(cfg, upload_url, sizeof(upload_url));
+    /* A folder that cannot be made turns the service off (not advertised,
+     * /upload/ 404) rather than keeping the chat server down. */
+    if (upload &&
+        auth_upload_key_init(&upload_key, cfg->upload_secret,
+                             cfg->jwt_public_key ? NULL : cfg->jwt_secret) != PL_OK) {
+        pl_error(0, NULL, "file upload is off: no random source for its key");
+        upload = 0;
+    } else if (upload && make_upload_dir(cfg->upload_dir) != PL_OK) {
+        pl_warn(0, NULL, "file upload is off: cannot make PARLEY_UPLOAD_DIR %s: %s",
+                cfg->upload_dir, strerror(errno));
+        upload = 0;
+    }
     memset(&metrics, 0, sizeof(metrics));
 
     if (make_verifier(cfg, &verifier) != PL_OK)
@@ -357,6 +425,11 @@ static int cmd_serve(const struct pl_config *cfg)
         .room_creation_admins = cfg->room_creation_admins,
         .room_catchup_max = cfg->room_catchup_max,
         .mam_max_page = cfg->mam_max_page,
+        .upload_url = upload ? upload_url : NULL,
+        .upload_key = upload ? &upload_key : NULL,
+        .upload_max = cfg->upload_max,
+        .upload_quota = cfg->upload_quota,
+        .upload_ttl = cfg->upload_ttl,
     };
     if (xmpp_parser_new(&parser) != PL_OK || chat_server_new(&cc, &chat) != PL_OK)
         goto out;
@@ -428,6 +501,9 @@ static int cmd_serve(const struct pl_config *cfg)
         .verifier = verifier,
         .metrics = &metrics,
         .ws_url = ws_url,
+        .upload_dir = cfg->upload_dir,
+        .upload_key = upload ? &upload_key : NULL,
+        .upload_max = cfg->upload_max,
     };
     pthread_sigmask(SIG_BLOCK, &stop_sigs, &old);
     rc = api_server_start(&ac, &api);

@@ -106,6 +106,9 @@ static int apply(struct pl_config *cfg, const char *name, const char *value, cha
         {"PARLEY_METRICS_TOKEN", &cfg->metrics_token},
         {"PARLEY_TRUSTED_PROXIES", &cfg->trusted_proxies},
         {"PARLEY_WS_URL", &cfg->ws_url},
+        {"PARLEY_UPLOAD_DIR", &cfg->upload_dir},
+        {"PARLEY_UPLOAD_URL", &cfg->upload_url},
+        {"PARLEY_UPLOAD_SECRET", &cfg->upload_secret},
     };
     for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
         if (strcmp(name, strs[i].name) == 0)
@@ -169,6 +172,26 @@ static int apply(struct pl_config *cfg, const char *name, const char *value, cha
         if (rc == PL_OK && n > (catchup ? 10000u : 1000u))
             rc = PL_EINVAL;
         *(catchup ? &cfg->room_catchup_max : &cfg->mam_max_page) = (int)n;
+    } else if (strcmp(name, "PARLEY_UPLOAD_MAX_BYTES") == 0 ||
+               strcmp(name, "PARLEY_UPLOAD_QUOTA_BYTES") == 0) {
+        size_t n = 0;
+        rc = parse_size(value, &n);
+        if (rc == PL_OK && n > (size_t)1 << 50)
+            rc = PL_EINVAL;
+        *(name[14] == 'M' ? &cfg->upload_max : &cfg->upload_quota) = (long long)n;
+    } else if (strcmp(name, "PARLEY_UPLOAD_SLOT_TTL") == 0) {
+        size_t n = 0;
+        rc = parse_size(value, &n);
+        if (rc == PL_OK && n > 86400)
+            rc = PL_EINVAL;
+        cfg->upload_ttl = (int)n;
+    } else if (strcmp(name, "PARLEY_UPLOAD") == 0) {
+        if (strcmp(value, "1") == 0 || strcmp(value, "true") == 0)
+            cfg->upload_enabled = 1;
+        else if (strcmp(value, "0") == 0 || strcmp(value, "false") == 0)
+            cfg->upload_enabled = 0;
+        else
+            rc = PL_EINVAL;
     } else if (strcmp(name, "PARLEY_ALLOW_PLAIN_WS") == 0) {
         cfg->allow_plain_public = strcmp(value, "1") == 0 || strcmp(value, "true") == 0;
     } else if (strcmp(name, "PARLEY_BEHIND_PROXY") == 0) {
@@ -266,6 +289,13 @@ static const char *const env_names_deploy[] = {
     "PARLEY_WS_URL",
 };
 
+/* The file upload settings (XEP-0363). */
+static const char *const env_names_upload[] = {
+    "PARLEY_UPLOAD",          "PARLEY_UPLOAD_DIR",       "PARLEY_UPLOAD_URL",
+    "PARLEY_UPLOAD_SECRET",   "PARLEY_UPLOAD_MAX_BYTES", "PARLEY_UPLOAD_QUOTA_BYTES",
+    "PARLEY_UPLOAD_SLOT_TTL",
+};
+
 int pl_config_load(struct pl_config *cfg, const char *path, char *err, size_t errlen)
 {
     memset(cfg, 0, sizeof(*cfg));
@@ -280,11 +310,15 @@ int pl_config_load(struct pl_config *cfg, const char *path, char *err, size_t er
     cfg->max_roster_items = 1000;
     cfg->room_catchup_max = 1000;
     cfg->mam_max_page = 250;
+    cfg->upload_enabled = 1;
+    cfg->upload_max = 50LL * 1024 * 1024;
+    cfg->upload_quota = 1LL << 30;
+    cfg->upload_ttl = 300;
     int rc = PL_ENOMEM;
     if (set_str(&cfg->domain, "localhost") || set_str(&cfg->xmpp_host, "127.0.0.1") ||
         set_str(&cfg->api_host, "127.0.0.1") ||
         set_str(&cfg->migrations_dir, PL_DEFAULT_MIGRATIONS_DIR) ||
-        set_str(&cfg->log_level, "info"))
+        set_str(&cfg->log_level, "info") || set_str(&cfg->upload_dir, ".local/uploads"))
         goto fail;
     if (path && (rc = load_file(cfg, path, err, errlen)) != PL_OK)
         goto fail;
@@ -296,6 +330,11 @@ int pl_config_load(struct pl_config *cfg, const char *path, char *err, size_t er
     for (size_t i = 0; i < sizeof(env_names_deploy) / sizeof(env_names_deploy[0]); i++) {
         const char *v = getenv(env_names_deploy[i]);
         if (v && (rc = apply(cfg, env_names_deploy[i], v, err, errlen)) != PL_OK)
+            goto fail;
+    }
+    for (size_t i = 0; i < sizeof(env_names_upload) / sizeof(env_names_upload[0]); i++) {
+        const char *v = getenv(env_names_upload[i]);
+        if (v && (rc = apply(cfg, env_names_upload[i], v, err, errlen)) != PL_OK)
             goto fail;
     }
     if (!cfg->domain) {
@@ -346,6 +385,14 @@ void pl_config_free(struct pl_config *cfg)
     cfg->trusted_proxies = NULL;
     free(cfg->ws_url);
     cfg->ws_url = NULL;
+    free(cfg->upload_dir);
+    cfg->upload_dir = NULL;
+    free(cfg->upload_url);
+    cfg->upload_url = NULL;
+    if (cfg->upload_secret)
+        explicit_bzero(cfg->upload_secret, strlen(cfg->upload_secret));
+    free(cfg->upload_secret);
+    cfg->upload_secret = NULL;
 }
 
 int pl_config_addr_in_list(const char *list, const char *addr)

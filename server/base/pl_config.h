@@ -48,6 +48,18 @@ struct pl_config {
                                  whose X-Forwarded-For is believed, or NULL */
     char *ws_url;             /* PARLEY_WS_URL: the public WebSocket URL host-meta
                                  announces, or NULL (derived) */
+
+    /* file upload (XEP-0363) */
+    char *upload_dir;       /* PARLEY_UPLOAD_DIR: where files are kept */
+    char *upload_url;       /* PARLEY_UPLOAD_URL: the public base of upload URLs
+                               ("https://chat.example.com"), or NULL (derived
+                               from PARLEY_API_ADDR) */
+    char *upload_secret;    /* PARLEY_UPLOAD_SECRET: signs PUT URLs, or NULL
+                               (derived from the JWT secret) */
+    long long upload_max;   /* PARLEY_UPLOAD_MAX_BYTES: the largest file */
+    long long upload_quota; /* PARLEY_UPLOAD_QUOTA_BYTES: per user */
+    int upload_ttl;         /* PARLEY_UPLOAD_SLOT_TTL: seconds a PUT URL lasts */
+    int upload_enabled;     /* PARLEY_UPLOAD: 0 turns the service off */
 };
 
 /* Fills `cfg` with defaults, then `path` (if not NULL), then the environment.

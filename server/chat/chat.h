@@ -10,6 +10,7 @@
 #include "xmpp_stream.h"
 
 struct chat_server;
+struct auth_upload_key;
 
 struct chat_config {
     const char *domain;         /* borrowed for the server's lifetime */
@@ -27,6 +28,13 @@ struct chat_config {
     int room_creation_admins; /* 1: only the admin API creates rooms */
     int room_catchup_max;     /* messages a returning member gets (0: 1000) */
     int mam_max_page;         /* the largest archive page (0: 250) */
+
+    /* file upload (XEP-0363, chat_upload.c) */
+    const char *upload_url; /* the URLs' base ("http://host:port"); NULL: no service */
+    const struct auth_upload_key *upload_key; /* signs PUT URLs; borrowed */
+    int64_t upload_max;                       /* the largest file (0: 50 MiB) */
+    int64_t upload_quota;                     /* bytes per user (0: 1 GiB) */
+    int upload_ttl;                           /* seconds a PUT URL lasts (0: 300) */
 };
 
 /* Where chat sends its jobs: db_store_submit at wiring, a recorder in unit

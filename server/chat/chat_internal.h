@@ -183,6 +183,13 @@ struct chat_server {
     int room_creation_admins; /* only the admin API creates rooms */
     int room_catchup_max;     /* messages a returning member gets at most */
     int mam_max_page;         /* the largest archive page */
+
+    /* file upload (chat_upload.c) */
+    char *upload_url; /* NULL: no upload service */
+    const struct auth_upload_key *upload_key;
+    int64_t upload_max;
+    int64_t upload_quota;
+    int upload_ttl;
 };
 
 /* chat_route.c: where a stanza goes, decided once. */
@@ -294,6 +301,18 @@ void chat_room_free_all(struct chat_server *cs);
 void chat_mam_handle(struct chat_server *cs, struct chat_session *s,
                      const struct xmpp_stanza *st, const char *room);
 void chat_mam_done(struct chat_server *cs, struct db_job *job, struct chat_op *op);
+
+/* chat_upload.c: XEP-0363 HTTP File Upload, served by the domain. */
+#define XMPP_NS_HTTP_UPLOAD "urn:xmpp:http:upload:0"
+/* Adds the upload service's identity, feature and max-file-size form to
+ * the server's disco#info query (nothing without a service). */
+int chat_upload_disco(struct chat_server *cs, struct xmpp_node *query);
+/* A slot request (`req`, the iq's payload in the upload namespace) to the
+ * server; borrows st. */
+void chat_upload_request(struct chat_server *cs, struct chat_session *s,
+                         const struct xmpp_stanza *st, const struct xmpp_node *req);
+void chat_upload_slot_done(struct chat_server *cs, struct db_job *job,
+                           struct chat_op *op);
 
 /* Helpers shared by the features (chat_server.c). */
 /* An op for a job submitted on behalf of s (NULL: no session). */

@@ -124,7 +124,16 @@ static void answer(struct chat_server *cs, struct chat_session *s, struct xmpp_s
     if (!ns) {
         reply_error(s, iq, self, "modify", "bad-request");
     } else if (get && strcmp(ns, XMPP_NS_DISCO_INFO) == 0 && strcmp(name, "query") == 0) {
-        send_and_free(s, disco_info(self, iq, payload, to_server));
+        struct xmpp_node *res = disco_info(self, iq, payload, to_server);
+        /* The domain is also the XEP-0363 upload service. */
+        struct xmpp_node *q =
+            res ? xmpp_node_child(res, "query", XMPP_NS_DISCO_INFO) : NULL;
+        if (q && to_server && !xmpp_node_attr(payload, "node") &&
+            chat_upload_disco(cs, q) != PL_OK) {
+            xmpp_node_free(res);
+            res = NULL;
+        }
+        send_and_free(s, res);
     } else if (get && strcmp(ns, XMPP_NS_DISCO_ITEMS) == 0 &&
                strcmp(name, "query") == 0) {
         struct xmpp_node *res = xmpp_stanza_iq_result(iq, self);
@@ -149,6 +158,8 @@ static void answer(struct chat_server *cs, struct chat_session *s, struct xmpp_s
         chat_pep_iq(cs, s, st, payload);
     } else if ((own || to_server) && strcmp(ns, XMPP_NS_CARBONS) == 0) {
         chat_carbons_iq(cs, s, st, payload);
+    } else if (to_server && strcmp(ns, XMPP_NS_HTTP_UPLOAD) == 0) {
+        chat_upload_request(cs, s, st, payload);
     } else if (strcmp(ns, XMPP_NS_MAM) == 0 && !to_server) {
         /* XEP-0313: one's own archive; nobody else's. */
         if (own)

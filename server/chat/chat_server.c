@@ -30,6 +30,9 @@ int chat_server_new(const struct chat_config *cfg, struct chat_server **out)
     cs->room_creation_admins = cfg->room_creation_admins;
     cs->room_catchup_max = cfg->room_catchup_max > 0 ? cfg->room_catchup_max : 1000;
     cs->mam_max_page = cfg->mam_max_page > 0 ? cfg->mam_max_page : 250;
+    cs->upload_max = cfg->upload_max > 0 ? cfg->upload_max : 50 * 1024 * 1024;
+    cs->upload_quota = cfg->upload_quota > 0 ? cfg->upload_quota : INT64_C(1) << 30;
+    cs->upload_ttl = cfg->upload_ttl > 0 ? cfg->upload_ttl : 300;
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     cs->boot = (uint64_t)now.tv_sec * 1000000u + (uint64_t)now.tv_nsec / 1000u;
@@ -37,6 +40,14 @@ int chat_server_new(const struct chat_config *cfg, struct chat_server **out)
         xmpp_parser_new(&cs->parser) != PL_OK) {
         chat_server_free(cs);
         return PL_ENOMEM;
+    }
+    if (cfg->upload_url && cfg->upload_key) {
+        cs->upload_url = strdup(cfg->upload_url);
+        cs->upload_key = cfg->upload_key;
+        if (!cs->upload_url) {
+            chat_server_free(cs);
+            return PL_ENOMEM;
+        }
     }
     *out = cs;
     return PL_OK;
@@ -281,6 +292,9 @@ void chat_server_complete(struct chat_server *cs, struct db_job *job)
     case DB_JOB_PEP_RETRACT:
         chat_pep_done(cs, job, op);
         break;
+    case DB_JOB_UPLOAD_SLOT:
+        chat_upload_slot_done(cs, job, op);
+        break;
     case DB_JOB_MARK_DELIVERED:
     case DB_JOB_MARK_RECEIVED:
     case DB_JOB_PRESENCE:
@@ -313,5 +327,6 @@ void chat_server_free(struct chat_server *cs)
     free(cs->domain);
     free(cs->muc_domain);
     free(cs->node);
+    free(cs->upload_url);
     free(cs);
 }

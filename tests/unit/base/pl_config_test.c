@@ -218,6 +218,60 @@ static void test_addr_and_loopback(void **state)
     assert_false(pl_config_is_loopback("10.0.0.1"));
 }
 
+static void test_upload_settings(void **state)
+{
+    const char *names[] = {"PARLEY_UPLOAD",           "PARLEY_UPLOAD_DIR",
+                           "PARLEY_UPLOAD_MAX_BYTES", "PARLEY_UPLOAD_QUOTA_BYTES",
+                           "PARLEY_UPLOAD_SLOT_TTL",  "PARLEY_UPLOAD_URL",
+                           "PARLEY_UPLOAD_SECRET"};
+    const size_t n = sizeof(names) / sizeof(names[0]);
+    for (size_t i = 0; i < n; i++)
+        unsetenv(names[i]);
+    struct pl_config cfg;
+    char err[256];
+    assert_int_equal(pl_config_load(&cfg, NULL, err, sizeof(err)), PL_OK);
+    assert_int_equal(cfg.upload_enabled, 1);
+    assert_string_equal(cfg.upload_dir, ".local/uploads");
+    assert_true(cfg.upload_max == 50LL * 1024 * 1024);
+    assert_true(cfg.upload_quota == 1LL << 30);
+    assert_int_equal(cfg.upload_ttl, 300);
+    assert_null(cfg.upload_url);
+    assert_null(cfg.upload_secret);
+    pl_config_free(&cfg);
+
+    setenv("PARLEY_UPLOAD", "0", 1);
+    setenv("PARLEY_UPLOAD_DIR", "/srv/files", 1);
+    setenv("PARLEY_UPLOAD_MAX_BYTES", "1000", 1);
+    setenv("PARLEY_UPLOAD_QUOTA_BYTES", "5000", 1);
+    setenv("PARLEY_UPLOAD_SLOT_TTL", "60", 1);
+    setenv("PARLEY_UPLOAD_URL", "https://chat.example.org", 1);
+    setenv("PARLEY_UPLOAD_SECRET", "s3cret", 1);
+    assert_int_equal(pl_config_load(&cfg, NULL, err, sizeof(err)), PL_OK);
+    assert_int_equal(cfg.upload_enabled, 0);
+    assert_string_equal(cfg.upload_dir, "/srv/files");
+    assert_true(cfg.upload_max == 1000);
+    assert_true(cfg.upload_quota == 5000);
+    assert_int_equal(cfg.upload_ttl, 60);
+    assert_string_equal(cfg.upload_url, "https://chat.example.org");
+    assert_string_equal(cfg.upload_secret, "s3cret");
+    pl_config_free(&cfg);
+
+    const char *bad[][2] = {{"PARLEY_UPLOAD", "maybe"},
+                            {"PARLEY_UPLOAD_MAX_BYTES", "0"},
+                            {"PARLEY_UPLOAD_MAX_BYTES", "-1"},
+                            {"PARLEY_UPLOAD_QUOTA_BYTES", "lots"},
+                            {"PARLEY_UPLOAD_SLOT_TTL", "86401"}};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        for (size_t k = 0; k < n; k++)
+            unsetenv(names[k]);
+        setenv(bad[i][0], bad[i][1], 1);
+        assert_int_equal(pl_config_load(&cfg, NULL, err, sizeof(err)), PL_EINVAL);
+        assert_non_null(strstr(err, bad[i][0]));
+    }
+    for (size_t i = 0; i < n; i++)
+        unsetenv(names[i]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -228,6 +282,7 @@ int main(void)
         cmocka_unit_test(test_addr_and_loopback),
         cmocka_unit_test(test_presence_settings),
         cmocka_unit_test(test_rooms_and_archive),
+        cmocka_unit_test(test_upload_settings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
