@@ -528,3 +528,17 @@ void db_room_list_free(struct db_job *job)
     db_room_strv_free(&l->names, l->count);
     free(l->username);
 }
+
+/* ---- DB_EVENT_ROOM, DB_EVENT_ROOM_MESSAGE: made by the listener for the
+ * admin API's room changes (0008), never sent ---- */
+
+void db_room_event_free(struct db_job *job)
+{
+    free(job->u.room_event.jid);
+}
+
+void db_room_message_event_free(struct db_job *job)
+{
+    free(job->u.room_message.room);
+    free(job->u.room_message.stanza_xml);
+}

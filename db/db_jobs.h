@@ -47,6 +47,11 @@ enum db_job_kind {
     DB_JOB_ROOM_DESTROY,      /* delete a room (its archive stays) */
     DB_JOB_ROOM_LIST,         /* the rooms a user may see */
     DB_JOB_MAM_QUERY,         /* one page of an archive (XEP-0313) */
+    /* room changes the admin API made (parley_admin, 0008) */
+    DB_EVENT_ROOM,         /* not submitted: a room's configuration or
+                              affiliations changed, or it was deleted */
+    DB_EVENT_ROOM_MESSAGE, /* not submitted: the admin API stored a message
+                              in a room that may be loaded here */
 
     DB_JOB__COUNT, /* not a kind: the number of kinds */
 };
@@ -251,6 +256,19 @@ struct db_message_event {
 
 /* ---- rooms and the archive (db_job_room.c, db_job_mam.c) ---- */
 
+/* DB_EVENT_ROOM: the room to read again. */
+struct db_room_event {
+    char *jid; /* the room's bare JID */
+};
+
+/* DB_EVENT_ROOM_MESSAGE: a room message as stored. */
+struct db_room_message_event {
+    int64_t id;
+    char *room;            /* the room's bare JID */
+    char *stanza_xml;      /* as stored: from room/nick (or the room), no `to` */
+    int64_t created_at_us; /* microseconds since the epoch */
+};
+
 struct db_room_affiliation {
     char *username;
     char *affiliation; /* "owner", "admin", "member" or "outcast" */
@@ -405,6 +423,8 @@ struct db_job {
         struct db_room_destroy_job room_destroy;           /* DB_JOB_ROOM_DESTROY */
         struct db_room_list_job room_list;                 /* DB_JOB_ROOM_LIST */
         struct db_mam_query_job mam;                       /* DB_JOB_MAM_QUERY */
+        struct db_room_event room_event;                   /* DB_EVENT_ROOM */
+        struct db_room_message_event room_message;         /* DB_EVENT_ROOM_MESSAGE */
     } u;
 };
 

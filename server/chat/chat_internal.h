@@ -233,6 +233,11 @@ void chat_session_kick(struct chat_server *cs, struct chat_session *s,
  * the store's listener (PostgreSQL NOTIFY): kicks and stored messages. */
 void chat_admin_kick(struct chat_server *cs, const struct db_kick_event *ev);
 void chat_admin_message(struct chat_server *cs, const struct db_message_event *ev);
+/* chat_room_events.c: the admin API's room changes (0008): a room to read
+ * again, and a message it stored in a room. */
+void chat_room_event(struct chat_server *cs, const struct db_room_event *ev);
+void chat_room_event_message(struct chat_server *cs,
+                             const struct db_room_message_event *ev);
 
 /* chat_message.c */
 void chat_message_handle(struct chat_server *cs, struct chat_session *s,

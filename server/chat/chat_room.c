@@ -337,6 +337,12 @@ static void occupant_id(const struct chat_room *r, const char *username, char *o
     snprintf(out, outlen, "%016" PRIx64 "%016" PRIx64, a, b);
 }
 
+void chat_room_occupant_id(const struct chat_room *r, const char *username, char *out,
+                           size_t outlen)
+{
+    occupant_id(r, username, out, outlen);
+}
+
 static struct chat_occupant *occ_new(struct chat_server *cs, struct chat_room *r,
                                      const char *username)
 {
@@ -978,6 +984,10 @@ static void fill(struct chat_room *r, struct db_room_load_job *l)
 static void loaded(struct chat_server *cs, struct db_job *job, struct chat_op *op)
 {
     struct chat_room *r = op && op->room ? pl_map_get(&cs->rooms, op->room) : NULL;
+    if (r && r->state == CHAT_ROOM_READY && job->kind == DB_JOB_ROOM_LOAD) {
+        chat_room_reloaded(cs, r, job);
+        return;
+    }
     if (!r || (r->state != CHAT_ROOM_LOADING && r->state != CHAT_ROOM_CREATING))
         return;
     struct db_room_load_job *l = &job->u.room_load;
@@ -1010,6 +1020,10 @@ static void loaded(struct chat_server *cs, struct db_job *job, struct chat_op *o
     } else {
         r->state = CHAT_ROOM_MISSING;
     }
+    /* Changed by the admin API while this load was out: what it read may
+     * be older than the change. */
+    if (r->stale && r->state == CHAT_ROOM_READY)
+        chat_room_reload(cs, r);
     drain(cs, r);
 }
 

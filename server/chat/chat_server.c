@@ -276,6 +276,12 @@ void chat_server_complete(struct chat_server *cs, struct db_job *job)
     case DB_JOB_MAM_QUERY:
         chat_mam_done(cs, job, op);
         break;
+    case DB_EVENT_ROOM:
+        chat_room_event(cs, &job->u.room_event);
+        break;
+    case DB_EVENT_ROOM_MESSAGE:
+        chat_room_event_message(cs, &job->u.room_message);
+        break;
     case DB_JOB_MARK_DELIVERED:
     case DB_JOB_MARK_RECEIVED:
     case DB_JOB_PRESENCE:
