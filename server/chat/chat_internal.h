@@ -292,6 +292,9 @@ void chat_room_written(struct chat_server *cs, struct chat_session *s, int64_t i
 /* A room job completed. */
 void chat_room_complete(struct chat_server *cs, struct db_job *job, struct chat_op *op);
 void chat_room_free_all(struct chat_server *cs);
+/* The service shuts down: every occupant's sessions get their own
+ * unavailable presence with status 332 (XEP-0045). */
+void chat_room_shutdown(struct chat_server *cs);
 
 /* chat_mam.c: the archive (XEP-0313). */
 /* An archive iq (urn:xmpp:mam:2) for the user's own archive (room NULL) or

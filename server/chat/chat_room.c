@@ -1100,6 +1100,27 @@ void chat_room_session_gone(struct chat_server *cs, struct chat_session *s)
     echoes_free(s);
 }
 
+/* XEP-0045's status 332: removed because the service is shutting down.
+ * Each seat gets its own unavailable presence (110 and 332), as ejabberd
+ * sends it; the others' departures are not sent one by one (a 500-member
+ * room would queue 250,000 frames while the server stops), since every
+ * occupant is told that it is leaving because the service is. The seats stay:
+ * the sessions' ends remove them, as for any end. */
+static void shutdown_room(const char *key, void *value, void *arg)
+{
+    struct chat_room *r = value;
+    static const int code = 332;
+    for (struct chat_occupant *o = r->occupants; o; o = o->next)
+        for (struct chat_seat *st = o->seats; st; st = st->next_in_occ)
+            if (!xmpp_stream_is_closing(st->session->stream))
+                self_presence(r, st, "unavailable", &code, 1, NULL);
+}
+
+void chat_room_shutdown(struct chat_server *cs)
+{
+    pl_map_each(&cs->rooms, shutdown_room, cs);
+}
+
 /* At the end every session is gone, and so is the store: nothing here may
  * touch a session or submit a job. */
 static void free_room_entry(const char *key, void *value, void *arg)

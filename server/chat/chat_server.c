@@ -294,6 +294,11 @@ void chat_server_complete(struct chat_server *cs, struct db_job *job)
     db_job_free(job);
 }
 
+void chat_server_stopping(struct chat_server *cs)
+{
+    chat_room_shutdown(cs);
+}
+
 static void free_user_entry(const char *key, void *value, void *arg)
 {
     /* Sessions belong to streams, which are gone by now. */

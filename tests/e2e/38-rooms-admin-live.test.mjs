@@ -4,13 +4,14 @@
 // the same change made in the room: the destruction presence, 104 for a
 // new configuration, 322 when members-only leaves them out, the new
 // affiliation in a presence (321 removed, 301 banned), and a message sent
-// over REST delivered live, once, like an occupant's.
+// over REST delivered live, once, like an occupant's. And status 332 to
+// every occupant when parleyd shuts down.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 
-import { T, SLOW, xml, useServer, stopsCleanly, online, uniqueUser, stopAll, waitForSql } from "./lib/harness.mjs";
+import { T, SLOW, xml, Server, useServer, stopsCleanly, online, uniqueUser, stopAll, waitForSql } from "./lib/harness.mjs";
 import { api } from "../api/lib/api.mjs";
-import { RNS, codes, item, join, joinFully, say, stanzaId, occupantId } from "./lib/rooms.mjs";
+import { RNS, newRoom, codes, item, join, joinFully, say, stanzaId, occupantId } from "./lib/rooms.mjs";
 
 const srv = useServer();
 
@@ -201,6 +202,33 @@ test("POST /messages to a room: delivered live to its occupants once, like an oc
         }
     } finally {
         await stopAll(a, b);
+    }
+});
+
+
+test("parleyd shutting down (SIGTERM): every occupant gets its unavailable presence with 332 before the stream ends", SLOW, async () => {
+    const own = new Server({ name: "parleyd-332" });
+    await own.start();
+    const a = await online(own, uniqueUser("sa"));
+    const b = await online(own, uniqueUser("sb"));
+    const b2 = await online(own, b.username, { resource: "second" });
+    try {
+        const room = newRoom();
+        await joinFully(a, room);
+        await joinFully(b, room);
+        await joinFully(b2, room);
+        await own.stop(); // exit 0 and no sanitizer report, checked by stop()
+        for (const c of [a, b, b2]) {
+            const p = await c.next(
+                (el) => el.is("presence") && el.attrs.from === `${room}/${c.username}` && el.attrs.type === "unavailable",
+                "own 332 presence",
+            );
+            assert.deepEqual(codes(p).sort(), [110, 332], `${p}`);
+            assert.equal(item(p).attrs.role, "none");
+        }
+    } finally {
+        await stopAll(a, b, b2);
+        if (own.alive()) await own.stop();
     }
 });
 
