@@ -542,3 +542,26 @@ void db_room_message_event_free(struct db_job *job)
     free(job->u.room_message.room);
     free(job->u.room_message.stanza_xml);
 }
+
+/* ---- DB_JOB_ROOM_OCCUPANT ---- */
+
+const struct db_stmt db_room_occupant_stmts[1] = {
+    /* db_room_occupant_send */
+    {"room_occupant", "SELECT parley_room_occupant($1, $2, $3, $4, $5, $6)"},
+};
+
+int db_room_occupant_send(PGconn *conn, const char *node, struct db_job *job)
+{
+    const struct db_room_occupant_job *o = &job->u.room_occupant;
+    const char *p[6] = {o->room_id,  o->session,  node,
+                        o->username, o->resource, o->present ? "true" : "false"};
+    return db_room_send(conn, "room_occupant", 6, p);
+}
+
+void db_room_occupant_free(struct db_job *job)
+{
+    free(job->u.room_occupant.room_id);
+    free(job->u.room_occupant.session);
+    free(job->u.room_occupant.username);
+    free(job->u.room_occupant.resource);
+}

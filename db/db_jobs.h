@@ -52,6 +52,8 @@ enum db_job_kind {
                               affiliations changed, or it was deleted */
     DB_EVENT_ROOM_MESSAGE, /* not submitted: the admin API stored a message
                               in a room that may be loaded here */
+    DB_JOB_ROOM_OCCUPANT,  /* a session joined or left a room (the API's
+                              occupants, 0008) */
 
     DB_JOB__COUNT, /* not a kind: the number of kinds */
 };
@@ -261,6 +263,16 @@ struct db_room_event {
     char *jid; /* the room's bare JID */
 };
 
+/* DB_JOB_ROOM_OCCUPANT: one session in one room, or no longer. The node
+ * is the store's. */
+struct db_room_occupant_job {
+    char *room_id; /* uuid */
+    char *session; /* the session's name (chat_session.via) */
+    char *username;
+    char *resource;
+    int present; /* 1: joined; 0: left */
+};
+
 /* DB_EVENT_ROOM_MESSAGE: a room message as stored. */
 struct db_room_message_event {
     int64_t id;
@@ -425,6 +437,7 @@ struct db_job {
         struct db_mam_query_job mam;                       /* DB_JOB_MAM_QUERY */
         struct db_room_event room_event;                   /* DB_EVENT_ROOM */
         struct db_room_message_event room_message;         /* DB_EVENT_ROOM_MESSAGE */
+        struct db_room_occupant_job room_occupant;         /* DB_JOB_ROOM_OCCUPANT */
     } u;
 };
 

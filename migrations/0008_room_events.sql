@@ -118,3 +118,90 @@ BEGIN
     RETURN v_out;
 END
 $$;
+
+-- ---------------------------------------------------------------------------
+-- Who is in a room now, for the admin API (GET /api/v1/rooms/{id}). The
+-- occupants live in the loop's memory, which the API never reads; the loop
+-- writes this table through the store instead: a row when one of its
+-- sessions joins a room (a seat: a user's second session is a second row),
+-- deleted when that session leaves it or ends (DB_JOB_ROOM_OCCUPANT, on the
+-- room's shard, so a session's join and leave commit in that order). Rows
+-- carry the node: with several nodes each writes its own, and a node that
+-- starts again (after a crash too) deletes the rows of its last run in
+-- parley_node_restart, as it does its sessions. A row may trail the room
+-- by a store batch (a few milliseconds); the loop is never waited for.
+-- ---------------------------------------------------------------------------
+
+CREATE TABLE room_occupants (
+    room_id   uuid NOT NULL,
+    session   text NOT NULL,        -- the session's name, as in deliveries.delivered_via
+    node      text NOT NULL,
+    username  text NOT NULL,
+    resource  text NOT NULL,
+    joined_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (room_id, session)
+);
+-- A starting node deletes its rows.
+CREATE INDEX room_occupants_node ON room_occupants (node);
+
+-- p_present: the session is in the room (a row, once), else it left. A
+-- room deleted meanwhile gets no row. No foreign key: a room deleted while
+-- the job waits must not fail the store's batch.
+CREATE FUNCTION parley_room_occupant(p_room uuid, p_session text, p_node text,
+                                     p_username text, p_resource text, p_present boolean)
+RETURNS void
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    IF p_present THEN
+        INSERT INTO room_occupants (room_id, session, node, username, resource)
+        SELECT p_room, p_session, p_node, p_username, p_resource
+        WHERE EXISTS (SELECT 1 FROM rooms WHERE id = p_room)
+        ON CONFLICT (room_id, session) DO NOTHING;
+    ELSE
+        DELETE FROM room_occupants WHERE room_id = p_room AND session = p_session;
+    END IF;
+END
+$$;
+
+-- A room's occupants as the API shows them: one entry per user, with the
+-- resources of their sessions in the room and when the first joined.
+CREATE FUNCTION parley_room_occupants_json(p_room uuid)
+RETURNS json
+LANGUAGE sql STABLE
+AS $$
+    SELECT coalesce(json_agg(json_build_object('username', o.username,
+                                               'resources', o.resources,
+                                               'since', o.since) ORDER BY o.username),
+                    '[]'::json)
+    FROM (SELECT username, array_agg(resource ORDER BY resource) AS resources,
+                 min(joined_at) AS since
+          FROM room_occupants WHERE room_id = p_room GROUP BY username) o
+$$;
+
+-- The rows of a room deleted over the API go with it.
+CREATE FUNCTION parley_room_occupants_gone() RETURNS trigger
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    DELETE FROM room_occupants WHERE room_id = OLD.id;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER rooms_occupants_gone AFTER DELETE ON rooms
+    FOR EACH ROW EXECUTE FUNCTION parley_room_occupants_gone();
+
+-- A starting node: what parley_node_restart did, and its occupants' rows.
+ALTER FUNCTION parley_node_restart(text) RENAME TO parley_node_restart_0002;
+CREATE FUNCTION parley_node_restart(p_node text)
+RETURNS int
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    n int;
+BEGIN
+    n := parley_node_restart_0002(p_node);
+    DELETE FROM room_occupants WHERE node = p_node;
+    RETURN n;
+END
+$$;

@@ -386,6 +386,32 @@ static void occ_free(struct chat_server *cs, struct chat_occupant *occ)
     free(occ);
 }
 
+/* The API's view of who is in the room (room_occupants, 0008): a row per
+ * seat, written on the room's shard so a join and its leave commit in that
+ * order. Best effort: a lost row is corrected by the next restart. */
+static void seat_record(struct chat_seat *seat, int present)
+{
+    struct chat_room *r = seat->occ->room;
+    struct chat_session *s = seat->session;
+    struct chat_server *cs = s->cs;
+    if (!r->id[0] || !s->via)
+        return;
+    struct db_job *job = db_job_new(DB_JOB_ROOM_OCCUPANT);
+    struct chat_op *op = job ? chat_op_new(cs, NULL) : NULL;
+    struct db_room_occupant_job *o = job ? &job->u.room_occupant : NULL;
+    if (!op || !(op->room = strdup(r->jid)) || !(o->room_id = strdup(r->id)) ||
+        !(o->session = strdup(s->via)) || !(o->username = strdup(seat->occ->nick)) ||
+        !(o->resource = strdup(s->resource ? s->resource : ""))) {
+        pl_error(0, r->jid, "out of memory recording a room occupant");
+        chat_op_free(cs, op);
+        db_job_free(job);
+        return;
+    }
+    o->present = present;
+    job->owner = op;
+    chat_submit(cs, job, r->jid);
+}
+
 static struct chat_seat *seat_add(struct chat_occupant *occ, struct chat_session *s)
 {
     struct chat_seat *st = calloc(1, sizeof(*st));
@@ -404,6 +430,8 @@ static struct chat_seat *seat_add(struct chat_occupant *occ, struct chat_session
 static void seat_free(struct chat_seat *seat)
 {
     struct chat_occupant *occ = seat->occ;
+    if (seat->recorded)
+        seat_record(seat, 0);
     for (struct chat_seat **p = &occ->seats; *p; p = &(*p)->next_in_occ) {
         if (*p == seat) {
             *p = seat->next_in_occ;
@@ -659,6 +687,8 @@ static void join(struct chat_server *cs, struct chat_room *r, struct chat_sessio
     }
     parse_history(cs, seat, st->node);
     seat->recent = !new_occ;
+    seat_record(seat, 1);
+    seat->recorded = 1;
     /* XEP-0045 section 7.2.3: the others' presence first, the newcomer's
      * to the others, then its own with 110 last. */
     for (struct chat_occupant *o = r->occupants; o; o = o->next)
@@ -1057,6 +1087,11 @@ void chat_room_complete(struct chat_server *cs, struct db_job *job, struct chat_
         return;
     case DB_JOB_ROOM_LIST:
         list_done(cs, job, op);
+        return;
+    case DB_JOB_ROOM_OCCUPANT:
+        if (job->status != PL_OK)
+            pl_warn(0, op ? op->room : NULL, "recording a room occupant failed: %s",
+                    pl_strerror(job->status));
         return;
     default:
         return;

@@ -148,6 +148,7 @@ struct chat_seat {
     int64_t cursor;        /* the last archive id the history loads returned */
     int64_t lowest_missed; /* the first live message not held (0: none) */
     uint64_t gen;          /* tells a history job's answer whether it is ours */
+    int recorded;          /* a room_occupants row was asked for (0008) */
 };
 
 /* The room frames queued to one session, in order, with their rooms: what

@@ -279,6 +279,9 @@ void chat_server_complete(struct chat_server *cs, struct db_job *job)
     case DB_EVENT_ROOM:
         chat_room_event(cs, &job->u.room_event);
         break;
+    case DB_JOB_ROOM_OCCUPANT:
+        chat_room_complete(cs, job, op);
+        break;
     case DB_EVENT_ROOM_MESSAGE:
         chat_room_event_message(cs, &job->u.room_message);
         break;

@@ -5,7 +5,7 @@
 -- that records what would have been sent (search_path puts public first;
 -- 0008's functions call pg_notify unqualified).
 BEGIN;
-SELECT plan(13);
+SELECT plan(21);
 
 CREATE TEMP TABLE sent (n serial, channel text, payload text);
 CREATE FUNCTION public.pg_notify(p_channel text, p_payload text) RETURNS void
@@ -56,6 +56,36 @@ CREATE TEMP TABLE deleted AS
 SELECT is((SELECT array[(SELECT ok::text FROM deleted), string_agg(payload, ',')] FROM sent),
           array['true', 'room:' || (SELECT jid FROM jid_before)],
           'a delete notifies room:JID (the loop finds it gone)');
+
+-- room_occupants: a row per session in a room, written by the loop
+CREATE TEMP TABLE occ AS
+    SELECT (parley_admin_room_create('root', 'conference.localhost', 'Occ', NULL, false,
+                                     '[]'::json)->>'id')::uuid AS id;
+SELECT parley_room_occupant((SELECT id FROM occ), 'n1/1/1', 'n1', 'ann', 'desk', true);
+SELECT parley_room_occupant((SELECT id FROM occ), 'n1/1/1', 'n1', 'ann', 'desk', true);
+SELECT parley_room_occupant((SELECT id FROM occ), 'n2/1/7', 'n2', 'ann', 'phone', true);
+SELECT parley_room_occupant((SELECT id FROM occ), 'n1/1/2', 'n1', 'bob', 'web', true);
+SELECT parley_room_occupant(gen_random_uuid(), 'n1/1/3', 'n1', 'bob', 'web', true);
+SELECT is((SELECT count(*)::int FROM room_occupants WHERE room_id = (SELECT id FROM occ)), 3,
+          'a row per session, once');
+SELECT is((SELECT count(*)::int FROM room_occupants WHERE session = 'n1/1/3'), 0,
+          'none for a room that does not exist');
+SELECT is((SELECT json_agg(json_build_array(o->>'username', o->'resources'))::text
+           FROM json_array_elements(parley_room_occupants_json((SELECT id FROM occ))) o),
+          '[["ann", ["desk","phone"]], ["bob", ["web"]]]',
+          'the API''s occupants: one per user, with the resources on every node');
+SELECT parley_room_occupant((SELECT id FROM occ), 'n1/1/2', 'n1', 'bob', 'web', false);
+SELECT is((SELECT array_agg(session ORDER BY session) FROM room_occupants
+           WHERE room_id = (SELECT id FROM occ)),
+          ARRAY['n1/1/1', 'n2/1/7'], 'a leave deletes that session''s row');
+SELECT is(parley_node_restart('n1'), 0, 'a node starts again');
+SELECT is((SELECT array_agg(session) FROM room_occupants WHERE room_id = (SELECT id FROM occ)),
+          ARRAY['n2/1/7'],
+          'its rows of the last run are gone, another node''s stay');
+SELECT ok(parley_admin_room_delete('root', (SELECT id FROM occ)), 'the room is deleted');
+SELECT is((SELECT count(*)::int FROM room_occupants WHERE room_id = (SELECT id FROM occ)), 0,
+          'and its occupants'' rows with it');
+SELECT is(parley_room_occupants_json(gen_random_uuid())::text, '[]', 'no occupants: []');
 
 SELECT * FROM finish();
 ROLLBACK;
