@@ -5,7 +5,7 @@
 -- that records what would have been sent (search_path puts public first;
 -- 0008's functions call pg_notify unqualified).
 BEGIN;
-SELECT plan(21);
+SELECT plan(22);
 
 CREATE TEMP TABLE sent (n serial, channel text, payload text);
 CREATE FUNCTION public.pg_notify(p_channel text, p_payload text) RETURNS void
