@@ -230,6 +230,21 @@ void chat_room_message(struct chat_server *cs, struct chat_room *r,
 void chat_room_msg_stored(struct chat_server *cs, struct db_job *job, struct chat_op *op);
 void chat_room_subject_done(struct chat_server *cs, struct db_job *job,
                             struct chat_op *op);
+/* XEP-0045 section 7.5: a message to room/nick from seat's occupant (NULL:
+ * not one), to every session of that occupant. Borrows st. */
+void chat_room_private(struct chat_server *cs, struct chat_room *r,
+                       struct chat_session *s, struct chat_seat *seat,
+                       const struct xmpp_stanza *st);
+/* The muc#user <x/> of a message if it carries an <invite/>, else NULL. */
+const struct xmpp_node *chat_room_invitation(const struct xmpp_node *msg);
+/* Section 7.8.2: a mediated invitation from an occupant. In a members-only
+ * room (owners and admins only) the invitees become members first, then
+ * the invitations go out. Borrows st. */
+void chat_room_invite(struct chat_server *cs, struct chat_room *r, struct chat_session *s,
+                      struct chat_seat *seat, const struct xmpp_stanza *st);
+/* Sends the invitations of msg from the room to each invitee's sessions. */
+void chat_room_invites_forward(struct chat_server *cs, struct chat_room *r,
+                               const char *inviter, const struct xmpp_node *msg);
 /* The subject message a joining session gets last. */
 struct pl_frame *chat_room_subject_frame(const struct chat_room *r);
 /* Starts the seat's history (after its self-presence). */

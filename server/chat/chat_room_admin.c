@@ -654,7 +654,11 @@ void chat_room_affiliations_done(struct chat_server *cs, struct db_job *job,
         }
         xmpp_node_free(extra);
     }
-    if (s)
+    if (strcmp(op->request->name, "message") == 0)
+        /* A mediated invitation's memberships (chat_room_invite): now the
+         * invitations. */
+        chat_room_invites_forward(cs, r, op->user, op->request);
+    else if (s)
         send_node(s, xmpp_stanza_iq_result(op->request, r->jid));
     chat_room_release(cs, r);
 }
