@@ -410,8 +410,11 @@ void db_room_affiliations_free(struct db_job *job)
 
 const struct db_stmt db_room_config_stmts[1] = {
     /* db_room_config_send */
-    {"room_config", "UPDATE rooms SET name = $2, description = $3, members_only = $4,"
-                    " public = $5, change_subject = $6 WHERE id = $1"},
+    /* Other nodes that have the room loaded read it again (0008). */
+    {"room_config",
+     "WITH u AS (UPDATE rooms SET name = $2, description = $3,"
+     " members_only = $4, public = $5, change_subject = $6 WHERE id = $1"
+     " RETURNING jid) SELECT pg_notify('parley_admin', 'room:' || jid) FROM u"},
 };
 
 int db_room_config_send(PGconn *conn, const char *node, struct db_job *job)
@@ -438,7 +441,9 @@ void db_room_config_free(struct db_job *job)
 const struct db_stmt db_room_subject_stmts[1] = {
     /* db_room_subject_send */
     {"room_subject",
-     "UPDATE rooms SET subject = $2, subject_by = $3, subject_at = now() WHERE id = $1"},
+     "WITH u AS (UPDATE rooms SET subject = $2, subject_by = $3, subject_at = now()"
+     " WHERE id = $1 RETURNING jid) SELECT pg_notify('parley_admin', 'room:' || jid) "
+     "FROM u"},
 };
 
 int db_room_subject_send(PGconn *conn, const char *node, struct db_job *job)
@@ -460,7 +465,9 @@ void db_room_subject_free(struct db_job *job)
 
 const struct db_stmt db_room_destroy_stmts[1] = {
     /* db_room_destroy_send */
-    {"room_destroy", "DELETE FROM rooms WHERE id = $1 RETURNING id"},
+    /* Other nodes that have the room loaded find it gone (0008). */
+    {"room_destroy", "WITH d AS (DELETE FROM rooms WHERE id = $1 RETURNING id, jid)"
+                     " SELECT id, pg_notify('parley_admin', 'room:' || jid) FROM d"},
 };
 
 int db_room_destroy_send(PGconn *conn, const char *node, struct db_job *job)

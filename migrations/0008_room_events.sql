@@ -205,3 +205,26 @@ BEGIN
     RETURN n;
 END
 $$;
+
+-- ---------------------------------------------------------------------------
+-- The same for changes made over XMPP, so that the other nodes that have
+-- the room loaded see them: the room jobs' statements (db_job_room.c)
+-- notify `room:JID` for configuration, subject and destruction, and the
+-- affiliations function is wrapped here. The node that made the change has
+-- applied it already; its own reload finds nothing different and tells
+-- nobody anything twice.
+-- ---------------------------------------------------------------------------
+
+ALTER FUNCTION parley_room_affiliations_set(uuid, text[], text[], text[])
+    RENAME TO parley_room_affiliations_set_0004;
+CREATE FUNCTION parley_room_affiliations_set(p_room uuid, p_usernames text[],
+                                             p_affiliations text[], p_reasons text[])
+RETURNS TABLE (username text, previous text)
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    RETURN QUERY SELECT * FROM parley_room_affiliations_set_0004(p_room, p_usernames,
+                                                                 p_affiliations, p_reasons);
+    PERFORM pg_notify('parley_admin', 'room:' || r.jid) FROM rooms r WHERE r.id = p_room;
+END
+$$;

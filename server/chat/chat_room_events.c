@@ -13,7 +13,9 @@
  * differs, as XEP-0045 says for the same change made over XMPP: 104 for a
  * new configuration, 322 for non-members of a room now members-only, the
  * new affiliation in a presence, 321 and 301 for who has to go, and the
- * destruction presence when the room is gone. Reading again is idempotent:
+ * destruction presence when the room is gone. Changes made over XMPP on
+ * another node arrive the same way (0008 has the room jobs notify too),
+ * with a new subject sent to the occupants. Reading again is idempotent:
  * a notification seen twice, or a change this node already applied, tells
  * nobody anything twice. */
 #include "chat_room.h"
@@ -121,6 +123,16 @@ void chat_room_reloaded(struct chat_server *cs, struct chat_room *r, struct db_j
     }
     int was_members_only = r->members_only;
     int config_changed = take_config(r, l);
+    /* A subject set on another node (0008's statements notify it too). */
+    int subject_changed =
+        !same_str(r->subject, l->subject) || !same_str(r->subject_by, l->subject_by);
+    if (subject_changed) {
+        free(r->subject);
+        free(r->subject_by);
+        r->subject = l->subject;
+        r->subject_by = l->subject_by;
+        l->subject = l->subject_by = NULL;
+    }
     struct pl_map old = r->affs;
     r->affs = (struct pl_map)PL_MAP_INIT;
     for (size_t i = 0; i < l->naffs; i++) {
@@ -130,6 +142,12 @@ void chat_room_reloaded(struct chat_server *cs, struct chat_room *r, struct db_j
     }
     if (config_changed)
         chat_room_status_message(cs, r, 104);
+    if (subject_changed) {
+        struct pl_frame *f = chat_room_subject_frame(r);
+        if (f)
+            chat_room_broadcast(cs, r, 0, f);
+        pl_frame_unref(f);
+    }
     struct xmpp_node *extra = reason_extra();
     struct chat_occupant *o = r->occupants;
     while (o) {

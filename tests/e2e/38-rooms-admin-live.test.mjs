@@ -5,13 +5,14 @@
 // new configuration, 322 when members-only leaves them out, the new
 // affiliation in a presence (321 removed, 301 banned), and a message sent
 // over REST delivered live, once, like an occupant's. And status 332 to
-// every occupant when parleyd shuts down.
+// every occupant when parleyd shuts down; and changes made over XMPP on one
+// node reaching the room another node has loaded.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 
 import { T, SLOW, xml, Server, useServer, stopsCleanly, online, uniqueUser, stopAll, waitForSql } from "./lib/harness.mjs";
 import { api } from "../api/lib/api.mjs";
-import { RNS, newRoom, codes, item, join, joinFully, say, stanzaId, occupantId } from "./lib/rooms.mjs";
+import { RNS, newRoom, codes, item, join, joinFully, say, stanzaId, occupantId, submitForm } from "./lib/rooms.mjs";
 
 const srv = useServer();
 
@@ -229,6 +230,56 @@ test("parleyd shutting down (SIGTERM): every occupant gets its unavailable prese
     } finally {
         await stopAll(a, b, b2);
         if (own.alive()) await own.stop();
+    }
+});
+
+test("changes made over XMPP on one node reach the room loaded on another: 104, subject, 301, destruction", SLOW, async () => {
+    const other = new Server({ name: "parleyd-node2" });
+    await other.start();
+    const a = await online(srv, uniqueUser("na"));
+    const b = await online(other, uniqueUser("nb"));
+    const c = await online(other, uniqueUser("nc"));
+    try {
+        const room = newRoom();
+        await joinFully(a, room); // created on this node, a owner
+        await joinFully(b, room); // loaded by the other node too
+        await joinFully(c, room);
+        const form = xml(
+            "iq",
+            { type: "set", to: room },
+            xml("query", { xmlns: RNS.owner }, submitForm(RNS.config, { "muc#roomconfig_roomname": "Renamed" })),
+        );
+        assert.equal((await a.iq(form)).attrs.type, "result");
+        await a.next(statusMessage(room, 104), "104 on this node");
+        await b.next(statusMessage(room, 104), "104 on the other node");
+        await c.next(statusMessage(room, 104), "104 for c");
+        await a.send(xml("message", { type: "groupchat", to: room }, xml("subject", {}, "Across nodes")));
+        const subj = await b.next((el) => el.is("message") && el.getChildText("subject") === "Across nodes", "the subject");
+        assert.equal(subj.attrs.from, `${room}/${a.username}`);
+        const ban = xml(
+            "iq",
+            { type: "set", to: room },
+            xml("query", { xmlns: RNS.admin }, xml("item", { jid: `${b.username}@localhost`, affiliation: "outcast" })),
+        );
+        assert.equal((await a.iq(ban)).attrs.type, "result");
+        const banned = await b.next(
+            presenceOf(room, b.username, (el) => el.attrs.type === "unavailable" && codes(el).includes(110)),
+            "b banned on the other node",
+        );
+        assert.ok(codes(banned).includes(301));
+        const destroy = xml("iq", { type: "set", to: room }, xml("query", { xmlns: RNS.owner }, xml("destroy", {})));
+        assert.equal((await a.iq(destroy)).attrs.type, "result");
+        const gone = await c.next(
+            presenceOf(room, c.username, (el) => el.attrs.type === "unavailable" && codes(el).includes(110)),
+            "c told of the destruction on the other node",
+        );
+        assert.ok(gone.getChild("x", RNS.user).getChild("destroy"));
+        // the node that made each change told its own occupant once
+        await a.sync();
+        await a.expectNone(statusMessage(room, 104), "a second 104", 300);
+    } finally {
+        await stopAll(a, b, c);
+        await other.stop();
     }
 });
 

@@ -5,7 +5,7 @@
 -- that records what would have been sent (search_path puts public first;
 -- 0008's functions call pg_notify unqualified).
 BEGIN;
-SELECT plan(22);
+SELECT plan(23);
 
 CREATE TEMP TABLE sent (n serial, channel text, payload text);
 CREATE FUNCTION public.pg_notify(p_channel text, p_payload text) RETURNS void
@@ -86,6 +86,17 @@ SELECT ok(parley_admin_room_delete('root', (SELECT id FROM occ)), 'the room is d
 SELECT is((SELECT count(*)::int FROM room_occupants WHERE room_id = (SELECT id FROM occ)), 0,
           'and its occupants'' rows with it');
 SELECT is(parley_room_occupants_json(gen_random_uuid())::text, '[]', 'no occupants: []');
+
+-- the XMPP path's affiliation changes notify too (other nodes)
+DELETE FROM sent;
+CREATE TEMP TABLE x AS
+    SELECT (parley_admin_room_create('root', 'conference.localhost', 'X', NULL, false,
+                                     '[]'::json)->>'id')::uuid AS id;
+SELECT count(*) FROM parley_room_affiliations_set((SELECT id FROM x), ARRAY['ann'],
+                                                   ARRAY['member'], ARRAY[NULL]);
+SELECT is((SELECT array_agg(payload) FROM sent),
+          ARRAY['room:' || (SELECT jid FROM rooms WHERE id = (SELECT id FROM x))],
+          'an affiliation set over XMPP notifies room:JID');
 
 SELECT * FROM finish();
 ROLLBACK;
