@@ -235,11 +235,12 @@ void chat_room_subject_done(struct chat_server *cs, struct db_job *job,
 void chat_room_private(struct chat_server *cs, struct chat_room *r,
                        struct chat_session *s, struct chat_seat *seat,
                        const struct xmpp_stanza *st);
-/* The muc#user <x/> of a message if it carries an <invite/>, else NULL. */
+/* The muc#user <x/> of a message if it carries an <invite/> or a
+ * <decline/>, else NULL. */
 const struct xmpp_node *chat_room_invitation(const struct xmpp_node *msg);
 /* Section 7.8.2: a mediated invitation from an occupant. In a members-only
  * room (owners and admins only) the invitees become members first, then
- * the invitations go out. Borrows st. */
+ * the invitations go out. A <decline/> goes to the inviter. Borrows st. */
 void chat_room_invite(struct chat_server *cs, struct chat_room *r, struct chat_session *s,
                       struct chat_seat *seat, const struct xmpp_stanza *st);
 /* Sends the invitations of msg from the room to each invitee's sessions. */

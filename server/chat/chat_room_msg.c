@@ -96,7 +96,10 @@ void chat_room_private(struct chat_server *cs, struct chat_room *r,
 const struct xmpp_node *chat_room_invitation(const struct xmpp_node *msg)
 {
     const struct xmpp_node *x = xmpp_node_child(msg, "x", XMPP_NS_MUC_USER);
-    return x && xmpp_node_child(x, "invite", NULL) ? x : NULL;
+    return x && (xmpp_node_child(x, "invite", NULL) ||
+                 xmpp_node_child(x, "decline", NULL))
+               ? x
+               : NULL;
 }
 
 /* The username of an invite's `to`, allocated, or NULL and *why set. */
@@ -165,10 +168,53 @@ void chat_room_invites_forward(struct chat_server *cs, struct chat_room *r,
     }
 }
 
+/* Section 7.8.2: an invitee declines; the room passes it to the inviter
+ * (`to`), from the room, with <decline from=invitee/>. Anyone may decline:
+ * they need not be in the room. */
+static void decline(struct chat_server *cs, struct chat_room *r, struct chat_session *s,
+                    const struct xmpp_stanza *st, const struct xmpp_node *d)
+{
+    const char *why = NULL;
+    char *user = invitee(cs, d, &why);
+    if (!user) {
+        chat_reply_error(cs, s, st->node, is(why, "jid-malformed") ? "modify" : "cancel",
+                         why);
+        return;
+    }
+    char *to = chat_bare_jid(cs, user);
+    const struct xmpp_node *reason = xmpp_node_child(d, "reason", NULL);
+    char *text = reason ? xmpp_node_text(reason) : NULL;
+    struct xmpp_node *m = to ? xmpp_node_new("message", XMPP_NS_CLIENT) : NULL;
+    struct xmpp_node *mx = m ? xmpp_node_add(m, "x", XMPP_NS_MUC_USER) : NULL;
+    struct xmpp_node *md = mx ? xmpp_node_add(mx, "decline", NULL) : NULL;
+    int ok = md && xmpp_node_set_attr(m, "from", r->jid) == PL_OK &&
+             xmpp_node_set_attr(m, "to", to) == PL_OK &&
+             xmpp_node_set_attr(md, "from", s->user->bare_jid) == PL_OK;
+    if (ok && text && *text) {
+        struct xmpp_node *rn = xmpp_node_add(md, "reason", NULL);
+        ok = rn && xmpp_node_add_text(rn, text) == PL_OK;
+    }
+    struct pl_frame *f = ok ? chat_frame(m) : NULL;
+    if (f)
+        chat_route_message(chat_user_find(cs, user), NULL, 0, f);
+    else
+        chat_reply_error(cs, s, st->node, "wait", "resource-constraint");
+    pl_frame_unref(f);
+    xmpp_node_free(m);
+    free(text);
+    free(to);
+    free(user);
+}
+
 void chat_room_invite(struct chat_server *cs, struct chat_room *r, struct chat_session *s,
                       struct chat_seat *seat, const struct xmpp_stanza *st)
 {
     const struct xmpp_node *x = chat_room_invitation(st->node);
+    const struct xmpp_node *d = xmpp_node_child(x, "decline", NULL);
+    if (d && !xmpp_node_child(x, "invite", NULL)) {
+        decline(cs, r, s, st, d);
+        return;
+    }
     enum chat_aff aff = chat_room_aff(r, s->user->username);
     if (!seat) {
         chat_reply_error(cs, s, st->node, "cancel",

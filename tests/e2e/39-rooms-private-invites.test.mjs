@@ -2,7 +2,7 @@
 // routed to every session of that occupant from room/sender, not archived
 // in the room. Mediated invitations (section 7.8.2), forwarded from the
 // room; in a members-only room only owners and admins invite, and the
-// invitee becomes a member. XEP-0249 direct invitations are ordinary
+// invitee becomes a member; a decline goes back to the inviter. XEP-0249 direct invitations are ordinary
 // messages and pass through. Nick changes stay refused (31-rooms-join).
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -110,6 +110,28 @@ test("a mediated invitation is forwarded from the room to the invitee, with the 
             { jid: room, u: d.username },
         );
         assert.deepEqual(rows, [["0"]]);
+    } finally {
+        await stopAll(a, d);
+    }
+});
+
+test("a declined invitation goes back to the inviter from the room", T, async () => {
+    const [a, d] = await users("da", "dd");
+    const room = newRoom();
+    try {
+        await joinFully(a, room);
+        await a.send(invite(room, bare(d)));
+        await d.next((el) => el.is("message") && el.attrs.from === room && el.getChild("x", RNS.user), "invitation");
+        await d.send(
+            xml("message", { to: room }, xml("x", { xmlns: RNS.user }, xml("decline", { to: bare(a) }, xml("reason", {}, "busy")))),
+        );
+        const m = await a.next(
+            (el) => el.is("message") && el.attrs.from === room && el.getChild("x", RNS.user)?.getChild("decline"),
+            "the decline",
+        );
+        const dec = m.getChild("x", RNS.user).getChild("decline");
+        assert.equal(dec.attrs.from, bare(d));
+        assert.equal(dec.getChildText("reason"), "busy");
     } finally {
         await stopAll(a, d);
     }
