@@ -190,9 +190,9 @@ static int user_exists(struct api_server *srv, const char *username, const char 
     return rc;
 }
 
-/* A message to a room, stored as the room path stores one. A node that
- * has the room loaded does not see it live (the loop has no room
- * notification): its members get it from the archive when they join. */
+/* A message to a room, stored as the room path stores one; its function
+ * notifies `room-message:ID` at commit (0008), so every node that has the
+ * room loaded sends it to the occupants there. */
 static void send_room(struct api_server *srv, struct api_request *req,
                       struct api_reply *rep, const char *from_user, const char *room,
                       const char *body)

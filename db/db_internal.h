@@ -188,6 +188,10 @@ int db_user_state_parse(const char *payload, char **username, int *disabled);
  * Strings are new (the caller's); PL_EINVAL for anything else. */
 int db_admin_event_parse(const char *payload, char **username, char **resource,
                          int64_t *id);
+/* Parses a room payload of parley_admin (0008): "room:JID" (*jid set, new)
+ * or "room-message:ID" (*id set, *jid NULL). PL_EINVAL for anything else,
+ * PL_ENOMEM. */
+int db_room_event_parse(const char *payload, char **jid, int64_t *id);
 
 /* db_migrate.c */
 

@@ -420,8 +420,11 @@ void db_room_affiliations_free(struct db_job *job)
 
 const struct db_stmt db_room_config_stmts[1] = {
     /* db_room_config_send */
-    {"room_config", "UPDATE rooms SET name = $2, description = $3, members_only = $4,"
-                    " public = $5, change_subject = $6 WHERE id = $1"},
+    /* Other nodes that have the room loaded read it again (0008). */
+    {"room_config",
+     "WITH u AS (UPDATE rooms SET name = $2, description = $3,"
+     " members_only = $4, public = $5, change_subject = $6 WHERE id = $1"
+     " RETURNING jid) SELECT pg_notify('parley_admin', 'room:' || jid) FROM u"},
 };
 
 int db_room_config_send(PGconn *conn, const char *node, struct db_job *job)
@@ -448,7 +451,9 @@ void db_room_config_free(struct db_job *job)
 const struct db_stmt db_room_subject_stmts[1] = {
     /* db_room_subject_send */
     {"room_subject",
-     "UPDATE rooms SET subject = $2, subject_by = $3, subject_at = now() WHERE id = $1"},
+     "WITH u AS (UPDATE rooms SET subject = $2, subject_by = $3, subject_at = now()"
+     " WHERE id = $1 RETURNING jid) SELECT pg_notify('parley_admin', 'room:' || jid) "
+     "FROM u"},
 };
 
 int db_room_subject_send(PGconn *conn, const char *node, struct db_job *job)
@@ -470,7 +475,9 @@ void db_room_subject_free(struct db_job *job)
 
 const struct db_stmt db_room_destroy_stmts[1] = {
     /* db_room_destroy_send */
-    {"room_destroy", "DELETE FROM rooms WHERE id = $1 RETURNING id"},
+    /* Other nodes that have the room loaded find it gone (0008). */
+    {"room_destroy", "WITH d AS (DELETE FROM rooms WHERE id = $1 RETURNING id, jid)"
+                     " SELECT id, pg_notify('parley_admin', 'room:' || jid) FROM d"},
 };
 
 int db_room_destroy_send(PGconn *conn, const char *node, struct db_job *job)
@@ -537,4 +544,41 @@ void db_room_list_free(struct db_job *job)
     db_room_strv_free(&l->jids, l->count);
     db_room_strv_free(&l->names, l->count);
     free(l->username);
+}
+
+/* ---- DB_EVENT_ROOM, DB_EVENT_ROOM_MESSAGE: made by the listener for the
+ * admin API's room changes (0008), never sent ---- */
+
+void db_room_event_free(struct db_job *job)
+{
+    free(job->u.room_event.jid);
+}
+
+void db_room_message_event_free(struct db_job *job)
+{
+    free(job->u.room_message.room);
+    free(job->u.room_message.stanza_xml);
+}
+
+/* ---- DB_JOB_ROOM_OCCUPANT ---- */
+
+const struct db_stmt db_room_occupant_stmts[1] = {
+    /* db_room_occupant_send */
+    {"room_occupant", "SELECT parley_room_occupant($1, $2, $3, $4, $5, $6)"},
+};
+
+int db_room_occupant_send(PGconn *conn, const char *node, struct db_job *job)
+{
+    const struct db_room_occupant_job *o = &job->u.room_occupant;
+    const char *p[6] = {o->room_id,  o->session,  node,
+                        o->username, o->resource, o->present ? "true" : "false"};
+    return db_room_send(conn, "room_occupant", 6, p);
+}
+
+void db_room_occupant_free(struct db_job *job)
+{
+    free(job->u.room_occupant.room_id);
+    free(job->u.room_occupant.session);
+    free(job->u.room_occupant.username);
+    free(job->u.room_occupant.resource);
 }

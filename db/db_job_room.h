@@ -69,6 +69,14 @@ int db_mam_send(PGconn *conn, const char *node, struct db_job *job);
 int db_mam_read(struct db_job *job, const PGresult *res);
 void db_mam_free(struct db_job *job);
 
+extern const struct db_stmt db_room_occupant_stmts[1];
+int db_room_occupant_send(PGconn *conn, const char *node, struct db_job *job);
+void db_room_occupant_free(struct db_job *job);
+
+/* DB_EVENT_ROOM, DB_EVENT_ROOM_MESSAGE (db_listen.c makes them) */
+void db_room_event_free(struct db_job *job);
+void db_room_message_event_free(struct db_job *job);
+
 /* The rows of the job table (db_jobs.c) for these kinds. */
 #define DB_ROOM_JOB_DESCS                                                                \
     [DB_JOB_ROOM_LOAD] =                                                                 \
@@ -110,6 +118,16 @@ void db_mam_free(struct db_job *job);
         {"room_list",       db_room_list_stmts, 1, db_room_list_send, NULL,              \
          db_room_list_read, db_room_list_free},                                          \
     [DB_JOB_MAM_QUERY] = {"mam_query", db_mam_stmts, 1,          db_mam_send,            \
-                          NULL,        db_mam_read,  db_mam_free},
+                          NULL,        db_mam_read,  db_mam_free},                       \
+    [DB_EVENT_ROOM] = {"room_event", NULL, 0, NULL, NULL, NULL, db_room_event_free},     \
+    [DB_EVENT_ROOM_MESSAGE] = {"room_message_event",      NULL, 0, NULL, NULL, NULL,     \
+                               db_room_message_event_free},                              \
+    [DB_JOB_ROOM_OCCUPANT] = {"room_occupant",                                           \
+                              db_room_occupant_stmts,                                    \
+                              1,                                                         \
+                              db_room_occupant_send,                                     \
+                              NULL,                                                      \
+                              NULL,                                                      \
+                              db_room_occupant_free},
 
 #endif

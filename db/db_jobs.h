@@ -53,6 +53,13 @@ enum db_job_kind {
     DB_JOB_PEP_RETRACT, /* one bookmark */
     /* file upload (db_upload.c) */
     DB_JOB_UPLOAD_SLOT, /* an XEP-0363 slot, if the quota allows it */
+    /* room changes the admin API made (parley_admin, 0008) */
+    DB_EVENT_ROOM,         /* not submitted: a room's configuration or
+                              affiliations changed, or it was deleted */
+    DB_EVENT_ROOM_MESSAGE, /* not submitted: the admin API stored a message
+                              in a room that may be loaded here */
+    DB_JOB_ROOM_OCCUPANT,  /* a session joined or left a room (the API's
+                              occupants, 0008) */
 
     DB_JOB__COUNT, /* not a kind: the number of kinds */
 };
@@ -280,6 +287,29 @@ struct db_message_event {
 
 /* ---- rooms and the archive (db_job_room.c, db_job_mam.c) ---- */
 
+/* DB_EVENT_ROOM: the room to read again. */
+struct db_room_event {
+    char *jid; /* the room's bare JID */
+};
+
+/* DB_JOB_ROOM_OCCUPANT: one session in one room, or no longer. The node
+ * is the store's. */
+struct db_room_occupant_job {
+    char *room_id; /* uuid */
+    char *session; /* the session's name (chat_session.via) */
+    char *username;
+    char *resource;
+    int present; /* 1: joined; 0: left */
+};
+
+/* DB_EVENT_ROOM_MESSAGE: a room message as stored. */
+struct db_room_message_event {
+    int64_t id;
+    char *room;            /* the room's bare JID */
+    char *stanza_xml;      /* as stored: from room/nick (or the room), no `to` */
+    int64_t created_at_us; /* microseconds since the epoch */
+};
+
 struct db_room_affiliation {
     char *username;
     char *affiliation; /* "owner", "admin", "member" or "outcast" */
@@ -481,6 +511,9 @@ struct db_job {
         struct db_mam_query_job mam;                       /* DB_JOB_MAM_QUERY */
         struct db_pep_job pep;                             /* DB_JOB_PEP_* */
         struct db_upload_slot_job upload_slot;             /* DB_JOB_UPLOAD_SLOT */
+        struct db_room_event room_event;                   /* DB_EVENT_ROOM */
+        struct db_room_message_event room_message;         /* DB_EVENT_ROOM_MESSAGE */
+        struct db_room_occupant_job room_occupant;         /* DB_JOB_ROOM_OCCUPANT */
     } u;
 };
 

@@ -10,7 +10,13 @@
  * stanza, read here (this thread may block; the loop may not) and only
  * while it is still `stored` for its recipient. A request sent while the
  * listener is disconnected is lost: a kick then waits for the next, and a
- * message for the recipient's next login, as an offline message. */
+ * message for the recipient's next login, as an offline message.
+ *
+ * Room changes (0008): "room:JID" becomes a DB_EVENT_ROOM (the loop reads
+ * the room again if it has it loaded) and "room-message:ID" a
+ * DB_EVENT_ROOM_MESSAGE with the stored room message, read here. Lost while
+ * disconnected: the room keeps its old state in memory until it is next
+ * loaded, and the message is in the room's history for the next join. */
 #include "db_internal.h"
 #include "pl_error.h"
 #include "pl_log.h"
@@ -72,6 +78,86 @@ int db_admin_event_parse(const char *payload, char **username, char **resource,
     return PL_OK;
 }
 
+int db_room_event_parse(const char *payload, char **jid, int64_t *id)
+{
+    *jid = NULL;
+    *id = 0;
+    if (strncmp(payload, "room-message:", 13) == 0) {
+        const char *p = payload + 13;
+        char *end;
+        errno = 0;
+        long long v = strtoll(p, &end, 10);
+        if (*p < '1' || *p > '9' || errno || *end || v < 1)
+            return PL_EINVAL;
+        *id = v;
+        return PL_OK;
+    }
+    if (strncmp(payload, "room:", 5) != 0 || !payload[5] || !strchr(payload + 5, '@') ||
+        strchr(payload + 5, '/'))
+        return PL_EINVAL;
+    *jid = strdup(payload + 5);
+    return *jid ? PL_OK : PL_ENOMEM;
+}
+
+/* Reads room message `id` and hands it to the loop. */
+static void db_listen_room_message(struct db_store *st, PGconn *conn, int64_t id)
+{
+    char idbuf[24];
+    snprintf(idbuf, sizeof(idbuf), "%lld", (long long)id);
+    const char *p[1] = {idbuf};
+    PGresult *res = PQexecPrepared(conn, "admin_room_message", 1, p, NULL, NULL, 0);
+    if (!res || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+        pl_warn(0, NULL, "db: reading admin room message %s failed", idbuf);
+        PQclear(res);
+        return;
+    }
+    struct db_job *job = db_job_new(DB_EVENT_ROOM_MESSAGE);
+    if (job) {
+        job->u.room_message.id = id;
+        job->u.room_message.room = strdup(PQgetvalue(res, 0, 0));
+        job->u.room_message.stanza_xml = strdup(PQgetvalue(res, 0, 1));
+        job->u.room_message.created_at_us = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
+    }
+    PQclear(res);
+    if (!job || !job->u.room_message.room || !job->u.room_message.stanza_xml) {
+        pl_error(0, NULL, "db: out of memory reporting admin room message %s", idbuf);
+        db_job_free(job);
+        return;
+    }
+    job->status = PL_OK;
+    db_store_complete(st, job);
+}
+
+/* A room payload of parley_admin: 1 if it was one (handled), else 0. */
+static int db_listen_room(struct db_store *st, PGconn *conn, const char *payload)
+{
+    if (strncmp(payload, "room", 4) != 0)
+        return 0;
+    char *jid;
+    int64_t id;
+    int rc = db_room_event_parse(payload, &jid, &id);
+    if (rc == PL_EINVAL)
+        return 0;
+    if (rc != PL_OK) {
+        pl_error(0, NULL, "db: out of memory reporting a room change");
+        return 1;
+    }
+    if (!jid) {
+        db_listen_room_message(st, conn, id);
+        return 1;
+    }
+    struct db_job *job = db_job_new(DB_EVENT_ROOM);
+    if (!job) {
+        pl_error(0, jid, "db: out of memory reporting a room change");
+        free(jid);
+        return 1;
+    }
+    job->u.room_event.jid = jid;
+    job->status = PL_OK;
+    db_store_complete(st, job);
+    return 1;
+}
+
 /* Reads message `id` (if still stored for its recipient) and hands it to
  * the loop. */
 static void db_listen_message(struct db_store *st, PGconn *conn, int64_t id)
@@ -107,6 +193,8 @@ static void db_listen_admin(struct db_store *st, PGconn *conn, const char *paylo
 {
     char *username, *resource;
     int64_t id;
+    if (db_listen_room(st, conn, payload))
+        return;
     if (db_admin_event_parse(payload, &username, &resource, &id) != PL_OK) {
         pl_warn(0, NULL, "db: ignoring parley_admin payload '%s'", payload);
         return;
@@ -181,6 +269,16 @@ static int db_listen_setup(struct db_store *st, PGconn *conn)
                     " * 1000000)::bigint FROM messages m JOIN deliveries d"
                     " ON d.message_id = m.id AND d.recipient = m.recipient"
                     " WHERE m.id = $1::bigint AND m.kind = 'chat' AND d.state = 'stored'",
+                    0, NULL);
+    ok = res && PQresultStatus(res) == PGRES_COMMAND_OK;
+    PQclear(res);
+    if (!ok)
+        return PL_EIO;
+    /* db_listen_room_message */
+    res = PQprepare(conn, "admin_room_message",
+                    "SELECT m.room, m.stanza, (extract(epoch FROM m.created_at)"
+                    " * 1000000)::bigint FROM messages m"
+                    " WHERE m.id = $1::bigint AND m.kind = 'groupchat'",
                     0, NULL);
     ok = res && PQresultStatus(res) == PGRES_COMMAND_OK;
     PQclear(res);

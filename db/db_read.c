@@ -124,7 +124,9 @@ struct db_read_pool {
     " 'message_count', (SELECT count(*) FROM messages m"                                 \
     "  WHERE m.kind = 'groupchat' AND m.room = r.jid),"                                  \
     " 'last_activity_at', (SELECT m.created_at FROM messages m"                          \
-    "  WHERE m.kind = 'groupchat' AND m.room = r.jid ORDER BY m.id DESC LIMIT 1)"
+    "  WHERE m.kind = 'groupchat' AND m.room = r.jid ORDER BY m.id DESC LIMIT 1),"       \
+    " 'occupant_count', (SELECT count(DISTINCT o.username) FROM room_occupants o"        \
+    "  WHERE o.room_id = r.id)"
 
 static const struct db_stmt db_read_stmts[] = {
     /* db_read_users_list */
@@ -253,7 +255,8 @@ static const struct db_stmt db_read_stmts[] = {
      " 'members', coalesce((SELECT json_agg(json_build_object("
      "  'username', a.username, 'affiliation', a.affiliation, 'reason', a.reason,"
      "  'updated_at', a.updated_at) ORDER BY a.username)"
-     "  FROM room_affiliations a WHERE a.room_id = r.id), '[]'::json))::text"
+     "  FROM room_affiliations a WHERE a.room_id = r.id), '[]'::json),"
+     " 'occupants', parley_room_occupants_json(r.id))::text"
      " FROM rooms r WHERE r.id = $1::uuid"},
     /* db_read_audit_list */
     {"read_audit_list",

@@ -355,6 +355,13 @@ static void drain_store(void *ctx)
     }
 }
 
+/* The loop is stopping: chat tells what it must before streams end. */
+static void stopping_loop(void *ctx)
+{
+    struct loop_drain *d = ctx;
+    chat_server_stopping(d->chat);
+}
+
 static void submit_job(void *ctx, struct db_job *job, const char *shard_key)
 {
     db_store_submit(ctx, job, shard_key);
@@ -455,6 +462,7 @@ static int cmd_serve(const struct pl_config *cfg)
         .wake = drain_store,
         .ctx = &drain,
         .metrics = &metrics,
+        .stopping = stopping_loop,
     };
     if (check_api_listener(cfg) != PL_OK || ws_server_new(&wc, &ws) != PL_OK)
         goto out;

@@ -54,6 +54,9 @@ void chat_server_hooks(struct chat_server *cs, struct xmpp_stream_hooks *hooks);
 /* Handles one completed store job (or store event) and frees it; on the
  * loop. */
 void chat_server_complete(struct chat_server *cs, struct db_job *job);
+/* The server is shutting down (on the loop, before streams are closed):
+ * room occupants get status 332 (XEP-0045). */
+void chat_server_stopping(struct chat_server *cs);
 /* Frees what is left (call after the transport and the store are gone). */
 void chat_server_free(struct chat_server *cs);
 

@@ -240,6 +240,11 @@ void chat_session_kick(struct chat_server *cs, struct chat_session *s,
  * the store's listener (PostgreSQL NOTIFY): kicks and stored messages. */
 void chat_admin_kick(struct chat_server *cs, const struct db_kick_event *ev);
 void chat_admin_message(struct chat_server *cs, const struct db_message_event *ev);
+/* chat_room_events.c: the admin API's room changes (0008): a room to read
+ * again, and a message it stored in a room. */
+void chat_room_event(struct chat_server *cs, const struct db_room_event *ev);
+void chat_room_event_message(struct chat_server *cs,
+                             const struct db_room_message_event *ev);
 
 /* chat_message.c */
 void chat_message_handle(struct chat_server *cs, struct chat_session *s,
@@ -294,6 +299,9 @@ void chat_room_written(struct chat_server *cs, struct chat_session *s, int64_t i
 /* A room job completed. */
 void chat_room_complete(struct chat_server *cs, struct db_job *job, struct chat_op *op);
 void chat_room_free_all(struct chat_server *cs);
+/* The service shuts down: every occupant's sessions get their own
+ * unavailable presence with status 332 (XEP-0045). */
+void chat_room_shutdown(struct chat_server *cs);
 
 /* chat_mam.c: the archive (XEP-0313). */
 /* An archive iq (urn:xmpp:mam:2) for the user's own archive (room NULL) or

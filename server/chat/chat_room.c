@@ -337,6 +337,12 @@ static void occupant_id(const struct chat_room *r, const char *username, char *o
     snprintf(out, outlen, "%016" PRIx64 "%016" PRIx64, a, b);
 }
 
+void chat_room_occupant_id(const struct chat_room *r, const char *username, char *out,
+                           size_t outlen)
+{
+    occupant_id(r, username, out, outlen);
+}
+
 static struct chat_occupant *occ_new(struct chat_server *cs, struct chat_room *r,
                                      const char *username)
 {
@@ -380,6 +386,32 @@ static void occ_free(struct chat_server *cs, struct chat_occupant *occ)
     free(occ);
 }
 
+/* The API's view of who is in the room (room_occupants, 0008): a row per
+ * seat, written on the room's shard so a join and its leave commit in that
+ * order. Best effort: a lost row is corrected by the next restart. */
+static void seat_record(struct chat_seat *seat, int present)
+{
+    struct chat_room *r = seat->occ->room;
+    struct chat_session *s = seat->session;
+    struct chat_server *cs = s->cs;
+    if (!r->id[0] || !s->via)
+        return;
+    struct db_job *job = db_job_new(DB_JOB_ROOM_OCCUPANT);
+    struct chat_op *op = job ? chat_op_new(cs, NULL) : NULL;
+    struct db_room_occupant_job *o = job ? &job->u.room_occupant : NULL;
+    if (!op || !(op->room = strdup(r->jid)) || !(o->room_id = strdup(r->id)) ||
+        !(o->session = strdup(s->via)) || !(o->username = strdup(seat->occ->nick)) ||
+        !(o->resource = strdup(s->resource ? s->resource : ""))) {
+        pl_error(0, r->jid, "out of memory recording a room occupant");
+        chat_op_free(cs, op);
+        db_job_free(job);
+        return;
+    }
+    o->present = present;
+    job->owner = op;
+    chat_submit(cs, job, r->jid);
+}
+
 static struct chat_seat *seat_add(struct chat_occupant *occ, struct chat_session *s)
 {
     struct chat_seat *st = calloc(1, sizeof(*st));
@@ -398,6 +430,8 @@ static struct chat_seat *seat_add(struct chat_occupant *occ, struct chat_session
 static void seat_free(struct chat_seat *seat)
 {
     struct chat_occupant *occ = seat->occ;
+    if (seat->recorded)
+        seat_record(seat, 0);
     for (struct chat_seat **p = &occ->seats; *p; p = &(*p)->next_in_occ) {
         if (*p == seat) {
             *p = seat->next_in_occ;
@@ -653,6 +687,8 @@ static void join(struct chat_server *cs, struct chat_room *r, struct chat_sessio
     }
     parse_history(cs, seat, st->node);
     seat->recent = !new_occ;
+    seat_record(seat, 1);
+    seat->recorded = 1;
     /* XEP-0045 section 7.2.3: the others' presence first, the newcomer's
      * to the others, then its own with 110 last. */
     for (struct chat_occupant *o = r->occupants; o; o = o->next)
@@ -978,6 +1014,10 @@ static void fill(struct chat_room *r, struct db_room_load_job *l)
 static void loaded(struct chat_server *cs, struct db_job *job, struct chat_op *op)
 {
     struct chat_room *r = op && op->room ? pl_map_get(&cs->rooms, op->room) : NULL;
+    if (r && r->state == CHAT_ROOM_READY && job->kind == DB_JOB_ROOM_LOAD) {
+        chat_room_reloaded(cs, r, job);
+        return;
+    }
     if (!r || (r->state != CHAT_ROOM_LOADING && r->state != CHAT_ROOM_CREATING))
         return;
     struct db_room_load_job *l = &job->u.room_load;
@@ -1010,6 +1050,10 @@ static void loaded(struct chat_server *cs, struct db_job *job, struct chat_op *o
     } else {
         r->state = CHAT_ROOM_MISSING;
     }
+    /* Changed by the admin API while this load was out: what it read may
+     * be older than the change. */
+    if (r->stale && r->state == CHAT_ROOM_READY)
+        chat_room_reload(cs, r);
     drain(cs, r);
 }
 
@@ -1043,6 +1087,11 @@ void chat_room_complete(struct chat_server *cs, struct db_job *job, struct chat_
         return;
     case DB_JOB_ROOM_LIST:
         list_done(cs, job, op);
+        return;
+    case DB_JOB_ROOM_OCCUPANT:
+        if (job->status != PL_OK)
+            pl_warn(0, op ? op->room : NULL, "recording a room occupant failed: %s",
+                    pl_strerror(job->status));
         return;
     default:
         return;
@@ -1084,6 +1133,27 @@ void chat_room_session_gone(struct chat_server *cs, struct chat_session *s)
         chat_room_release(cs, r);
     }
     echoes_free(s);
+}
+
+/* XEP-0045's status 332: removed because the service is shutting down.
+ * Each seat gets its own unavailable presence (110 and 332), as ejabberd
+ * sends it; the others' departures are not sent one by one (a 500-member
+ * room would queue 250,000 frames while the server stops), since every
+ * occupant is told that it is leaving because the service is. The seats stay:
+ * the sessions' ends remove them, as for any end. */
+static void shutdown_room(const char *key, void *value, void *arg)
+{
+    struct chat_room *r = value;
+    static const int code = 332;
+    for (struct chat_occupant *o = r->occupants; o; o = o->next)
+        for (struct chat_seat *st = o->seats; st; st = st->next_in_occ)
+            if (!xmpp_stream_is_closing(st->session->stream))
+                self_presence(r, st, "unavailable", &code, 1, NULL);
+}
+
+void chat_room_shutdown(struct chat_server *cs)
+{
+    pl_map_each(&cs->rooms, shutdown_room, cs);
 }
 
 /* At the end every session is gone, and so is the store: nothing here may

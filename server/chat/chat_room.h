@@ -95,6 +95,9 @@ struct chat_room {
     struct chat_room_wait *wait_head;
     struct chat_room_wait *wait_tail;
     size_t nwait;
+    /* The admin API changed the room in the store (chat_room_events.c): */
+    int reloading; /* a reload (DB_JOB_ROOM_LOAD while READY) is out */
+    int stale;     /* changed again since that reload or the load was sent */
 };
 
 struct chat_seat;
@@ -145,6 +148,7 @@ struct chat_seat {
     int64_t cursor;        /* the last archive id the history loads returned */
     int64_t lowest_missed; /* the first live message not held (0: none) */
     uint64_t gen;          /* tells a history job's answer whether it is ours */
+    int recorded;          /* a room_occupants row was asked for (0008) */
 };
 
 /* The room frames queued to one session, in order, with their rooms: what
@@ -202,6 +206,17 @@ void chat_room_release(struct chat_server *cs, struct chat_room *r);
 void chat_room_position(struct chat_server *cs, const struct chat_room *r,
                         const char *username, int64_t delivered, int64_t displayed);
 
+/* XEP-0421: the occupant id of (r, username), into out (at least 33 bytes). */
+void chat_room_occupant_id(const struct chat_room *r, const char *username, char *out,
+                           size_t outlen);
+
+/* chat_room_events.c: the admin API's room changes, read again from the
+ * store, told to the occupants as the XMPP path would. */
+/* A DB_JOB_ROOM_LOAD answered for a room that is READY: a reload. */
+void chat_room_reloaded(struct chat_server *cs, struct chat_room *r, struct db_job *job);
+/* The room was loading when it changed: read it again once it is READY. */
+void chat_room_reload(struct chat_server *cs, struct chat_room *r);
+
 /* chat_mam.c: an XEP-0082 date-time (with a zone: Z or +hh:mm) in
  * microseconds since the epoch; PL_EINVAL if it is not one. */
 int chat_parse_stamp(const char *s, int64_t *us);
@@ -215,6 +230,22 @@ void chat_room_message(struct chat_server *cs, struct chat_room *r,
 void chat_room_msg_stored(struct chat_server *cs, struct db_job *job, struct chat_op *op);
 void chat_room_subject_done(struct chat_server *cs, struct db_job *job,
                             struct chat_op *op);
+/* XEP-0045 section 7.5: a message to room/nick from seat's occupant (NULL:
+ * not one), to every session of that occupant. Borrows st. */
+void chat_room_private(struct chat_server *cs, struct chat_room *r,
+                       struct chat_session *s, struct chat_seat *seat,
+                       const struct xmpp_stanza *st);
+/* The muc#user <x/> of a message if it carries an <invite/> or a
+ * <decline/>, else NULL. */
+const struct xmpp_node *chat_room_invitation(const struct xmpp_node *msg);
+/* Section 7.8.2: a mediated invitation from an occupant. In a members-only
+ * room (owners and admins only) the invitees become members first, then
+ * the invitations go out. A <decline/> goes to the inviter. Borrows st. */
+void chat_room_invite(struct chat_server *cs, struct chat_room *r, struct chat_session *s,
+                      struct chat_seat *seat, const struct xmpp_stanza *st);
+/* Sends the invitations of msg from the room to each invitee's sessions. */
+void chat_room_invites_forward(struct chat_server *cs, struct chat_room *r,
+                               const char *inviter, const struct xmpp_node *msg);
 /* The subject message a joining session gets last. */
 struct pl_frame *chat_room_subject_frame(const struct chat_room *r);
 /* Starts the seat's history (after its self-presence). */
@@ -238,6 +269,13 @@ void chat_room_config_done(struct chat_server *cs, struct db_job *job,
                            struct chat_op *op);
 void chat_room_destroy_done(struct chat_server *cs, struct db_job *job,
                             struct chat_op *op);
+/* The room is gone from the store: every occupant gets the destruction
+ * presence (XEP-0045 section 10.9, with the alternate venue and reason when
+ * not NULL) and the room leaves memory once nobody needs it. */
+void chat_room_destroyed(struct chat_server *cs, struct chat_room *r, const char *alt,
+                         const char *reason, const char *by);
+/* A status-only message from the room to every occupant (104...). */
+void chat_room_status_message(struct chat_server *cs, struct chat_room *r, int code);
 /* x data form helpers, shared with chat_mam.c */
 struct xmpp_node *chat_form_field(struct xmpp_node *form, const char *var,
                                   const char *type, const char *label, const char *value);

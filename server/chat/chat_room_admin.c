@@ -331,7 +331,7 @@ static void configure(struct chat_server *cs, struct chat_room *r, struct chat_s
 
 /* A status-only message from the room to its occupants (104: the
  * configuration changed). */
-static void status_message(struct chat_server *cs, struct chat_room *r, int code)
+void chat_room_status_message(struct chat_server *cs, struct chat_room *r, int code)
 {
     struct xmpp_node *m = xmpp_node_new("message", XMPP_NS_CLIENT);
     struct xmpp_node *x = m ? xmpp_node_add(m, "x", XMPP_NS_MUC_USER) : NULL;
@@ -370,7 +370,7 @@ void chat_room_config_done(struct chat_server *cs, struct db_job *job, struct ch
     r->change_subject = c->change_subject;
     if (s)
         send_node(s, xmpp_stanza_iq_result(op->request, r->jid));
-    status_message(cs, r, 104);
+    chat_room_status_message(cs, r, 104);
     if (now_members_only) {
         /* Section 9.? (322): whoever is not a member has to go. */
         struct chat_occupant *o = r->occupants;
@@ -419,11 +419,21 @@ void chat_room_destroy_done(struct chat_server *cs, struct db_job *job,
      * venue and the reason the owner gave. */
     struct xmpp_node *q = xmpp_node_child(op->request, "query", XMPP_NS_MUC_OWNER);
     struct xmpp_node *d = q ? xmpp_node_child(q, "destroy", NULL) : NULL;
-    struct xmpp_node *extra = xmpp_node_new("extra", NULL);
-    struct xmpp_node *nd = extra ? xmpp_node_add(extra, "destroy", NULL) : NULL;
     const char *alt = d ? xmpp_node_attr(d, "jid") : NULL;
     struct xmpp_node *reason = d ? xmpp_node_child(d, "reason", NULL) : NULL;
     char *why = reason ? xmpp_node_text(reason) : NULL;
+    /* r may be freed by this: the answer names op->room. */
+    chat_room_destroyed(cs, r, alt, why, op->user ? op->user : "-");
+    free(why);
+    if (s)
+        send_node(s, xmpp_stanza_iq_result(op->request, op->room));
+}
+
+void chat_room_destroyed(struct chat_server *cs, struct chat_room *r, const char *alt,
+                         const char *why, const char *by)
+{
+    struct xmpp_node *extra = xmpp_node_new("extra", NULL);
+    struct xmpp_node *nd = extra ? xmpp_node_add(extra, "destroy", NULL) : NULL;
     if (nd && alt)
         xmpp_node_set_attr(nd, "jid", alt);
     if (nd && why && *why) {
@@ -431,7 +441,6 @@ void chat_room_destroy_done(struct chat_server *cs, struct db_job *job,
         if (rn)
             xmpp_node_add_text(rn, why);
     }
-    free(why);
     pl_map_free(&r->affs);
     r->affs = (struct pl_map)PL_MAP_INIT;
     while (r->occupants)
@@ -439,9 +448,7 @@ void chat_room_destroy_done(struct chat_server *cs, struct db_job *job,
     xmpp_node_free(extra);
     r->state = CHAT_ROOM_MISSING;
     r->id[0] = '\0';
-    pl_info(0, r->jid, "room destroyed by %s", op->user ? op->user : "-");
-    if (s)
-        send_node(s, xmpp_stanza_iq_result(op->request, r->jid));
+    pl_info(0, r->jid, "room destroyed by %s", by);
     chat_room_release(cs, r);
 }
 
@@ -662,7 +669,11 @@ void chat_room_affiliations_done(struct chat_server *cs, struct db_job *job,
         }
         xmpp_node_free(extra);
     }
-    if (s)
+    if (strcmp(op->request->name, "message") == 0)
+        /* A mediated invitation's memberships (chat_room_invite): now the
+         * invitations. */
+        chat_room_invites_forward(cs, r, op->user, op->request);
+    else if (s)
         send_node(s, xmpp_stanza_iq_result(op->request, r->jid));
     chat_room_release(cs, r);
 }

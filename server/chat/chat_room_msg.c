@@ -25,6 +25,271 @@ static int is(const char *a, const char *b)
     return a && strcmp(a, b) == 0;
 }
 
+static int server_claim(const struct chat_server *cs, const struct xmpp_node *c);
+
+/* ---- private messages (XEP-0045 section 7.5) ----------------------------- */
+
+void chat_room_private(struct chat_server *cs, struct chat_room *r,
+                       struct chat_session *s, struct chat_seat *seat,
+                       const struct xmpp_stanza *st)
+{
+    const char *type = st->type ? st->type : "normal";
+    struct chat_occupant *to = chat_room_occupant(r, st->to.resource);
+    if (!seat) {
+        chat_reply_error(cs, s, st->node, "cancel",
+                         "not-acceptable"); /* occupants only */
+        return;
+    }
+    if (is(type, "groupchat")) {
+        chat_reply_error(cs, s, st->node, "modify", "bad-request"); /* section 7.5 */
+        return;
+    }
+    if (!to) {
+        chat_reply_error(cs, s, st->node, "cancel", "item-not-found");
+        return;
+    }
+    /* From room/nick to each of the occupant's sessions (the same bytes:
+     * no `to`, as for room messages), marked with an empty muc#user <x/>
+     * so that clients show it as private (section 7.5); not archived in
+     * the room, which is for everyone. */
+    struct xmpp_node *m = xmpp_node_copy(st->node);
+    char *from = chat_room_occupant_jid(r, seat->occ->nick);
+    int ok = m && from && xmpp_node_set_attr(m, "from", from) == PL_OK &&
+             xmpp_node_set_attr(m, "to", NULL) == PL_OK;
+    free(from);
+    for (struct xmpp_node *c = ok ? m->children : NULL; c;) {
+        struct xmpp_node *next = c->next;
+        if (server_claim(cs, c) ||
+            (c->name && c->ns && strcmp(c->ns, XMPP_NS_MUC_USER) == 0)) {
+            xmpp_node_unlink(m, c);
+            xmpp_node_free(c);
+        }
+        c = next;
+    }
+    struct xmpp_node *oid =
+        ok ? xmpp_node_add(m, "occupant-id", XMPP_NS_OCCUPANT_ID) : NULL;
+    ok = oid && xmpp_node_set_attr(oid, "id", seat->occ->occupant_id) == PL_OK &&
+         xmpp_node_add(m, "x", XMPP_NS_MUC_USER);
+    struct pl_frame *f = ok ? chat_frame(m) : NULL;
+    xmpp_node_free(m);
+    if (!f) {
+        chat_reply_error(cs, s, st->node, "wait", "resource-constraint");
+        return;
+    }
+    int sent = 0, blocked = 0;
+    for (struct chat_seat *t = to->seats; t; t = t->next_in_occ) {
+        struct chat_user *tu = t->session->user;
+        if (chat_block_between(s->user, s->user->bare_jid, tu, tu->bare_jid)) {
+            blocked = 1;
+            continue;
+        }
+        chat_room_send_seat(cs, t, 0, f);
+        sent++;
+    }
+    pl_frame_unref(f);
+    if (!sent && blocked && !is(type, "error"))
+        chat_reply_error(cs, s, st->node, "cancel", "service-unavailable");
+}
+
+/* ---- mediated invitations (XEP-0045 section 7.8.2) ------------------------ */
+
+const struct xmpp_node *chat_room_invitation(const struct xmpp_node *msg)
+{
+    const struct xmpp_node *x = xmpp_node_child(msg, "x", XMPP_NS_MUC_USER);
+    return x && (xmpp_node_child(x, "invite", NULL) ||
+                 xmpp_node_child(x, "decline", NULL))
+               ? x
+               : NULL;
+}
+
+/* The username of an invite's `to`, allocated, or NULL and *why set. */
+static char *invitee(struct chat_server *cs, const struct xmpp_node *inv,
+                     const char **why)
+{
+    const char *to = xmpp_node_attr(inv, "to");
+    struct xmpp_jid j;
+    if (!to || xmpp_jid_parse(to, &j) != PL_OK) {
+        *why = "jid-malformed";
+        return NULL;
+    }
+    char *user = j.local && strcmp(j.domain, cs->domain) == 0 ? strdup(j.local) : NULL;
+    if (!user)
+        *why = j.local && strcmp(j.domain, cs->domain) == 0 ? "resource-constraint"
+                                                            : "not-acceptable";
+    xmpp_jid_free(&j);
+    return user;
+}
+
+void chat_room_invites_forward(struct chat_server *cs, struct chat_room *r,
+                               const char *inviter, const struct xmpp_node *msg)
+{
+    const struct xmpp_node *x = chat_room_invitation(msg);
+    for (const struct xmpp_node *inv = x ? x->children : NULL; inv; inv = inv->next) {
+        if (!inv->name || strcmp(inv->name, "invite") != 0)
+            continue;
+        const char *why = NULL;
+        char *user = invitee(cs, inv, &why);
+        char *to = user ? chat_bare_jid(cs, user) : NULL;
+        char *from = chat_bare_jid(cs, inviter);
+        const struct xmpp_node *reason = xmpp_node_child(inv, "reason", NULL);
+        char *text = reason ? xmpp_node_text(reason) : NULL;
+        struct xmpp_node *m =
+            to && from ? xmpp_node_new("message", XMPP_NS_CLIENT) : NULL;
+        struct xmpp_node *mx = m ? xmpp_node_add(m, "x", XMPP_NS_MUC_USER) : NULL;
+        struct xmpp_node *mi = mx ? xmpp_node_add(mx, "invite", NULL) : NULL;
+        struct xmpp_node *body = mi ? xmpp_node_add(m, "body", NULL) : NULL;
+        struct pl_buf b = PL_BUF_INIT;
+        /* A body for clients that do not know invitations (ejabberd
+         * sends one too). */
+        int ok = body && xmpp_node_set_attr(m, "from", r->jid) == PL_OK &&
+                 xmpp_node_set_attr(m, "to", to) == PL_OK &&
+                 xmpp_node_set_attr(mi, "from", from) == PL_OK &&
+                 pl_buf_appendf(&b, "%s invites you to the room %s%s%s", from, r->jid,
+                                text && *text ? ": " : "",
+                                text && *text ? text : "") == PL_OK &&
+                 pl_buf_append(&b, "", 1) == PL_OK &&
+                 xmpp_node_add_text(body, b.data) == PL_OK;
+        if (ok && text && *text) {
+            struct xmpp_node *rn = xmpp_node_add(mi, "reason", NULL);
+            ok = rn && xmpp_node_add_text(rn, text) == PL_OK;
+        }
+        struct pl_frame *f = ok ? chat_frame(m) : NULL;
+        /* Live, to the invitee's sessions: an invitee who is offline finds
+         * a members-only room in their disco#items, as a member. */
+        if (f)
+            chat_route_message(chat_user_find(cs, user), NULL, 0, f);
+        pl_frame_unref(f);
+        pl_buf_free(&b);
+        xmpp_node_free(m);
+        free(text);
+        free(from);
+        free(to);
+        free(user);
+    }
+}
+
+/* Section 7.8.2: an invitee declines; the room passes it to the inviter
+ * (`to`), from the room, with <decline from=invitee/>. Anyone may decline:
+ * they need not be in the room. */
+static void decline(struct chat_server *cs, struct chat_room *r, struct chat_session *s,
+                    const struct xmpp_stanza *st, const struct xmpp_node *d)
+{
+    const char *why = NULL;
+    char *user = invitee(cs, d, &why);
+    if (!user) {
+        chat_reply_error(cs, s, st->node, is(why, "jid-malformed") ? "modify" : "cancel",
+                         why);
+        return;
+    }
+    char *to = chat_bare_jid(cs, user);
+    const struct xmpp_node *reason = xmpp_node_child(d, "reason", NULL);
+    char *text = reason ? xmpp_node_text(reason) : NULL;
+    struct xmpp_node *m = to ? xmpp_node_new("message", XMPP_NS_CLIENT) : NULL;
+    struct xmpp_node *mx = m ? xmpp_node_add(m, "x", XMPP_NS_MUC_USER) : NULL;
+    struct xmpp_node *md = mx ? xmpp_node_add(mx, "decline", NULL) : NULL;
+    int ok = md && xmpp_node_set_attr(m, "from", r->jid) == PL_OK &&
+             xmpp_node_set_attr(m, "to", to) == PL_OK &&
+             xmpp_node_set_attr(md, "from", s->user->bare_jid) == PL_OK;
+    if (ok && text && *text) {
+        struct xmpp_node *rn = xmpp_node_add(md, "reason", NULL);
+        ok = rn && xmpp_node_add_text(rn, text) == PL_OK;
+    }
+    struct pl_frame *f = ok ? chat_frame(m) : NULL;
+    if (f)
+        chat_route_message(chat_user_find(cs, user), NULL, 0, f);
+    else
+        chat_reply_error(cs, s, st->node, "wait", "resource-constraint");
+    pl_frame_unref(f);
+    xmpp_node_free(m);
+    free(text);
+    free(to);
+    free(user);
+}
+
+void chat_room_invite(struct chat_server *cs, struct chat_room *r, struct chat_session *s,
+                      struct chat_seat *seat, const struct xmpp_stanza *st)
+{
+    const struct xmpp_node *x = chat_room_invitation(st->node);
+    const struct xmpp_node *d = xmpp_node_child(x, "decline", NULL);
+    if (d && !xmpp_node_child(x, "invite", NULL)) {
+        decline(cs, r, s, st, d);
+        return;
+    }
+    enum chat_aff aff = chat_room_aff(r, s->user->username);
+    if (!seat) {
+        chat_reply_error(cs, s, st->node, "cancel",
+                         "not-acceptable"); /* occupants only */
+        return;
+    }
+    /* Members-only: only owners and admins invite, and the invitee
+     * becomes a member (as ejabberd does), so that they can join. */
+    if (r->members_only && aff < CHAT_AFF_ADMIN) {
+        chat_reply_error(cs, s, st->node, "auth", "forbidden");
+        return;
+    }
+    size_t n = 0, add = 0;
+    for (const struct xmpp_node *inv = x->children; inv; inv = inv->next) {
+        if (!inv->name || strcmp(inv->name, "invite") != 0)
+            continue;
+        const char *why = NULL;
+        char *user = invitee(cs, inv, &why);
+        enum chat_aff ta = user ? chat_room_aff(r, user) : CHAT_AFF_NONE;
+        free(user);
+        if (!why && ta == CHAT_AFF_OUTCAST)
+            why = "not-allowed"; /* a ban is lifted by an affiliation change */
+        if (why) {
+            chat_reply_error(cs, s, st->node,
+                             is(why, "jid-malformed")         ? "modify"
+                             : is(why, "resource-constraint") ? "wait"
+                                                              : "cancel",
+                             why);
+            return;
+        }
+        n++;
+        add += r->members_only && ta < CHAT_AFF_MEMBER;
+    }
+    if (!add) {
+        chat_room_invites_forward(cs, r, s->user->username, st->node);
+        return;
+    }
+    struct db_job *job = db_job_new(DB_JOB_ROOM_AFFILIATIONS);
+    struct chat_op *op = job ? chat_op_new(cs, s) : NULL;
+    struct db_room_affiliations_job *a = job ? &job->u.room_affiliations : NULL;
+    int ok = op && (op->room = strdup(r->jid)) &&
+             (op->request = xmpp_node_copy(st->node)) && (a->room_id = strdup(r->id)) &&
+             (a->usernames = calloc(add, sizeof(char *))) &&
+             (a->affiliations = calloc(add, sizeof(char *))) &&
+             (a->reasons = calloc(add, sizeof(char *)));
+    if (ok)
+        a->count = add;
+    size_t i = 0;
+    for (const struct xmpp_node *inv = ok ? x->children : NULL; ok && inv;
+         inv = inv->next) {
+        if (!inv->name || strcmp(inv->name, "invite") != 0)
+            continue;
+        const char *why = NULL;
+        char *user = invitee(cs, inv, &why);
+        if (!user || chat_room_aff(r, user) >= CHAT_AFF_MEMBER || i >= add) {
+            free(user);
+            ok = user != NULL;
+            continue;
+        }
+        a->usernames[i] = user;
+        ok = (a->affiliations[i] = strdup("member")) != NULL;
+        i++;
+    }
+    if (!ok || i != add) {
+        chat_op_free(cs, op);
+        db_job_free(job);
+        chat_reply_error(cs, s, st->node, "wait", "resource-constraint");
+        return;
+    }
+    /* The invitations go out when the memberships are stored
+     * (chat_room_affiliations_done). */
+    job->owner = op;
+    chat_submit(cs, job, r->jid);
+}
+
 /* 1 if a child is something only the server may say: a stanza id, an
  * occupant id, or a delay claiming this server or its rooms. */
 static int server_claim(const struct chat_server *cs, const struct xmpp_node *c)
@@ -262,11 +527,11 @@ void chat_room_message(struct chat_server *cs, struct chat_room *r,
     if (r->state != CHAT_ROOM_READY) {
         chat_reply_error(cs, s, st->node, "cancel", "item-not-found");
     } else if (st->to.resource) {
-        /* Private messages between occupants: a team chat's direct messages
-         * go to the user's bare JID. */
-        chat_reply_error(cs, s, st->node, "cancel", "not-allowed");
+        chat_room_private(cs, r, s, seat, st);
+    } else if (!is(type, "groupchat") && chat_room_invitation(st->node)) {
+        chat_room_invite(cs, r, s, seat, st);
     } else if (!is(type, "groupchat")) {
-        /* Mediated invitations and voice requests are not offered. */
+        /* Voice requests and other forms are not offered. */
         chat_reply_error(cs, s, st->node, "cancel", "feature-not-implemented");
     } else if (!seat) {
         /* XEP-0045 section 7.4: only occupants may send. */

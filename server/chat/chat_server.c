@@ -295,6 +295,15 @@ void chat_server_complete(struct chat_server *cs, struct db_job *job)
     case DB_JOB_UPLOAD_SLOT:
         chat_upload_slot_done(cs, job, op);
         break;
+    case DB_EVENT_ROOM:
+        chat_room_event(cs, &job->u.room_event);
+        break;
+    case DB_JOB_ROOM_OCCUPANT:
+        chat_room_complete(cs, job, op);
+        break;
+    case DB_EVENT_ROOM_MESSAGE:
+        chat_room_event_message(cs, &job->u.room_message);
+        break;
     case DB_JOB_MARK_DELIVERED:
     case DB_JOB_MARK_RECEIVED:
     case DB_JOB_PRESENCE:
@@ -305,6 +314,11 @@ void chat_server_complete(struct chat_server *cs, struct db_job *job)
     }
     chat_op_free(cs, op);
     db_job_free(job);
+}
+
+void chat_server_stopping(struct chat_server *cs)
+{
+    chat_room_shutdown(cs);
 }
 
 static void free_user_entry(const char *key, void *value, void *arg)

@@ -580,6 +580,8 @@ int ws_server_run(struct ws_server *ws, volatile sig_atomic_t *stop)
     while (!*stop)
         if (lws_service(ws->ctx, 0) < 0)
             return PL_EIO;
+    if (ws->cfg.stopping)
+        ws->cfg.stopping(ws->cfg.ctx);
     /* Tell every client (RFC 6120 system-shutdown) and give the queues a
      * moment to drain; whatever is not written stays `stored`. */
     for (struct ws_conn *c = ws->conns; c; c = c->next)

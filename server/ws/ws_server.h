@@ -43,6 +43,10 @@ struct ws_server_config {
     /* Comma-separated peer addresses (reverse proxies) whose
      * X-Forwarded-For names the client; NULL: the header is ignored. */
     const char *trusted_proxies;
+    /* On the loop, once, when it stops and before every stream gets
+     * system-shutdown: what must reach clients first (status 332 to room
+     * occupants) is queued here. May be NULL. */
+    void (*stopping)(void *ctx);
 };
 
 /* Creates the context and binds the listener. `cfg` is copied; the strings

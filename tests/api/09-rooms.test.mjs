@@ -31,7 +31,8 @@ test("one room: configuration, members with affiliations, message count, last ac
     assert.equal(empty.json.message_count, 0);
     assert.equal(empty.json.last_activity_at, null);
     assert.deepEqual(empty.json.members, []);
-    assert.equal("occupants" in empty.json, false, "live occupants are the loop's, never shown");
+    assert.deepEqual(empty.json.occupants, [], "nobody is in it (10-rooms-occupants has them)");
+    assert.equal(empty.json.occupant_count, 0);
 
     await sql(
         `INSERT INTO room_affiliations (room_id, username, affiliation)

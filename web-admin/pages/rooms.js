@@ -519,7 +519,7 @@ async function renderRoom(main, id, flashText) {
         h("div", { id: "room-members" }, members),
         // The API changes PostgreSQL only (api/api_rooms.c): said here so an
         // admin does not expect a present occupant to be kicked at once.
-        h("p", { class: "muted", id: "room-members-note" }, "Changes to members and settings take effect when a node next loads the room; people in the room now are not removed."),
+        h("p", { class: "muted", id: "room-members-note" }, "Changes to members and settings reach the people in the room at once: a member removed from a members-only room leaves it."),
         h("h3", {}, "Add a member"),
         addForm,
         h("h2", { id: "room-settings-h" }, "Settings"),

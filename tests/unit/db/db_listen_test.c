@@ -68,12 +68,38 @@ static void test_admin_payloads(void **state)
     }
 }
 
+static void test_room_payloads(void **state)
+{
+    (void)state;
+    char *jid;
+    int64_t id;
+    assert_int_equal(db_room_event_parse("room:group-1@conference.localhost", &jid, &id),
+                     PL_OK);
+    assert_string_equal(jid, "group-1@conference.localhost");
+    assert_int_equal(id, 0);
+    free(jid);
+    assert_int_equal(db_room_event_parse("room-message:7", &jid, &id), PL_OK);
+    assert_null(jid);
+    assert_int_equal(id, 7);
+    static const char *const bad[] = {
+        "room:",           "room:nodomain",  "room:a@b/c",
+        "room-message:",   "room-message:0", "room-message:1x",
+        "room-message:01", "rooms:a@b",      "kick:a"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        jid = (char *)1;
+        if (db_room_event_parse(bad[i], &jid, &id) != PL_EINVAL)
+            fail_msg("'%s' was taken", bad[i]);
+        assert_null(jid);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_disabled_and_enabled),
         cmocka_unit_test(test_parse_refuses_garbage),
         cmocka_unit_test(test_admin_payloads),
+        cmocka_unit_test(test_room_payloads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
