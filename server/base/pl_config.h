@@ -48,6 +48,14 @@ struct pl_config {
                                  whose X-Forwarded-For is believed, or NULL */
     char *ws_url;             /* PARLEY_WS_URL: the public WebSocket URL host-meta
                                  announces, or NULL (derived) */
+
+    /* XEP-0198 stream management */
+    int sm_resume_timeout; /* PARLEY_SM_RESUME_TIMEOUT: seconds a dropped session
+                              may be resumed */
+    int sm_max_unacked;    /* PARLEY_SM_MAX_UNACKED: unacknowledged stanzas
+                              before the session is closed */
+    int sm_request_every;  /* PARLEY_SM_REQUEST_EVERY: ask <r/> after this many */
+    int sm_request_secs;   /* PARLEY_SM_REQUEST_SECS: ...or after this many seconds */
 };
 
 /* Fills `cfg` with defaults, then `path` (if not NULL), then the environment.

@@ -131,6 +131,8 @@ static size_t send_stored(struct chat_server *cs, struct chat_session *s,
 {
     struct xmpp_node *msg = NULL;
     enum xmpp_parse_error why;
+    if (chat_sm_unacked(s, m->id))
+        return 0; /* XEP-0198: sent already, waiting for the client's ack */
     if (xmpp_parse(cs->parser, m->stanza_xml, strlen(m->stanza_xml), XMPP_NS_CLIENT, &msg,
                    &why) != PL_OK) {
         pl_error(xmpp_stream_conn_id(s->stream), s->user->bare_jid,

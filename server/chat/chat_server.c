@@ -183,10 +183,12 @@ static void hook_written(void *ctx, struct xmpp_stream *stream, uint64_t tag)
         return;
     switch (chat_tag_kind(tag)) {
     case CHAT_TAG_MESSAGE:
-        chat_message_written(ctx, s, chat_tag_value(tag));
+        if (!xmpp_stream_sm_tracks(stream)) /* XEP-0198: the ack moves it (chat_sm.c) */
+            chat_message_written(ctx, s, chat_tag_value(tag));
         return;
     case CHAT_TAG_BACKLOG:
-        chat_message_written(ctx, s, chat_tag_value(tag));
+        if (!xmpp_stream_sm_tracks(stream))
+            chat_message_written(ctx, s, chat_tag_value(tag));
         chat_offline_written(ctx, s, chat_tag_value(tag));
         return;
     case CHAT_TAG_ROOM:
@@ -207,6 +209,10 @@ void chat_server_hooks(struct chat_server *cs, struct xmpp_stream_hooks *hooks)
     hooks->stanza = hook_stanza;
     hooks->written = hook_written;
     hooks->closed = chat_session_closed;
+    hooks->acked = chat_sm_acked;
+    hooks->resumed = chat_sm_resumed;
+    hooks->csi = chat_csi_changed;
+    hooks->csi_hold = chat_csi_hold;
 }
 
 /* ---- store completions ------------------------------------------------- */

@@ -207,6 +207,10 @@ static void end_deliveries(struct chat_server *cs, struct chat_session *s,
         return;
     }
     job->u.session_end.clean = xmpp_stream_ended_cleanly(stream);
+    /* XEP-0198: what it marked delivered the client acknowledged; the rest
+     * never left `stored`. */
+    if (xmpp_stream_sm_on(stream))
+        job->u.session_end.clean = 1;
     /* The recipient's shard: after every delivered mark of this session. */
     chat_submit(cs, job, bare);
 }
@@ -218,10 +222,17 @@ void chat_session_closed(void *ctx, struct xmpp_stream *stream)
     if (!s)
         return;
     chat_room_session_gone(cs, s); /* leaves its rooms, cleanly or not */
+    /* XEP-0198: what the client did not acknowledge is still `stored`:
+     * the user's other sessions load it (after this one has left). */
+    char *requeue =
+        s->user && xmpp_stream_sm_unacked(stream) ? strdup(s->user->username) : NULL;
     if (s->user) {
         chat_presence_gone(cs, s);
         session_detach(cs, s);
     }
+    if (requeue)
+        chat_offline_requeued(cs, requeue);
+    free(requeue);
     if (s->wrote)
         end_deliveries(cs, s, stream);
     if (cs->metrics)
@@ -230,6 +241,7 @@ void chat_session_closed(void *ctx, struct xmpp_stream *stream)
     chat_offline_free(s);
     chat_roster_session_free(s);
     chat_presence_free(s);
+    chat_csi_free(s);
     free(s->resource);
     free(s->via);
     free(s);
