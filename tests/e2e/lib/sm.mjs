@@ -150,6 +150,7 @@ export async function resume(srv, username, previd, h, opts = {}) {
     for (const frame of opts.pipelined ?? []) sm.send(frame);
     const el = await conn.nextElement("<resumed/> or <failed/>");
     sm.id = previd;
+    sm.received = Number(h); // the client's count goes on
     return { sm, el };
 }
 
