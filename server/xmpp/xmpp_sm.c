@@ -250,7 +250,7 @@ void xmpp_sm_forget(struct xmpp_sm *sm)
 int xmpp_sm_expired(const struct xmpp_sm *sm, long now)
 {
     long window = sm->reg ? sm->reg->cfg.resume_timeout : 0;
-    return sm->detached_at && now - sm->detached_at >= window;
+    return sm->detached_at && now - sm->detached_at >= window * 1000;
 }
 
 enum xmpp_sm_resume xmpp_sm_lookup(struct xmpp_sm_registry *reg, const char *previd,

@@ -4,7 +4,8 @@
  * handled when the chat layer lets go of it: for a stored message, after
  * its commit), and the registry of resumable sessions with the resume
  * decision. xmpp_stream.c puts it on the wire; everything here takes the
- * time as an argument, so the unit tests drive it without a clock.
+ * time as an argument (monotonic milliseconds), so the unit tests drive it
+ * without a clock.
  *
  * No library does this: XEP-0198 implementations live inside each
  * server's stream code (ejabberd's mod_stream_mgmt, Prosody's
@@ -110,9 +111,9 @@ struct xmpp_sm {
     uint32_t sent;          /* stanzas sent since <enabled/> */
     uint32_t acked;         /* the client's last h */
     uint32_t since_request; /* stanzas sent since the last <r/> */
-    long request_at;        /* when the last <r/> went out; 0: none outstanding */
-    long last_rx;           /* when the client last sent anything */
-    long detached_at;       /* when the connection was lost; 0 while attached */
+    long request_at;        /* when the last <r/> went out (ms); 0: none outstanding */
+    long last_rx;           /* when the client last sent anything (ms) */
+    long detached_at;       /* when the connection was lost (ms); 0 while attached */
     struct xmpp_sm_queue queue;
     struct xmpp_sm_inbound in;
     uint32_t *r_at; /* <r/>s waiting for the handled count to reach them */

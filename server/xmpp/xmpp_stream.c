@@ -62,11 +62,12 @@ static void random_hex(char *out, size_t nbytes)
     out[2 * nbytes] = '\0';
 }
 
-static long now_s(void)
+/* Monotonic milliseconds: the SM windows and cadences. */
+static long now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long)ts.tv_sec;
+    return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* XEP-0198 settings: the registry's, or these when none was wired (the
@@ -254,7 +255,7 @@ void xmpp_stream_free(struct xmpp_stream *s)
         !s->ended_cleanly) {
         s->io = NULL;
         s->io_ctx = NULL;
-        s->sm->detached_at = now_s();
+        s->sm->detached_at = now_ms();
         if (!s->sm->detached_at)
             s->sm->detached_at = 1;
         pl_info(s->conn_id, s->full_jid,
@@ -677,7 +678,7 @@ static void sm_send_request(struct xmpp_stream *s)
         return;
     sm_write(s, "<r xmlns='" XMPP_NS_SM "'/>");
     s->sm->since_request = 0;
-    s->sm->request_at = now_s();
+    s->sm->request_at = now_ms();
 }
 
 static void sm_send_ack(struct xmpp_stream *s)
@@ -805,7 +806,7 @@ static void sm_handle_enable(struct xmpp_stream *s, const struct xmpp_node *el)
         sm_send_failed(s, "internal-server-error");
         return;
     }
-    if (xmpp_sm_enable(s->sm, want, now_s()) != PL_OK) {
+    if (xmpp_sm_enable(s->sm, want, now_ms()) != PL_OK) {
         sm_send_failed(s, "internal-server-error");
         return;
     }
@@ -842,7 +843,7 @@ static int sm_take_over(struct xmpp_stream *s, struct xmpp_stream *old)
     sm->stream = s;
     sm->detached_at = 0;
     sm->nr = 0;
-    sm->last_rx = now_s();
+    sm->last_rx = now_ms();
     s->tagged_before_sm = s->tagged_queued;
     old->sm = NULL;
     old->bound = 0;
@@ -876,7 +877,7 @@ static void sm_handle_resume(struct xmpp_stream *s, const struct xmpp_node *el)
     }
     struct xmpp_sm *sm = NULL;
     enum xmpp_sm_resume why =
-        xmpp_sm_lookup(s->env->sm, previd, s->username, now_s(), &sm);
+        xmpp_sm_lookup(s->env->sm, previd, s->username, now_ms(), &sm);
     if (why == XMPP_SM_RESUME_OK &&
         (!sm->stream || sm->stream->state == XMPP_ST_CLOSING || sm->stream->sm_over))
         why = XMPP_SM_RESUME_EXPIRED; /* ending already */
@@ -976,7 +977,7 @@ void xmpp_stream_sm_tick(struct xmpp_sm_registry *reg)
 {
     if (!reg)
         return;
-    long now = now_s();
+    long now = now_ms();
     struct xmpp_sm *next;
     for (struct xmpp_sm *sm = reg->head; sm; sm = next) {
         next = sm->next;
@@ -999,10 +1000,10 @@ void xmpp_stream_sm_tick(struct xmpp_sm_registry *reg)
             continue;
         const struct xmpp_sm_config *cfg = &reg->cfg;
         long since = sm->request_at ? now - sm->request_at : LONG_MAX;
-        if (sm->queue.count && cfg->request_secs && since >= cfg->request_secs)
+        if (sm->queue.count && cfg->request_secs && since >= cfg->request_secs * 1000)
             sm_send_request(s); /* unacknowledged for a while */
-        else if (cfg->idle_secs && now - sm->last_rx >= cfg->idle_secs / 2 &&
-                 since >= cfg->idle_secs / 2)
+        else if (cfg->idle_secs && now - sm->last_rx >= cfg->idle_secs * 500 &&
+                 since >= cfg->idle_secs * 500)
             sm_send_request(s); /* silent: ask before the idle drop */
     }
 }
@@ -1084,7 +1085,7 @@ int xmpp_stream_input(struct xmpp_stream *s, const char *frame, size_t len)
         return PL_ESTATE;
     }
     if (s->sm)
-        s->sm->last_rx = now_s();
+        s->sm->last_rx = now_ms();
     struct xmpp_node *el = NULL;
     enum xmpp_parse_error why = XMPP_PARSE_OK;
     int rc = xmpp_parse(s->env->parser, frame, len, XMPP_NS_CLIENT, &el, &why);
