@@ -498,6 +498,9 @@ void chat_sm_resumed(void *ctx, struct xmpp_stream *from, struct xmpp_stream *to
 /* 1 if stored message `id` was sent to s and is not yet acknowledged (so a
  * load from the store, where it is still `stored`, skips it). */
 int chat_sm_unacked(const struct chat_session *s, int64_t id);
+/* chat_offline.c: acks came; a backlog waiting on stream management's
+ * bound goes on. */
+void chat_offline_acked(struct chat_server *cs, struct chat_session *s);
 
 /* ---- client state indication (chat_csi.c): XEP-0352 ------------------- */
 

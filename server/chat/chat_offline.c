@@ -210,7 +210,8 @@ static void finish(struct chat_server *cs, struct chat_session *s)
 static void pump(struct chat_server *cs, struct chat_session *s)
 {
     while (s->backlog_sent < s->backlog_count && s->inflight < cs->send_window &&
-           !xmpp_stream_is_closing(s->stream)) {
+           !xmpp_stream_is_closing(s->stream) &&
+           xmpp_stream_sm_can_send_more(s->stream)) {
         size_t len = send_stored(cs, s, &s->backlog[s->backlog_sent]);
         s->backlog_len[s->backlog_sent++] = len;
         s->inflight += len;
@@ -227,6 +228,12 @@ static void pump(struct chat_server *cs, struct chat_session *s)
         load(cs, s, s->cursor);
     else
         finish(cs, s);
+}
+
+void chat_offline_acked(struct chat_server *cs, struct chat_session *s)
+{
+    if (s->backlog_sent < s->backlog_count)
+        pump(cs, s);
 }
 
 void chat_offline_written(struct chat_server *cs, struct chat_session *s, int64_t id)

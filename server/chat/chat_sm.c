@@ -18,8 +18,11 @@ void chat_sm_acked(void *ctx, struct xmpp_stream *stream, uint64_t tag)
         return;
     switch (chat_tag_kind(tag)) {
     case CHAT_TAG_MESSAGE:
+        chat_message_written(ctx, s, chat_tag_value(tag));
+        return;
     case CHAT_TAG_BACKLOG:
         chat_message_written(ctx, s, chat_tag_value(tag));
+        chat_offline_acked(ctx, s); /* it may have waited for this */
         return;
     case CHAT_TAG_ROOM:   /* the room position moves at the write */
     case CHAT_TAG_CARBON: /* a copy: the stored message's own ack counts */

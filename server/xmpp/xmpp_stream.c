@@ -968,6 +968,13 @@ int xmpp_stream_sm_has_tag(const struct xmpp_stream *s, uint64_t tag)
     return 0;
 }
 
+int xmpp_stream_sm_can_send_more(const struct xmpp_stream *s)
+{
+    if (!s->sm || !s->sm->enabled)
+        return 1;
+    return s->sm->queue.count < sm_cfg(s)->max_unacked / 2 + 1;
+}
+
 int xmpp_stream_sm_tracks(const struct xmpp_stream *s)
 {
     return s->write_tracked;

@@ -144,6 +144,10 @@ int xmpp_stream_sm_on(const struct xmpp_stream *s);
 size_t xmpp_stream_sm_unacked(const struct xmpp_stream *s);
 /* 1 if a stanza queued with `tag` is among them. */
 int xmpp_stream_sm_has_tag(const struct xmpp_stream *s, uint64_t tag);
+/* 0 while half of PARLEY_SM_MAX_UNACKED is unacknowledged: a sender that
+ * may wait (the offline backlog) waits for acks instead of hitting the
+ * bound. 1 without stream management. */
+int xmpp_stream_sm_can_send_more(const struct xmpp_stream *s);
 /* Inside hooks.written: 1 if the frame being reported is counted by stream
  * management (its delivery is the client's ack, not this write). */
 int xmpp_stream_sm_tracks(const struct xmpp_stream *s);
