@@ -283,6 +283,7 @@ void chat_server_complete(struct chat_server *cs, struct db_job *job)
         chat_mam_done(cs, job, op);
         break;
     case DB_JOB_MARK_DELIVERED:
+    case DB_JOB_MARK_ACKED:
     case DB_JOB_MARK_RECEIVED:
     case DB_JOB_PRESENCE:
     case DB_JOB_MARK_DISPLAYED:

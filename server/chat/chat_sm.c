@@ -11,6 +11,25 @@
 
 #include "pl_log.h"
 
+#include <stdlib.h>
+#include <string.h>
+
+/* DB_JOB_MARK_ACKED for stored message `id`, on the recipient's shard
+ * (after its store, before a later load). */
+static void mark_acked(struct chat_server *cs, struct chat_session *s, int64_t id)
+{
+    const char *bare = xmpp_stream_bare_jid(s->stream);
+    struct db_job *job = db_job_new(DB_JOB_MARK_ACKED);
+    if (!job || !bare || !(job->u.delivered.recipient = strdup(bare)) ||
+        !(job->u.delivered.via = strdup(s->via))) {
+        db_job_free(job);
+        return;
+    }
+    job->u.delivered.message_id = id;
+    s->wrote = 1;
+    chat_submit(cs, job, bare);
+}
+
 void chat_sm_acked(void *ctx, struct xmpp_stream *stream, uint64_t tag)
 {
     struct chat_session *s = xmpp_stream_user(stream);
@@ -18,10 +37,10 @@ void chat_sm_acked(void *ctx, struct xmpp_stream *stream, uint64_t tag)
         return;
     switch (chat_tag_kind(tag)) {
     case CHAT_TAG_MESSAGE:
-        chat_message_written(ctx, s, chat_tag_value(tag));
+        mark_acked(ctx, s, chat_tag_value(tag));
         return;
     case CHAT_TAG_BACKLOG:
-        chat_message_written(ctx, s, chat_tag_value(tag));
+        mark_acked(ctx, s, chat_tag_value(tag));
         chat_offline_acked(ctx, s); /* it may have waited for this */
         return;
     case CHAT_TAG_ROOM:   /* the room position moves at the write */
