@@ -149,9 +149,12 @@ static int apply(struct pl_config *cfg, const char *name, const char *value, cha
     } else if (strcmp(name, "PARLEY_SM_MAX_UNACKED") == 0) {
         rc = parse_count(value, &cfg->sm_max_unacked);
     } else if (strcmp(name, "PARLEY_SM_REQUEST_EVERY") == 0) {
-        rc = parse_count(value, &cfg->sm_request_every);
+        /* 0: never ask for this reason */
+        rc = strcmp(value, "0") == 0 ? (cfg->sm_request_every = 0, PL_OK)
+                                     : parse_count(value, &cfg->sm_request_every);
     } else if (strcmp(name, "PARLEY_SM_REQUEST_SECS") == 0) {
-        rc = parse_count(value, &cfg->sm_request_secs);
+        rc = strcmp(value, "0") == 0 ? (cfg->sm_request_secs = 0, PL_OK)
+                                     : parse_count(value, &cfg->sm_request_secs);
     } else if (strcmp(name, "PARLEY_MAX_SESSIONS_PER_USER") == 0) {
         rc = parse_count(value, &cfg->max_sessions_per_user);
     } else if (strcmp(name, "PARLEY_MAX_ROSTER_ITEMS") == 0) {

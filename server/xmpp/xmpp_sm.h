@@ -113,6 +113,7 @@ struct xmpp_sm {
     uint32_t since_request; /* stanzas sent since the last <r/> */
     long request_at;        /* when the last <r/> went out (ms); 0: none outstanding */
     long last_rx;           /* when the client last sent anything (ms) */
+    long unacked_since;     /* when the queue last went from empty to not (ms) */
     long detached_at;       /* when the connection was lost (ms); 0 while attached */
     struct xmpp_sm_queue queue;
     struct xmpp_sm_inbound in;

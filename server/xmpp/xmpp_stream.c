@@ -101,6 +101,8 @@ static int stream_queue_stanza(struct xmpp_stream *s, struct pl_frame *f, uint64
     struct xmpp_sm *sm = s->sm;
     if (!sm || !sm->enabled)
         return stream_io_write(s, f, tag);
+    if (!sm->queue.count)
+        sm->unacked_since = now_ms();
     if (xmpp_sm_queue_push(&sm->queue, f, tag) != PL_OK)
         return PL_ENOMEM;
     sm->sent++;
@@ -905,6 +907,11 @@ static void sm_handle_resume(struct xmpp_stream *s, const struct xmpp_node *el)
         const struct xmpp_sm_item *it = xmpp_sm_queue_at(&sm->queue, i);
         stream_io_write(s, it->frame, it->tag);
     }
+    /* XEP-0352: a new stream starts active; what was held for the old
+     * one's <inactive/> goes out now. */
+    const struct xmpp_stream_hooks *hooks = &s->env->hooks;
+    if (s->state != XMPP_ST_CLOSING && hooks->csi)
+        hooks->csi(hooks->ctx, s, 1);
     if (sm->queue.count)
         sm_send_request(s);
 }
@@ -1007,8 +1014,12 @@ void xmpp_stream_sm_tick(struct xmpp_sm_registry *reg)
             continue;
         const struct xmpp_sm_config *cfg = &reg->cfg;
         long since = sm->request_at ? now - sm->request_at : LONG_MAX;
-        if (sm->queue.count && cfg->request_secs && since >= cfg->request_secs * 1000)
-            sm_send_request(s); /* unacknowledged for a while */
+        /* Unacknowledged for a while: since the oldest was sent, or since
+         * the last <r/> if that is later. */
+        long waiting = now - (sm->request_at > sm->unacked_since ? sm->request_at
+                                                                 : sm->unacked_since);
+        if (sm->queue.count && cfg->request_secs && waiting >= cfg->request_secs * 1000)
+            sm_send_request(s);
         else if (cfg->idle_secs && now - sm->last_rx >= cfg->idle_secs * 500 &&
                  since >= cfg->idle_secs * 500)
             sm_send_request(s); /* silent: ask before the idle drop */
