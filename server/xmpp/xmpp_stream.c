@@ -727,10 +727,6 @@ void xmpp_stream_sm_handled(struct xmpp_sm *sm, uint32_t seq)
 static void sm_handle_request(struct xmpp_stream *s)
 {
     struct xmpp_sm *sm = s->sm;
-    if (xmpp_sm_in_handled(&sm->in) == sm->in.received && sm->nr == 0) {
-        sm_send_ack(s);
-        return;
-    }
     if (sm->nr == sm->rcap) {
         size_t cap = sm->rcap ? sm->rcap * 2 : 4;
         uint32_t *r = realloc(sm->r_at, cap * sizeof(*r));
@@ -742,6 +738,7 @@ static void sm_handle_request(struct xmpp_stream *s)
         sm->rcap = cap;
     }
     sm->r_at[sm->nr++] = sm->in.received;
+    sm_answer_requests(s); /* at once if nothing before it is pending */
 }
 
 static void sm_acked_one(void *arg, uint64_t tag)
