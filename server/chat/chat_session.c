@@ -207,10 +207,6 @@ static void end_deliveries(struct chat_server *cs, struct chat_session *s,
         return;
     }
     job->u.session_end.clean = xmpp_stream_ended_cleanly(stream);
-    /* XEP-0198: what it marked delivered the client acknowledged; the rest
-     * never left `stored`. */
-    if (xmpp_stream_sm_on(stream))
-        job->u.session_end.clean = 1;
     /* The recipient's shard: after every delivered mark of this session. */
     chat_submit(cs, job, bare);
 }
