@@ -378,17 +378,17 @@ struct db_job {
     void *owner;        /* opaque to the store: for the submitter */
     uint64_t owner_gen; /* opaque to the store: for the submitter */
     union {
-        struct db_login_job login;               /* DB_JOB_USER_LOGIN */
-        struct db_msg_store_job msg;             /* DB_JOB_MSG_STORE */
-        struct db_mark_delivered_job delivered;  /* DB_JOB_MARK_DELIVERED, _ACKED */
-        struct db_mark_received_job received;    /* DB_JOB_MARK_RECEIVED */
-        struct db_offline_load_job offline;      /* DB_JOB_OFFLINE_LOAD */
-        struct db_presence_job presence;         /* DB_JOB_PRESENCE */
-        struct db_session_end_job session_end;   /* DB_JOB_SESSION_END */
-        struct db_roster_load_job roster_load;   /* DB_JOB_ROSTER_LOAD */
-        struct db_roster_set_job roster_set;     /* DB_JOB_ROSTER_SET */
-        struct db_roster_pair_job roster_pair;   /* DB_JOB_ROSTER_PAIR */
-        struct db_roster_apply_job roster_apply; /* DB_JOB_ROSTER_APPLY */
+        struct db_login_job login;                       /* DB_JOB_USER_LOGIN */
+        struct db_msg_store_job msg;                     /* DB_JOB_MSG_STORE */
+        struct db_mark_delivered_job delivered;          /* DB_JOB_MARK_DELIVERED */
+        struct db_mark_received_job received;            /* DB_JOB_MARK_RECEIVED */
+        struct db_offline_load_job offline;              /* DB_JOB_OFFLINE_LOAD */
+        struct db_presence_job presence;                 /* DB_JOB_PRESENCE */
+        struct db_session_end_job session_end;           /* DB_JOB_SESSION_END */
+        struct db_roster_load_job roster_load;           /* DB_JOB_ROSTER_LOAD */
+        struct db_roster_set_job roster_set;             /* DB_JOB_ROSTER_SET */
+        struct db_roster_pair_job roster_pair;           /* DB_JOB_ROSTER_PAIR */
+        struct db_roster_apply_job roster_apply;         /* DB_JOB_ROSTER_APPLY */
         struct db_presence_initial_job presence_initial; /* DB_JOB_PRESENCE_INITIAL */
         struct db_block_set_job block_set;               /* DB_JOB_BLOCK_SET */
         struct db_mark_displayed_job displayed;          /* DB_JOB_MARK_DISPLAYED */
