@@ -159,8 +159,32 @@ static const struct db_stmt db_delivered_stmts[] = {
      " WHERE d.message_id = u.id AND d.recipient = u.recipient AND d.state = 'stored'"},
 };
 
+static int db_delivered_send_kind(PGconn *conn, struct db_job **jobs, size_t n, int *sent,
+                                  enum db_job_kind kind, const char *stmt);
+
 static int db_delivered_send_batch(PGconn *conn, struct db_job **jobs, size_t n,
                                    int *sent)
+{
+    return db_delivered_send_kind(conn, jobs, n, sent, DB_JOB_MARK_DELIVERED,
+                                  "mark_delivered_many");
+}
+
+/* ---- DB_JOB_MARK_ACKED: XEP-0198 acknowledgements, marked and settled in
+ * one call per batch (parley_mark_acked, migrations/0007) ---- */
+
+static const struct db_stmt db_acked_stmts[] = {
+    {"mark_acked_many", "SELECT parley_mark_acked($1::bigint[], $2::text[], $3::text[])"},
+};
+
+static int db_acked_send_batch(PGconn *conn, struct db_job **jobs, size_t n, int *sent)
+{
+    return db_delivered_send_kind(conn, jobs, n, sent, DB_JOB_MARK_ACKED,
+                                  "mark_acked_many");
+}
+
+/* One statement over arrays for every job of `kind` (a delivered payload). */
+static int db_delivered_send_kind(PGconn *conn, struct db_job **jobs, size_t n, int *sent,
+                                  enum db_job_kind kind, const char *stmt)
 {
     struct pl_buf ids = PL_BUF_INIT, recipients = PL_BUF_INIT, vias = PL_BUF_INIT;
     int rc = PL_OK, any = 0;
@@ -170,7 +194,7 @@ static int db_delivered_send_batch(PGconn *conn, struct db_job **jobs, size_t n,
         rc = PL_ENOMEM;
     for (size_t i = 0; rc == PL_OK && i < n; i++) {
         const struct db_mark_delivered_job *d = &jobs[i]->u.delivered;
-        if (jobs[i]->kind != DB_JOB_MARK_DELIVERED)
+        if (jobs[i]->kind != kind)
             continue;
         char id[24];
         snprintf(id, sizeof(id), "%s%" PRId64, any ? "," : "", d->message_id);
@@ -187,7 +211,7 @@ static int db_delivered_send_batch(PGconn *conn, struct db_job **jobs, size_t n,
             rc = PL_ENOMEM;
         const char *p[3] = {ids.data, recipients.data, vias.data};
         if (rc == PL_OK)
-            rc = db_send(conn, "mark_delivered_many", 3, p);
+            rc = db_send(conn, stmt, 3, p);
         *sent = rc == PL_OK;
     }
     pl_buf_free(&ids);
@@ -413,6 +437,9 @@ static const struct db_job_desc db_job_descs[] = {
     [DB_EVENT_MESSAGE] = {"admin_message", NULL, 0, NULL, NULL, NULL,
                           db_message_event_free},
     DB_JOB_ROSTER_DESCS,
+    /* stream management (XEP-0198) */
+    [DB_JOB_MARK_ACKED] = {"mark_acked", DB_STMTS(db_acked_stmts), NULL,
+                           db_acked_send_batch, NULL, db_delivered_free},
     /* rooms and the archive: db_job_room.h */
     DB_ROOM_JOB_DESCS /* ends with a comma */
         /* the user's own PEP nodes: db_job_pep.h */

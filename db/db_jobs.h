@@ -60,6 +60,8 @@ enum db_job_kind {
                               in a room that may be loaded here */
     DB_JOB_ROOM_OCCUPANT,  /* a session joined or left a room (the API's
                               occupants, 0008) */
+    /* stream management (XEP-0198; payload: delivered) */
+    DB_JOB_MARK_ACKED, /* stored -> delivered and settled: the client's <a h/> */
 
     DB_JOB__COUNT, /* not a kind: the number of kinds */
 };

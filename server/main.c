@@ -13,6 +13,7 @@
 #include "pl_metrics.h"
 #include "ws_server.h"
 #include "xmpp_parse.h"
+#include "xmpp_sm.h"
 #include "xmpp_stream.h"
 
 #include <errno.h>
@@ -375,6 +376,7 @@ static int cmd_serve(const struct pl_config *cfg)
     struct xmpp_parser *parser = NULL;
     struct chat_server *chat = NULL;
     struct ws_server *ws = NULL;
+    struct xmpp_sm_registry *env_sm = NULL; /* XEP-0198's resumable sessions */
     struct db_store *store = NULL;
     struct api_server *api = NULL;
     struct pl_metrics metrics; /* read by the API threads, which stop first */
@@ -447,6 +449,17 @@ static int cmd_serve(const struct pl_config *cfg)
         .parser = parser,
     };
     chat_server_hooks(chat, &env.hooks);
+    /* XEP-0198: resumable sessions live in the loop, with their settings. */
+    struct xmpp_sm_config smc = {
+        .resume_timeout = cfg->sm_resume_timeout,
+        .max_unacked = (uint32_t)cfg->sm_max_unacked,
+        .request_every = (uint32_t)cfg->sm_request_every,
+        .request_secs = cfg->sm_request_secs,
+        .idle_secs = cfg->idle_timeout,
+    };
+    if (xmpp_sm_registry_new(&smc, &env_sm) != PL_OK)
+        goto out;
+    env.sm = env_sm;
     struct ws_server_config wc = {
         .host = cfg->xmpp_host,
         .port = cfg->xmpp_port,
@@ -537,6 +550,8 @@ out:
     waker.ws = NULL;
     pthread_mutex_unlock(&waker.lock);
     ws_server_free(ws);
+    /* Detached XEP-0198 sessions end too, before the store stops. */
+    xmpp_stream_sm_shutdown(env_sm);
     db_store_stop(store);
     chat_server_free(chat);
     xmpp_parser_free(parser);

@@ -147,6 +147,17 @@ static int apply(struct pl_config *cfg, const char *name, const char *value, cha
         if (rc == PL_OK && n > 64)
             rc = PL_EINVAL;
         cfg->store_workers = (int)n;
+    } else if (strcmp(name, "PARLEY_SM_RESUME_TIMEOUT") == 0) {
+        rc = parse_count(value, &cfg->sm_resume_timeout);
+    } else if (strcmp(name, "PARLEY_SM_MAX_UNACKED") == 0) {
+        rc = parse_count(value, &cfg->sm_max_unacked);
+    } else if (strcmp(name, "PARLEY_SM_REQUEST_EVERY") == 0) {
+        /* 0: never ask for this reason */
+        rc = strcmp(value, "0") == 0 ? (cfg->sm_request_every = 0, PL_OK)
+                                     : parse_count(value, &cfg->sm_request_every);
+    } else if (strcmp(name, "PARLEY_SM_REQUEST_SECS") == 0) {
+        rc = strcmp(value, "0") == 0 ? (cfg->sm_request_secs = 0, PL_OK)
+                                     : parse_count(value, &cfg->sm_request_secs);
     } else if (strcmp(name, "PARLEY_MAX_SESSIONS_PER_USER") == 0) {
         rc = parse_count(value, &cfg->max_sessions_per_user);
     } else if (strcmp(name, "PARLEY_MAX_ROSTER_ITEMS") == 0) {
@@ -281,6 +292,14 @@ static const char *const env_names[] = {
     "PARLEY_MAM_MAX_PAGE",
 };
 
+/* XEP-0198 stream management's settings. */
+static const char *const env_names_sm[] = {
+    "PARLEY_SM_RESUME_TIMEOUT",
+    "PARLEY_SM_MAX_UNACKED",
+    "PARLEY_SM_REQUEST_EVERY",
+    "PARLEY_SM_REQUEST_SECS",
+};
+
 /* The deployment settings (a separate table: the one above is other
  * features' too). */
 static const char *const env_names_deploy[] = {
@@ -314,6 +333,10 @@ int pl_config_load(struct pl_config *cfg, const char *path, char *err, size_t er
     cfg->upload_max = 50LL * 1024 * 1024;
     cfg->upload_quota = 1LL << 30;
     cfg->upload_ttl = 300;
+    cfg->sm_resume_timeout = 300;
+    cfg->sm_max_unacked = 1000;
+    cfg->sm_request_every = 5;
+    cfg->sm_request_secs = 30;
     int rc = PL_ENOMEM;
     if (set_str(&cfg->domain, "localhost") || set_str(&cfg->xmpp_host, "127.0.0.1") ||
         set_str(&cfg->api_host, "127.0.0.1") ||
@@ -325,6 +348,11 @@ int pl_config_load(struct pl_config *cfg, const char *path, char *err, size_t er
     for (size_t i = 0; i < sizeof(env_names) / sizeof(env_names[0]); i++) {
         const char *v = getenv(env_names[i]);
         if (v && (rc = apply(cfg, env_names[i], v, err, errlen)) != PL_OK)
+            goto fail;
+    }
+    for (size_t i = 0; i < sizeof(env_names_sm) / sizeof(env_names_sm[0]); i++) {
+        const char *v = getenv(env_names_sm[i]);
+        if (v && (rc = apply(cfg, env_names_sm[i], v, err, errlen)) != PL_OK)
             goto fail;
     }
     for (size_t i = 0; i < sizeof(env_names_deploy) / sizeof(env_names_deploy[0]); i++) {

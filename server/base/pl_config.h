@@ -60,6 +60,13 @@ struct pl_config {
     long long upload_quota; /* PARLEY_UPLOAD_QUOTA_BYTES: per user */
     int upload_ttl;         /* PARLEY_UPLOAD_SLOT_TTL: seconds a PUT URL lasts */
     int upload_enabled;     /* PARLEY_UPLOAD: 0 turns the service off */
+    /* XEP-0198 stream management */
+    int sm_resume_timeout; /* PARLEY_SM_RESUME_TIMEOUT: seconds a dropped session
+                              may be resumed */
+    int sm_max_unacked;    /* PARLEY_SM_MAX_UNACKED: unacknowledged stanzas
+                              before the session is closed */
+    int sm_request_every;  /* PARLEY_SM_REQUEST_EVERY: ask <r/> after this many */
+    int sm_request_secs;   /* PARLEY_SM_REQUEST_SECS: ...or after this many seconds */
 };
 
 /* Fills `cfg` with defaults, then `path` (if not NULL), then the environment.

@@ -64,6 +64,7 @@ struct chat_held {
 };
 
 struct chat_user;
+struct chat_csi_held;
 struct chat_deferred;
 struct chat_directed;
 
@@ -114,6 +115,9 @@ struct chat_session {
     /* rooms (chat_room.c) */
     struct chat_seat *seats;         /* the rooms it joined (chat_room.c) */
     struct chat_room_echoes *echoes; /* room frames queued, not yet written */
+
+    /* XEP-0352 (chat_csi.c): what waits while the client is inactive */
+    struct chat_csi_held *csi_held;
 };
 
 /* Everyone online under one username. */
@@ -556,5 +560,27 @@ void chat_moderate_iq(struct chat_server *cs, struct chat_room *r, struct chat_s
  * was refused (the moderator was answered; nothing to broadcast), 0 to go
  * on broadcasting it (its iq was answered). */
 int chat_moderate_stored(struct chat_server *cs, struct db_job *job, struct chat_op *op);
+/* ---- stream management (chat_sm.c): XEP-0198 -------------------------- */
+
+/* hooks.acked: the client acknowledged the stanza queued with `tag`; a
+ * stored message is `delivered` now. */
+void chat_sm_acked(void *ctx, struct xmpp_stream *stream, uint64_t tag);
+/* hooks.resumed: the session of `from` goes on on `to`. */
+void chat_sm_resumed(void *ctx, struct xmpp_stream *from, struct xmpp_stream *to);
+/* 1 if stored message `id` was sent to s and is not yet acknowledged (so a
+ * load from the store, where it is still `stored`, skips it). */
+int chat_sm_unacked(const struct chat_session *s, int64_t id);
+/* chat_offline.c: acks came; a backlog waiting on stream management's
+ * bound goes on. */
+void chat_offline_acked(struct chat_server *cs, struct chat_session *s);
+
+/* ---- client state indication (chat_csi.c): XEP-0352 ------------------- */
+
+/* hooks.csi_hold: 1 if the frame is kept while the client is inactive. */
+int chat_csi_hold(void *ctx, struct xmpp_stream *stream, struct pl_frame *frame,
+                  uint64_t tag);
+/* hooks.csi: <active/> sends what was held. */
+void chat_csi_changed(void *ctx, struct xmpp_stream *stream, int active);
+void chat_csi_free(struct chat_session *s);
 
 #endif

@@ -131,6 +131,8 @@ static size_t send_stored(struct chat_server *cs, struct chat_session *s,
 {
     struct xmpp_node *msg = NULL;
     enum xmpp_parse_error why;
+    if (chat_sm_unacked(s, m->id))
+        return 0; /* XEP-0198: sent already, waiting for the client's ack */
     if (xmpp_parse(cs->parser, m->stanza_xml, strlen(m->stanza_xml), XMPP_NS_CLIENT, &msg,
                    &why) != PL_OK) {
         pl_error(xmpp_stream_conn_id(s->stream), s->user->bare_jid,
@@ -208,7 +210,8 @@ static void finish(struct chat_server *cs, struct chat_session *s)
 static void pump(struct chat_server *cs, struct chat_session *s)
 {
     while (s->backlog_sent < s->backlog_count && s->inflight < cs->send_window &&
-           !xmpp_stream_is_closing(s->stream)) {
+           !xmpp_stream_is_closing(s->stream) &&
+           xmpp_stream_sm_can_send_more(s->stream)) {
         size_t len = send_stored(cs, s, &s->backlog[s->backlog_sent]);
         s->backlog_len[s->backlog_sent++] = len;
         s->inflight += len;
@@ -225,6 +228,12 @@ static void pump(struct chat_server *cs, struct chat_session *s)
         load(cs, s, s->cursor);
     else
         finish(cs, s);
+}
+
+void chat_offline_acked(struct chat_server *cs, struct chat_session *s)
+{
+    if (s->backlog_sent < s->backlog_count)
+        pump(cs, s);
 }
 
 void chat_offline_written(struct chat_server *cs, struct chat_session *s, int64_t id)

@@ -194,10 +194,12 @@ static void hook_written(void *ctx, struct xmpp_stream *stream, uint64_t tag)
         return;
     switch (chat_tag_kind(tag)) {
     case CHAT_TAG_MESSAGE:
-        chat_message_written(ctx, s, chat_tag_value(tag));
+        if (!xmpp_stream_sm_tracks(stream)) /* XEP-0198: the ack moves it (chat_sm.c) */
+            chat_message_written(ctx, s, chat_tag_value(tag));
         return;
     case CHAT_TAG_BACKLOG:
-        chat_message_written(ctx, s, chat_tag_value(tag));
+        if (!xmpp_stream_sm_tracks(stream))
+            chat_message_written(ctx, s, chat_tag_value(tag));
         chat_offline_written(ctx, s, chat_tag_value(tag));
         return;
     case CHAT_TAG_ROOM:
@@ -218,6 +220,10 @@ void chat_server_hooks(struct chat_server *cs, struct xmpp_stream_hooks *hooks)
     hooks->stanza = hook_stanza;
     hooks->written = hook_written;
     hooks->closed = chat_session_closed;
+    hooks->acked = chat_sm_acked;
+    hooks->resumed = chat_sm_resumed;
+    hooks->csi = chat_csi_changed;
+    hooks->csi_hold = chat_csi_hold;
 }
 
 /* ---- store completions ------------------------------------------------- */
@@ -305,6 +311,7 @@ void chat_server_complete(struct chat_server *cs, struct db_job *job)
         chat_room_event_message(cs, &job->u.room_message);
         break;
     case DB_JOB_MARK_DELIVERED:
+    case DB_JOB_MARK_ACKED:
     case DB_JOB_MARK_RECEIVED:
     case DB_JOB_PRESENCE:
     case DB_JOB_MARK_DISPLAYED:

@@ -218,10 +218,17 @@ void chat_session_closed(void *ctx, struct xmpp_stream *stream)
     if (!s)
         return;
     chat_room_session_gone(cs, s); /* leaves its rooms, cleanly or not */
+    /* XEP-0198: what the client did not acknowledge is still `stored`:
+     * the user's other sessions load it (after this one has left). */
+    char *requeue =
+        s->user && xmpp_stream_sm_unacked(stream) ? strdup(s->user->username) : NULL;
     if (s->user) {
         chat_presence_gone(cs, s);
         session_detach(cs, s);
     }
+    if (requeue)
+        chat_offline_requeued(cs, requeue);
+    free(requeue);
     if (s->wrote)
         end_deliveries(cs, s, stream);
     if (cs->metrics)
@@ -230,6 +237,7 @@ void chat_session_closed(void *ctx, struct xmpp_stream *stream)
     chat_offline_free(s);
     chat_roster_session_free(s);
     chat_presence_free(s);
+    chat_csi_free(s);
     free(s->resource);
     free(s->via);
     free(s);

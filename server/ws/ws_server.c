@@ -490,6 +490,8 @@ static void on_tick(lws_sorted_usec_list_t *sul)
     struct ws_server *ws = lws_container_of(sul, struct ws_server, tick);
     if (ws->cfg.tick)
         ws->cfg.tick(ws->cfg.ctx);
+    /* XEP-0198: <r/> cadence and the end of resumption windows. */
+    xmpp_stream_sm_tick(ws->cfg.env->sm);
     lws_sul_schedule(ws->ctx, 0, &ws->tick, on_tick, LWS_US_PER_SEC);
 }
 

@@ -1,5 +1,6 @@
 /* Stanza helpers: the error and result replies of RFC 6120 section 8. */
 #include "xmpp_stanza.h"
+#include "xmpp_stream_int.h"
 #include "pl_error.h"
 
 #include <stdlib.h>
@@ -10,6 +11,9 @@ void xmpp_stanza_free(struct xmpp_stanza *st)
         return;
     xmpp_node_free(st->node);
     xmpp_jid_free(&st->to);
+    /* The chat layer is done with it: for XEP-0198 it is handled. */
+    if (st->sm)
+        xmpp_stream_sm_handled(st->sm, st->sm_seq);
     free(st);
 }
 

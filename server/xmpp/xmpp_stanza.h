@@ -6,6 +6,10 @@
 #include "xmpp_jid.h"
 #include "xmpp_node.h"
 
+#include <stdint.h>
+
+struct xmpp_sm;
+
 enum xmpp_stanza_kind { XMPP_STANZA_MESSAGE, XMPP_STANZA_PRESENCE, XMPP_STANZA_IQ };
 
 struct xmpp_stanza {
@@ -15,6 +19,11 @@ struct xmpp_stanza {
     const char *type;       /* borrowed from node; NULL if absent */
     int has_to;             /* 0: no `to` attribute (addressed to the account) */
     struct xmpp_jid to;     /* parsed and normalised `to` when has_to */
+    /* XEP-0198: the stream management state that counts this stanza as
+     * handled once it is freed (a reference), and its number; NULL when
+     * stream management is off. */
+    struct xmpp_sm *sm;
+    uint32_t sm_seq;
 };
 
 void xmpp_stanza_free(struct xmpp_stanza *st);

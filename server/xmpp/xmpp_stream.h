@@ -18,6 +18,7 @@
 
 struct auth_verifier;
 struct xmpp_stream;
+struct xmpp_sm_registry;
 
 /* What the transport gives each stream. */
 struct xmpp_stream_io {
@@ -47,6 +48,17 @@ struct xmpp_stream_hooks {
     void (*written)(void *ctx, struct xmpp_stream *s, uint64_t tag);
     /* The bound stream s is going away: drop every reference to it. */
     void (*closed)(void *ctx, struct xmpp_stream *s);
+    /* XEP-0198: the client acknowledged the stanza queued with `tag`. */
+    void (*acked)(void *ctx, struct xmpp_stream *s, uint64_t tag);
+    /* XEP-0198: stream `to` resumed the session of `from` (which goes
+     * away without `closed`): what pointed at `from` now points at `to`. */
+    void (*resumed)(void *ctx, struct xmpp_stream *from, struct xmpp_stream *to);
+    /* XEP-0352: the client said <active/> (1) or <inactive/> (0). */
+    void (*csi)(void *ctx, struct xmpp_stream *s, int active);
+    /* XEP-0352: while s is inactive, every stanza to it is offered here
+     * first; 1 if the chat layer keeps it (to send on <active/>). */
+    int (*csi_hold)(void *ctx, struct xmpp_stream *s, struct pl_frame *frame,
+                    uint64_t tag);
 };
 
 /* Shared by every stream of a loop; borrowed by the streams. */
@@ -56,6 +68,9 @@ struct xmpp_env {
     const struct auth_verifier *verifier;
     struct xmpp_parser *parser;
     struct xmpp_stream_hooks hooks;
+    /* XEP-0198's resumable sessions and settings; NULL: stream
+     * management is not offered. */
+    struct xmpp_sm_registry *sm;
 };
 
 /* Checks the upgrade request: the token from the `auth_token` cookie (or
@@ -120,5 +135,27 @@ int xmpp_stream_ended_cleanly(const struct xmpp_stream *s);
 /* A pointer the chat layer hangs on the stream (its session). */
 void xmpp_stream_set_user(struct xmpp_stream *s, void *user);
 void *xmpp_stream_user(const struct xmpp_stream *s);
+
+/* ---- XEP-0198 stream management ---- */
+
+/* 1 once the client enabled stream management on s. */
+int xmpp_stream_sm_on(const struct xmpp_stream *s);
+/* Stanzas sent to the client and not acknowledged. */
+size_t xmpp_stream_sm_unacked(const struct xmpp_stream *s);
+/* 1 if a stanza queued with `tag` is among them. */
+int xmpp_stream_sm_has_tag(const struct xmpp_stream *s, uint64_t tag);
+/* 0 while half of PARLEY_SM_MAX_UNACKED is unacknowledged: a sender that
+ * may wait (the offline backlog) waits for acks instead of hitting the
+ * bound. 1 without stream management. */
+int xmpp_stream_sm_can_send_more(const struct xmpp_stream *s);
+/* Inside hooks.written: 1 if the frame being reported is counted by stream
+ * management (its delivery is the client's ack, not this write). */
+int xmpp_stream_sm_tracks(const struct xmpp_stream *s);
+/* Once a second: asks <r/> where the cadence says so and ends the
+ * detached sessions whose window passed (or that overflowed). */
+void xmpp_stream_sm_tick(struct xmpp_sm_registry *reg);
+/* The server is stopping: ends every detached session (their
+ * unacknowledged messages stay `stored`), then frees the registry. */
+void xmpp_stream_sm_shutdown(struct xmpp_sm_registry *reg);
 
 #endif

@@ -3,6 +3,7 @@
 #ifndef XMPP_STREAM_INT_H
 #define XMPP_STREAM_INT_H
 
+#include "xmpp_sm.h"
 #include "xmpp_stream.h"
 
 /* After this many failed SASL attempts the stream is closed with the
@@ -34,12 +35,24 @@ struct xmpp_stream {
     int ended_cleanly; /* the client sent <close/> or a WebSocket close */
     char *address;     /* the peer's IP address, or NULL */
     void *user;
+    /* XEP-0198 (NULL until <enable/>). A stream whose connection was lost
+     * while resumable stays, detached (io NULL), until resumed or expired. */
+    struct xmpp_sm *sm;
+    uint64_t tagged_queued;    /* tagged frames given to the transport */
+    uint64_t tagged_before_sm; /* ...of which before <enabled/> */
+    uint64_t tagged_written;   /* tagged frames the transport reported written */
+    int write_tracked;         /* the write being reported is in sm's queue */
+    int sm_over;               /* past PARLEY_SM_MAX_UNACKED while detached */
+    int csi_inactive;          /* XEP-0352: the client said <inactive/> */
 };
 
 /* Queues a serialised frame. */
 int xmpp_stream_write(struct xmpp_stream *s, const char *data, size_t len, uint64_t tag);
 /* Serialises a top-level element (declaring its namespace) and queues it. */
 int xmpp_stream_write_node(struct xmpp_stream *s, const struct xmpp_node *n);
+/* A client stanza counted by sm is handled (xmpp_stanza_free): answers
+ * the <r/>s it held back; drops the stanza's reference on sm. */
+void xmpp_stream_sm_handled(struct xmpp_sm *sm, uint32_t seq);
 /* Handles <auth/> and <abort/> in the SASL namespace. */
 void xmpp_sasl_handle(struct xmpp_stream *s, const struct xmpp_node *el);
 

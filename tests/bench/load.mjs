@@ -63,6 +63,10 @@ const USAGE = `usage: load.mjs --port PORT [options]
   --settle MS          offline phase without DATABASE_URL: wait after sending (default 5000)
   --timeout S          overall limit in seconds (default 900)
   --phase-timeout S    limit per phase in seconds (default 300)
+  --sm MODE            XEP-0198 stream management: off (default), on (every
+                       session enables it, with resumption, and answers the
+                       server's <r/>), or both (throughput runs without and
+                       then with it, from the same run; idle sessions enable it)
   --json               also print one line "RESULT {...}" with every figure`;
 
 const NS_FRAMING = "urn:ietf:params:xml:ns:xmpp-framing";
@@ -115,6 +119,7 @@ function parseOptions() {
                 "phase-timeout": { type: "string" },
                 json: { type: "boolean" },
                 receipts: { type: "boolean" },
+                sm: { type: "string" },
                 help: { type: "boolean" },
             },
         });
@@ -160,10 +165,13 @@ function parseOptions() {
         phaseTimeoutS: intOpt(v, "phase-timeout", 300, 1, 86400),
         json: Boolean(v.json),
         receipts: Boolean(v.receipts),
+        sm: v.sm ?? "off",
+        smSession: v.sm === "on" || v.sm === "both",
         secret,
         issuer: process.env.PARLEY_JWT_ISSUER || undefined,
         audience: process.env.PARLEY_JWT_AUDIENCE || undefined,
     };
+    if (!["off", "on", "both"].includes(opts.sm)) fail("--sm is off, on or both");
     if (opts.pairs * opts.messages > MAX_MESSAGES) fail("--pairs × --messages is too large");
     if (phases.includes("idle") && opts.pid === null) fail("the idle phase needs --pid");
     const hostPart = host === "::1" ? "[::1]" : host;
@@ -323,6 +331,10 @@ class Session {
         this.onPresence = null; // (frame, now) => void, for <presence/> frames
         this.errors = 0;
         this.closedPromise = null;
+        // XEP-0198: enable after bind and answer every <r/> with the count
+        // of stanzas received since <enabled/>.
+        this.sm = Boolean(opts.smSession);
+        this.smIn = 0;
     }
 
     /** Connects and logs in; resolves once bound, available and the initial
@@ -357,6 +369,19 @@ class Session {
             ws.on("message", (data) => {
                 const frame = data.toString();
                 const now = performance.now();
+                if (this.sm) {
+                    if (frame.startsWith("<message") || frame.startsWith("<presence") || frame.startsWith("<iq")) {
+                        this.smIn++;
+                    } else if (frame.startsWith("<r ")) {
+                        ws.send(`<a xmlns='urn:xmpp:sm:3' h='${this.smIn}'/>`);
+                        return;
+                    } else if (frame.startsWith("<enabled")) {
+                        this.smIn = 0;
+                        return;
+                    } else if (frame.startsWith("<a ")) {
+                        return;
+                    }
+                }
                 if (frame.startsWith("<message")) {
                     if (this.onMessage) this.onMessage(frame, now);
                     return;
@@ -404,6 +429,7 @@ class Session {
                             const m = frame.match(/<jid>([^<]+)<\/jid>/);
                             this.fullJid = m ? m[1] : null;
                             this.state = "presence";
+                            if (this.sm) ws.send("<enable xmlns='urn:xmpp:sm:3' resume='true'/>");
                             ws.send("<presence xmlns='jabber:client'/>");
                             ws.send(
                                 `<iq type='get' id='ping1' to='${this.opts.domain}' xmlns='jabber:client'>` +
@@ -482,7 +508,7 @@ async function closeMany(sessions, parallel = 200) {
 
 async function phaseIdle(opts, run) {
     const n = opts.sessions;
-    console.log(`\n== idle sessions: ${n}`);
+    console.log(`\n== idle sessions: ${n}${opts.smSession ? ", with stream management" : ""}`);
     await sleep(500);
     const before = procStatus(opts.pid);
     const names = Array.from({ length: n }, (_, i) => `idle_${run}_${i}`);
@@ -509,6 +535,7 @@ async function phaseIdle(opts, run) {
         console.log(`parleyd VmRSS after closing them: ${closed.rssKb} KB (peak VmHWM ${closed.hwmKb} KB)`);
         return {
             sessions: n,
+            sm: opts.smSession,
             login_s: loginS,
             logins_per_s: n / loginS,
             rss_before_kb: before.rssKb,
@@ -522,15 +549,30 @@ async function phaseIdle(opts, run) {
     }
 }
 
-async function phaseThroughput(opts, run) {
+/** --sm both: the throughput phase without stream management, then with
+ * it (fresh users, the same figures), and their ratio. */
+async function phaseThroughputSm(opts, run) {
+    if (opts.sm !== "both") return phaseThroughputOnce(opts, run, "");
+    const off = await phaseThroughputOnce({ ...opts, smSession: false }, run, "off");
+    const on = await phaseThroughputOnce({ ...opts, smSession: true }, run, "on");
+    const ratio = on.msgs_per_s / off.msgs_per_s;
+    console.log(
+        `stream management on/off: ${f1(on.msgs_per_s)} / ${f1(off.msgs_per_s)} messages/s = ` +
+            `${f2(ratio)} (p50 ${f1(on.p50_ms)} vs ${f1(off.p50_ms)} ms)`,
+    );
+    return { sm_off: off, sm_on: on, sm_ratio: ratio };
+}
+
+async function phaseThroughputOnce(opts, run, tag) {
     const { pairs, messages: m, window: w, receipts } = opts;
     const total = pairs * m;
     console.log(
         `\n== throughput: ${pairs} pairs × ${m} messages, window ${w}` +
-            (receipts ? ", with XEP-0184 receipts (counted when the receipt is back)" : ""),
+            (receipts ? ", with XEP-0184 receipts (counted when the receipt is back)" : "") +
+            (opts.smSession ? ", stream management on" : opts.sm !== "off" ? ", stream management off" : ""),
     );
-    const senders = Array.from({ length: pairs }, (_, i) => `snd_${run}_${i}`);
-    const receivers = Array.from({ length: pairs }, (_, i) => `rcv_${run}_${i}`);
+    const senders = Array.from({ length: pairs }, (_, i) => `snd${tag}_${run}_${i}`);
+    const receivers = Array.from({ length: pairs }, (_, i) => `rcv${tag}_${run}_${i}`);
     let sessions = [];
     try {
         sessions = await loginMany(opts, [...senders, ...receivers]);
@@ -601,6 +643,7 @@ async function phaseThroughput(opts, run) {
         const lat = Array.from(latencies.subarray(0, received)).sort((a, b) => a - b);
         const res = {
             pairs,
+            sm: opts.smSession,
             messages_per_pair: m,
             window: w,
             receipts,
@@ -1025,7 +1068,7 @@ async function main() {
     let failed = false;
     const phases = {
         idle: phaseIdle,
-        throughput: phaseThroughput,
+        throughput: phaseThroughputSm,
         offline: phaseOffline,
         fanout: phaseFanout,
         room: phaseRoom,

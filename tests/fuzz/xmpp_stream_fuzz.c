@@ -1,9 +1,12 @@
 /* The stream state machine: the input is a sequence of frames separated by
  * NUL bytes, fed to a stream whose upgrade authenticated "fuzz". Frames
  * that open, authenticate and bind are in the seed corpus, so the fuzzer
- * reaches the stanza paths. */
+ * reaches the stanza paths; stream management (XEP-0198) and CSI are
+ * offered, with a registry of resumable sessions per input (a stream left
+ * resumable is ended with it). */
 #include "auth_jwt.h"
 #include "pl_error.h"
+#include "xmpp_sm.h"
 #include "xmpp_stream.h"
 
 #include <stdint.h>
@@ -73,9 +76,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         env.domain = "localhost";
         env.max_stanza_size = 65536;
         env.verifier = v;
-        env.hooks = (struct xmpp_stream_hooks){NULL,        hook_allowed, hook_bind,
-                                               hook_stanza, hook_written, hook_closed};
+        env.hooks = (struct xmpp_stream_hooks){.user_allowed = hook_allowed,
+                                               .bind = hook_bind,
+                                               .stanza = hook_stanza,
+                                               .written = hook_written,
+                                               .closed = hook_closed};
     }
+    static const struct xmpp_sm_config smc = {300, 1000, 5, 30, 90};
+    if (xmpp_sm_registry_new(&smc, &env.sm) != PL_OK)
+        abort();
     struct xmpp_stream *s = NULL;
     if (xmpp_stream_new(&env, &io, NULL, 1, "fuzz", &s) != PL_OK)
         abort();
@@ -88,5 +97,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         p += len + 1;
     }
     xmpp_stream_free(s);
+    xmpp_stream_sm_shutdown(env.sm);
+    env.sm = NULL;
     return 0;
 }

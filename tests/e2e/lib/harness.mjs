@@ -421,6 +421,18 @@ function transportWithHeaders(headers) {
     return HeaderTransport;
 }
 
+/** @xmpp/client enables XEP-0198 whenever the server offers it; the tests
+ * written for the storage promise without it (and most others) connect
+ * with this parser, which hides the offer. */
+class NoStreamManagementParser extends FramedParser {
+    emit(event, el, ...rest) {
+        if (event === "element" && el?.is?.("features", NS.streams)) {
+            el.children = el.children.filter((c) => c.name !== "sm");
+        }
+        return super.emit(event, el, ...rest);
+    }
+}
+
 /** Headers of an upgrade: cookie token, bearer token, origin, extra. */
 function upgradeHeaders({ cookie, bearer, origin, headers = {} }) {
     const h = { ...headers };
@@ -550,7 +562,8 @@ export class Client {
 /**
  * Connects a client as `username`. Options: token (default: a good token from
  * srv), cookie (token for the auth_token cookie, default token; null for
- * none), bearer, origin, resource, saslUsername, saslPassword, ms.
+ * none), bearer, origin, resource, saslUsername, saslPassword, ms, sm (let
+ * the client enable XEP-0198 stream management).
  * Resolves a Client once online (after bind); rejects on any failure.
  */
 export async function connect(srv, username, opts = {}) {
@@ -566,9 +579,12 @@ export async function connect(srv, username, opts = {}) {
     });
     xmpp.reconnect.stop();
     xmpp.transports.length = 0;
-    xmpp.transports.push(
-        transportWithHeaders(upgradeHeaders({ cookie, bearer: opts.bearer, origin: opts.origin })),
+    const transport = transportWithHeaders(
+        upgradeHeaders({ cookie, bearer: opts.bearer, origin: opts.origin }),
     );
+    // opts.sm: let the client enable stream management (XEP-0198).
+    if (!opts.sm) transport.prototype.Parser = NoStreamManagementParser;
+    xmpp.transports.push(transport);
     const c = new Client(xmpp, username);
     try {
         await withTimeout(xmpp.start(), opts.ms ?? 8_000, `login of ${username}`);

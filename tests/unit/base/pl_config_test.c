@@ -201,6 +201,49 @@ static void test_rooms_and_archive(void **state)
         unsetenv(names[i]);
 }
 
+/* XEP-0198's settings: defaults, values (0 turns a request rule off),
+ * bounds. */
+static void test_stream_management(void **state)
+{
+    const char *names[] = {"PARLEY_SM_RESUME_TIMEOUT", "PARLEY_SM_MAX_UNACKED",
+                           "PARLEY_SM_REQUEST_EVERY", "PARLEY_SM_REQUEST_SECS"};
+    clear_env();
+    for (size_t i = 0; i < 4; i++)
+        unsetenv(names[i]);
+    struct pl_config cfg;
+    char err[256];
+    assert_int_equal(pl_config_load(&cfg, NULL, err, sizeof(err)), PL_OK);
+    assert_int_equal(cfg.sm_resume_timeout, 300);
+    assert_int_equal(cfg.sm_max_unacked, 1000);
+    assert_int_equal(cfg.sm_request_every, 5);
+    assert_int_equal(cfg.sm_request_secs, 30);
+    pl_config_free(&cfg);
+    setenv("PARLEY_SM_RESUME_TIMEOUT", "60", 1);
+    setenv("PARLEY_SM_MAX_UNACKED", "50", 1);
+    setenv("PARLEY_SM_REQUEST_EVERY", "0", 1);
+    setenv("PARLEY_SM_REQUEST_SECS", "0", 1);
+    assert_int_equal(pl_config_load(&cfg, NULL, err, sizeof(err)), PL_OK);
+    assert_int_equal(cfg.sm_resume_timeout, 60);
+    assert_int_equal(cfg.sm_max_unacked, 50);
+    assert_int_equal(cfg.sm_request_every, 0);
+    assert_int_equal(cfg.sm_request_secs, 0);
+    pl_config_free(&cfg);
+    const char *bad[][2] = {{"PARLEY_SM_RESUME_TIMEOUT", "0"},
+                            {"PARLEY_SM_MAX_UNACKED", "0"},
+                            {"PARLEY_SM_MAX_UNACKED", "many"},
+                            {"PARLEY_SM_REQUEST_EVERY", "-1"},
+                            {"PARLEY_SM_REQUEST_SECS", "2000000"}};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+        for (size_t j = 0; j < 4; j++)
+            unsetenv(names[j]);
+        setenv(bad[i][0], bad[i][1], 1);
+        assert_int_equal(pl_config_load(&cfg, NULL, err, sizeof(err)), PL_EINVAL);
+        assert_non_null(strstr(err, bad[i][0]));
+    }
+    for (size_t i = 0; i < 4; i++)
+        unsetenv(names[i]);
+}
+
 static void test_addr_and_loopback(void **state)
 {
     char *host = NULL;
@@ -280,6 +323,7 @@ int main(void)
         cmocka_unit_test(test_rejects),
         cmocka_unit_test(test_auth_timeout),
         cmocka_unit_test(test_addr_and_loopback),
+        cmocka_unit_test(test_stream_management),
         cmocka_unit_test(test_presence_settings),
         cmocka_unit_test(test_rooms_and_archive),
         cmocka_unit_test(test_upload_settings),
