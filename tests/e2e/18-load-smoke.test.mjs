@@ -67,6 +67,23 @@ test("parley-load drives every phase and accounts for every message", { timeout:
     assert.ok(r.login.per_s > 0);
 });
 
+test("parley-load with stream management: every session enabled, the server's requests answered", { timeout: 120_000 }, async () => {
+    const run = await withTimeout(
+        runLoad(["--phases", "idle,rate", "--sm", "--sessions", "20", "--pairs", "5",
+            "--rates", "50", "--step-seconds", "2", "--receipts", "--timeout", "60"]),
+        110_000,
+        "parley-load --sm",
+    );
+    assert.equal(run.code, 0, `exit 0 (stderr: ${run.err.slice(-800)})`);
+    const r = resultOf(run);
+    assert.equal(r.sm, 1);
+    assert.equal(r.idle.established, 20, "every session got <enabled/>");
+    // 100 messages with receipts: the server asks <r/> every few stanzas;
+    // an unanswered or miscounted one would close the sessions.
+    assert.equal(r.rate[0].completed, 100);
+    assert.equal(r.rate[0].lost, 0);
+});
+
 test("parley-load refuses a target that is not loopback and a run it cannot drive", { timeout: 30_000 }, async () => {
     const bad = await new Promise((resolve) => {
         const child = spawn(tool, ["--host", "10.1.2.3", "--port", "5280"], {
