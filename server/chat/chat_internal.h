@@ -256,6 +256,11 @@ void chat_message_handle(struct chat_server *cs, struct chat_session *s,
 void chat_message_stored(struct chat_server *cs, struct db_job *job, struct chat_op *op);
 /* A stored message (tag of kind MESSAGE or BACKLOG) was written to s. */
 void chat_message_written(struct chat_server *cs, struct chat_session *s, int64_t id);
+/* Submits `kind` (DB_JOB_MARK_DELIVERED, or DB_JOB_MARK_ACKED for stream
+ * management's acks) for stored message `id` to s, on the recipient's
+ * shard: after its store, before a later load. */
+void chat_message_mark(struct chat_server *cs, struct chat_session *s, int64_t id,
+                       enum db_job_kind kind);
 
 /* chat_presence.c */
 void chat_presence_handle(struct chat_server *cs, struct chat_session *s,

@@ -314,8 +314,14 @@ void chat_message_stored(struct chat_server *cs, struct db_job *job, struct chat
 
 void chat_message_written(struct chat_server *cs, struct chat_session *s, int64_t id)
 {
+    chat_message_mark(cs, s, id, DB_JOB_MARK_DELIVERED);
+}
+
+void chat_message_mark(struct chat_server *cs, struct chat_session *s, int64_t id,
+                       enum db_job_kind kind)
+{
     const char *bare = xmpp_stream_bare_jid(s->stream);
-    struct db_job *job = db_job_new(DB_JOB_MARK_DELIVERED);
+    struct db_job *job = db_job_new(kind);
     if (!job || !bare || !(job->u.delivered.recipient = strdup(bare)) ||
         !(job->u.delivered.via = strdup(s->via))) {
         db_job_free(job);

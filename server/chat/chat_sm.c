@@ -14,20 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* DB_JOB_MARK_ACKED for stored message `id`, on the recipient's shard
- * (after its store, before a later load). */
+/* DB_JOB_MARK_ACKED for stored message `id`. */
 static void mark_acked(struct chat_server *cs, struct chat_session *s, int64_t id)
 {
-    const char *bare = xmpp_stream_bare_jid(s->stream);
-    struct db_job *job = db_job_new(DB_JOB_MARK_ACKED);
-    if (!job || !bare || !(job->u.delivered.recipient = strdup(bare)) ||
-        !(job->u.delivered.via = strdup(s->via))) {
-        db_job_free(job);
-        return;
-    }
-    job->u.delivered.message_id = id;
-    s->wrote = 1;
-    chat_submit(cs, job, bare);
+    chat_message_mark(cs, s, id, DB_JOB_MARK_ACKED);
 }
 
 void chat_sm_acked(void *ctx, struct xmpp_stream *stream, uint64_t tag)
