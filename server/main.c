@@ -9,6 +9,7 @@
 #include "pl_config.h"
 #include "pl_error.h"
 #include "pl_log.h"
+#include "pl_limit.h"
 #include "pl_metrics.h"
 #include "ws_server.h"
 #include "xmpp_parse.h"
@@ -320,11 +321,15 @@ static int cmd_serve(const struct pl_config *cfg)
     struct db_store *store = NULL;
     struct api_server *api = NULL;
     struct pl_metrics metrics; /* read by the API threads, which stop first */
+    /* The loop's: the upgrade's and SASL's authentication failures. */
+    struct pl_auth_limit auth_limit;
     struct loop_waker waker = {.lock = PTHREAD_MUTEX_INITIALIZER};
     struct loop_drain drain = {NULL, NULL};
     char err[512] = "", ws_url[512];
     public_ws_url(cfg, ws_url, sizeof(ws_url));
     memset(&metrics, 0, sizeof(metrics));
+    pl_auth_limit_init(&auth_limit, cfg->limit_auth_failures);
+    auth_limit.metrics = &metrics;
 
     if (make_verifier(cfg, &verifier) != PL_OK)
         goto out;
@@ -365,6 +370,7 @@ static int cmd_serve(const struct pl_config *cfg)
         .max_stanza_size = cfg->max_stanza_size,
         .verifier = verifier,
         .parser = parser,
+        .auth_limit = &auth_limit,
     };
     chat_server_hooks(chat, &env.hooks);
     struct ws_server_config wc = {
@@ -382,6 +388,13 @@ static int cmd_serve(const struct pl_config *cfg)
         .wake = drain_store,
         .ctx = &drain,
         .metrics = &metrics,
+        .limit_pending_per_ip = cfg->limit_pending_per_ip,
+        .limit_connect_rate = cfg->limit_connect_rate,
+        .limit_connect_burst = cfg->limit_connect_burst,
+        .limit_connections = cfg->limit_connections,
+        .limit_session_bytes = cfg->limit_session_bytes,
+        .upgrade_timeout = cfg->upgrade_timeout,
+        .auth_limit = &auth_limit,
     };
     if (check_api_listener(cfg) != PL_OK || ws_server_new(&wc, &ws) != PL_OK)
         goto out;
@@ -457,6 +470,7 @@ out:
     chat_server_free(chat);
     xmpp_parser_free(parser);
     auth_verifier_free(verifier);
+    pl_auth_limit_free(&auth_limit);
     return status;
 }
 

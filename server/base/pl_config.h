@@ -48,6 +48,22 @@ struct pl_config {
                                  whose X-Forwarded-For is believed, or NULL */
     char *ws_url;             /* PARLEY_WS_URL: the public WebSocket URL host-meta
                                  announces, or NULL (derived) */
+
+    /* Limits against abuse (SECURITY.md); 0 turns each off. */
+    int limit_pending_per_ip;   /* PARLEY_LIMIT_PENDING_PER_IP: connections from one
+                                   address whose upgrade is not accepted yet */
+    int limit_connect_rate;     /* PARLEY_LIMIT_CONNECT_RATE: new connections a
+                                   second per address */
+    int limit_connect_burst;    /* PARLEY_LIMIT_CONNECT_BURST: and at once */
+    int limit_connections;      /* PARLEY_LIMIT_CONNECTIONS: all connections */
+    int limit_auth_failures;    /* PARLEY_LIMIT_AUTH_FAILURES: a minute, per
+                                   address and per username */
+    size_t limit_session_bytes; /* PARLEY_LIMIT_SESSION_BYTES: inbound bytes a
+                                   second per connection */
+    int limit_offline_queue;    /* PARLEY_LIMIT_OFFLINE_QUEUE: messages waiting
+                                   for one recipient */
+    int upgrade_timeout;        /* PARLEY_UPGRADE_TIMEOUT: seconds from the TCP
+                                   connection to the upgrade's end */
 };
 
 /* Fills `cfg` with defaults, then `path` (if not NULL), then the environment.

@@ -5,7 +5,10 @@
 
 #include "pl_error.h"
 
+#include <arpa/inet.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* The level at now_us: what was left plus what has dripped in since. */
 static double bucket_level(const struct pl_bucket *b, double rate, double burst,
@@ -168,4 +171,83 @@ size_t pl_keyed_sweep(struct pl_keyed *k, int64_t now_us)
         }
     }
     return dropped;
+}
+
+void pl_auth_limit_init(struct pl_auth_limit *l, int per_minute)
+{
+    l->per_minute = per_minute;
+    l->metrics = NULL;
+    pl_keyed_init(&l->by_addr, per_minute / 60.0, per_minute, 0);
+    pl_keyed_init(&l->by_user, per_minute / 60.0, per_minute, 0);
+}
+
+void pl_auth_limit_free(struct pl_auth_limit *l)
+{
+    pl_keyed_free(&l->by_addr);
+    pl_keyed_free(&l->by_user);
+}
+
+int pl_auth_limit_blocked(const struct pl_auth_limit *l, const char *addr,
+                          const char *user, int64_t now_us, int64_t *retry_us)
+{
+    int64_t wa = 0, wu = 0;
+    if (retry_us)
+        *retry_us = 0;
+    if (!l || l->per_minute <= 0)
+        return 0;
+    int blocked = 0;
+    if (addr && *addr && !pl_keyed_has(&l->by_addr, addr, now_us, &wa))
+        blocked = 1;
+    if (user && *user && !pl_keyed_has(&l->by_user, user, now_us, &wu))
+        blocked = 1;
+    if (retry_us)
+        *retry_us = wa > wu ? wa : wu;
+    return blocked;
+}
+
+void pl_auth_limit_failed(struct pl_auth_limit *l, const char *addr, const char *user,
+                          int64_t now_us)
+{
+    if (!l || l->per_minute <= 0)
+        return;
+    /* A full table does not take a new key, which is then not counted:
+     * the lesser harm, as a flood of addresses cannot lock everyone out. */
+    if (addr && *addr)
+        (void)pl_keyed_take(&l->by_addr, addr, now_us);
+    if (user && *user)
+        (void)pl_keyed_take(&l->by_user, user, now_us);
+}
+
+int pl_auth_limit_first(struct pl_auth_limit *l, const char *addr, const char *user)
+{
+    if (!l)
+        return 0;
+    int first = 0;
+    if (addr && *addr && pl_keyed_flag(&l->by_addr, addr))
+        first = 1;
+    if (user && *user && pl_keyed_flag(&l->by_user, user))
+        first = 1;
+    return first;
+}
+
+void pl_auth_limit_sweep(struct pl_auth_limit *l, int64_t now_us)
+{
+    if (!l)
+        return;
+    pl_keyed_sweep(&l->by_addr, now_us);
+    pl_keyed_sweep(&l->by_user, now_us);
+}
+
+void pl_limit_addr_key(const char *addr, char *out, size_t outlen)
+{
+    struct in6_addr a6;
+    char buf[INET6_ADDRSTRLEN];
+    if (strchr(addr, ':') && inet_pton(AF_INET6, addr, &a6) == 1) {
+        memset(a6.s6_addr + 8, 0, 8);
+        if (inet_ntop(AF_INET6, &a6, buf, sizeof(buf))) {
+            snprintf(out, outlen, "%s/64", buf);
+            return;
+        }
+    }
+    snprintf(out, outlen, "%s", addr);
 }

@@ -8,6 +8,7 @@
 #define PL_LIMIT_H
 
 #include "pl_map.h"
+#include "pl_metrics.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -75,5 +76,36 @@ int64_t pl_keyed_count(const struct pl_keyed *k, const char *key);
 int pl_keyed_flag(struct pl_keyed *k, const char *key);
 /* Drops the keys that are as good as absent (see above); returns how many. */
 size_t pl_keyed_sweep(struct pl_keyed *k, int64_t now_us);
+
+/* Authentication failures, by source address and by username, in one
+ * object that the upgrade and SASL share: `per_minute` failures a minute
+ * for each (a bucket of that many refilled over a minute); 0 turns it off.
+ * Either key may be NULL or empty (not counted). */
+struct pl_auth_limit {
+    struct pl_keyed by_addr;
+    struct pl_keyed by_user;
+    int per_minute;
+    struct pl_metrics *metrics; /* each refusal counted; may be NULL */
+};
+
+void pl_auth_limit_init(struct pl_auth_limit *l, int per_minute);
+void pl_auth_limit_free(struct pl_auth_limit *l);
+/* 1 if either key has used up its failures: the attempt is refused before
+ * it is checked, and *retry_us (may be NULL) is the wait until one more is
+ * allowed. 0 otherwise. */
+int pl_auth_limit_blocked(const struct pl_auth_limit *l, const char *addr,
+                          const char *user, int64_t now_us, int64_t *retry_us);
+/* Records one failure for each key. */
+void pl_auth_limit_failed(struct pl_auth_limit *l, const char *addr, const char *user,
+                          int64_t now_us);
+/* 1 the first time a blocked key is reported since it was last quiet for a
+ * minute (pl_keyed_flag on each key): log the refusal then, not at every
+ * attempt. */
+int pl_auth_limit_first(struct pl_auth_limit *l, const char *addr, const char *user);
+void pl_auth_limit_sweep(struct pl_auth_limit *l, int64_t now_us);
+
+/* The key a source address is counted under: an IPv4 address as it is, an
+ * IPv6 address by its /64 (one host has a whole /64 to choose from). */
+void pl_limit_addr_key(const char *addr, char *out, size_t outlen);
 
 #endif

@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 struct auth_verifier;
+struct pl_auth_limit;
 struct xmpp_stream;
 
 /* What the transport gives each stream. */
@@ -56,6 +57,8 @@ struct xmpp_env {
     const struct auth_verifier *verifier;
     struct xmpp_parser *parser;
     struct xmpp_stream_hooks hooks;
+    /* PARLEY_LIMIT_AUTH_FAILURES, shared with the upgrade; NULL: none. */
+    struct pl_auth_limit *auth_limit;
 };
 
 /* Checks the upgrade request: the token from the `auth_token` cookie (or

@@ -129,6 +129,63 @@ static void test_keyed_flag_once_per_episode(void **state)
     pl_keyed_free(&k);
 }
 
+static void test_auth_limit_by_addr_and_user(void **state)
+{
+    (void)state;
+    struct pl_auth_limit l;
+    pl_auth_limit_init(&l, 5);
+    int64_t t = S, retry = 0;
+    /* Five failures from one address, each for another user. */
+    for (int i = 0; i < 5; i++) {
+        char user[8];
+        snprintf(user, sizeof(user), "u%d", i);
+        assert_int_equal(pl_auth_limit_blocked(&l, "10.0.0.1", user, t, NULL), 0);
+        pl_auth_limit_failed(&l, "10.0.0.1", user, t);
+    }
+    assert_int_equal(pl_auth_limit_blocked(&l, "10.0.0.1", "u9", t, &retry), 1);
+    assert_true(retry > 11 * S && retry <= 12 * S + 1);
+    assert_int_equal(pl_auth_limit_first(&l, "10.0.0.1", "u9"), 1);
+    assert_int_equal(pl_auth_limit_first(&l, "10.0.0.1", "u9"), 0);
+    /* Another address is free; so is u0 from it (one failure of five). */
+    assert_int_equal(pl_auth_limit_blocked(&l, "10.0.0.2", "u0", t, NULL), 0);
+    /* Five failures for one user from five addresses block that user. */
+    for (int i = 0; i < 5; i++) {
+        char addr[16];
+        snprintf(addr, sizeof(addr), "10.1.0.%d", i);
+        pl_auth_limit_failed(&l, addr, "carol", t);
+    }
+    assert_int_equal(pl_auth_limit_blocked(&l, "10.9.9.9", "carol", t, NULL), 1);
+    assert_int_equal(pl_auth_limit_blocked(&l, "10.9.9.9", NULL, t, NULL), 0);
+    /* A quiet minute: everything is forgotten. */
+    pl_auth_limit_sweep(&l, t + 60 * (int64_t)S);
+    assert_int_equal(l.by_addr.map.count, 0);
+    assert_int_equal(l.by_user.map.count, 0);
+    assert_int_equal(
+        pl_auth_limit_blocked(&l, "10.0.0.1", "carol", t + 60 * (int64_t)S, NULL), 0);
+    pl_auth_limit_free(&l);
+    /* 0 turns it off. */
+    pl_auth_limit_init(&l, 0);
+    for (int i = 0; i < 100; i++)
+        pl_auth_limit_failed(&l, "10.0.0.1", "dave", t);
+    assert_int_equal(pl_auth_limit_blocked(&l, "10.0.0.1", "dave", t, NULL), 0);
+    pl_auth_limit_free(&l);
+}
+
+static void test_addr_key(void **state)
+{
+    (void)state;
+    char key[64];
+    pl_limit_addr_key("127.0.0.5", key, sizeof(key));
+    assert_string_equal(key, "127.0.0.5");
+    /* One IPv6 host picks any address of its /64: they count as one. */
+    pl_limit_addr_key("2001:db8:1:2:aaaa:bbbb:cccc:dddd", key, sizeof(key));
+    assert_string_equal(key, "2001:db8:1:2::/64");
+    pl_limit_addr_key("2001:db8:1:2::1", key, sizeof(key));
+    assert_string_equal(key, "2001:db8:1:2::/64");
+    pl_limit_addr_key("not an address", key, sizeof(key));
+    assert_string_equal(key, "not an address");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -138,6 +195,8 @@ int main(void)
         cmocka_unit_test(test_keyed_hold_release),
         cmocka_unit_test(test_keyed_sweep_and_bound),
         cmocka_unit_test(test_keyed_flag_once_per_episode),
+        cmocka_unit_test(test_auth_limit_by_addr_and_user),
+        cmocka_unit_test(test_addr_key),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
