@@ -362,6 +362,7 @@ static int cmd_serve(const struct pl_config *cfg)
         .room_creation_admins = cfg->room_creation_admins,
         .room_catchup_max = cfg->room_catchup_max,
         .mam_max_page = cfg->mam_max_page,
+        .offline_queue_max = cfg->limit_offline_queue,
     };
     if (xmpp_parser_new(&parser) != PL_OK || chat_server_new(&cc, &chat) != PL_OK)
         goto out;

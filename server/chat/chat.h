@@ -27,6 +27,7 @@ struct chat_config {
     int room_creation_admins; /* 1: only the admin API creates rooms */
     int room_catchup_max;     /* messages a returning member gets (0: 1000) */
     int mam_max_page;         /* the largest archive page (0: 250) */
+    int offline_queue_max;    /* PARLEY_LIMIT_OFFLINE_QUEUE (0: no bound) */
 };
 
 /* Where chat sends its jobs: db_store_submit at wiring, a recorder in unit

@@ -183,6 +183,7 @@ struct chat_server {
     int room_creation_admins; /* only the admin API creates rooms */
     int room_catchup_max;     /* messages a returning member gets at most */
     int mam_max_page;         /* the largest archive page */
+    int offline_queue_max;    /* PARLEY_LIMIT_OFFLINE_QUEUE; 0: none */
 };
 
 /* chat_route.c: where a stanza goes, decided once. */
