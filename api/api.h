@@ -28,6 +28,9 @@ struct api_config {
     /* The public WebSocket URL XEP-0156 host-meta announces; borrowed like
      * the verifier (it must outlive the server); NULL: no host-meta. */
     const char *ws_url;
+    /* PARLEY_LIMIT_API_RATE: requests a second per admin (the token's
+     * subject), bursts of ten times that; 0: no limit. */
+    int rate_per_token;
 };
 
 /* Binds the listener and starts the threads. Copies what it keeps of cfg

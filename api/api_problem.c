@@ -28,6 +28,7 @@ static const struct {
     {"method-not-allowed", "Method not allowed"},
     {"conflict", "Conflict"},
     {"payload-too-large", "Body too large"},
+    {"too-many-requests", "Too many requests"},
     {"unsupported-media-type", "Unsupported media type"},
     {"not-implemented", "Not implemented yet"},
     {"unavailable", "Service unavailable"},

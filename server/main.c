@@ -442,6 +442,7 @@ static int cmd_serve(const struct pl_config *cfg)
         .verifier = verifier,
         .metrics = &metrics,
         .ws_url = ws_url,
+        .rate_per_token = cfg->limit_api_rate,
     };
     pthread_sigmask(SIG_BLOCK, &stop_sigs, &old);
     rc = api_server_start(&ac, &api);

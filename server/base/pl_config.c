@@ -97,6 +97,7 @@ static int apply_limit(struct pl_config *cfg, const char *name, const char *valu
         {"PARLEY_LIMIT_AUTH_FAILURES", &cfg->limit_auth_failures, 1000000},
         {"PARLEY_LIMIT_OFFLINE_QUEUE", &cfg->limit_offline_queue, 1000000000},
         {"PARLEY_UPGRADE_TIMEOUT", &cfg->upgrade_timeout, 3600},
+        {"PARLEY_LIMIT_API_RATE", &cfg->limit_api_rate, 1000000},
     };
     int is_session_bytes = strcmp(name, "PARLEY_LIMIT_SESSION_BYTES") == 0;
     int *slot = NULL;
@@ -323,6 +324,7 @@ static const char *const env_names_limits[] = {
     "PARLEY_LIMIT_CONNECT_BURST",  "PARLEY_LIMIT_CONNECTIONS",
     "PARLEY_LIMIT_AUTH_FAILURES",  "PARLEY_LIMIT_SESSION_BYTES",
     "PARLEY_LIMIT_OFFLINE_QUEUE",  "PARLEY_UPGRADE_TIMEOUT",
+    "PARLEY_LIMIT_API_RATE",
 };
 
 int pl_config_load(struct pl_config *cfg, const char *path, char *err, size_t errlen)
@@ -347,6 +349,7 @@ int pl_config_load(struct pl_config *cfg, const char *path, char *err, size_t er
     cfg->limit_session_bytes = 64 * 1024;
     cfg->limit_offline_queue = 10000;
     cfg->upgrade_timeout = 10;
+    cfg->limit_api_rate = 50;
     int rc = PL_ENOMEM;
     if (set_str(&cfg->domain, "localhost") || set_str(&cfg->xmpp_host, "127.0.0.1") ||
         set_str(&cfg->api_host, "127.0.0.1") ||

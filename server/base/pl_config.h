@@ -64,6 +64,8 @@ struct pl_config {
                                    for one recipient */
     int upgrade_timeout;        /* PARLEY_UPGRADE_TIMEOUT: seconds from the TCP
                                    connection to the upgrade's end */
+    int limit_api_rate;         /* PARLEY_LIMIT_API_RATE: admin API requests a
+                                   second per admin */
 };
 
 /* Fills `cfg` with defaults, then `path` (if not NULL), then the environment.

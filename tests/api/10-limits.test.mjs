@@ -1,0 +1,79 @@
+// Admin API limits (SECURITY.md): requests per admin token
+// (PARLEY_LIMIT_API_RATE: 429 with Retry-After, another admin not
+// affected, counted in /metrics) and a body that trickles in (cut off at
+// the request deadline, the server still serving).
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import net from "node:net";
+
+import { SLOW, useServer, stopsCleanly, api, adminToken, assertProblem } from "./lib/api.mjs";
+
+// 2 a second, bursts of 20.
+const srv = useServer({ env: { PARLEY_LIMIT_API_RATE: "2" } });
+
+async function refusals() {
+    const res = await api(srv, "GET", "/metrics", { token: null, raw: true });
+    return Number(res.text.match(/^parley_limit_refusals_total\{limit="api_rate"\} (\d+)$/m)[1]);
+}
+
+test("past its burst an admin gets 429 with Retry-After; another admin is served; /metrics counts it", SLOW, async () => {
+    const before = await refusals();
+    const root = adminToken(srv, "root");
+    let ok = 0;
+    let refused = null;
+    for (let i = 0; i < 40 && !refused; i++) {
+        const res = await api(srv, "GET", "/api/v1/users", { token: root });
+        if (res.status === 200) ok++;
+        else refused = res;
+    }
+    assert.ok(refused, "refused before 40 requests");
+    assert.ok(ok >= 19 && ok <= 22, `${ok} requests served first (a burst of 20)`);
+    assertProblem(refused, 429);
+    assert.equal(refused.json.type, "urn:parley:problem:too-many-requests");
+    const retry = Number(refused.headers["retry-after"]);
+    assert.ok(retry >= 1 && retry <= 2, `Retry-After ${refused.headers["retry-after"]}`);
+    // Every token of that admin shares the bucket; another admin has its own.
+    const again = await api(srv, "GET", "/api/v1/users", { token: adminToken(srv, "root", { expIn: 600 }) });
+    assert.equal(again.status, 429);
+    const ops = await api(srv, "GET", "/api/v1/users", { token: adminToken(srv, "ops") });
+    assert.equal(ops.status, 200);
+    // After Retry-After, root is served again.
+    await new Promise((r) => setTimeout(r, retry * 1000));
+    assert.equal((await api(srv, "GET", "/api/v1/users", { token: root })).status, 200);
+    assert.ok((await refusals()) >= before + 2);
+});
+
+test("a body that trickles in is cut off at the request deadline; the API keeps serving", { timeout: 30_000 }, async () => {
+    const t0 = Date.now();
+    const answer = await new Promise((resolve, reject) => {
+        const sock = net.connect({ host: "127.0.0.1", port: srv.apiPort });
+        let buf = "";
+        let drip;
+        sock.on("connect", () => {
+            sock.write(
+                "POST /api/v1/users HTTP/1.1\r\nHost: x\r\n" +
+                    `Authorization: Bearer ${adminToken(srv, "slow")}\r\n` +
+                    "Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{",
+            );
+            drip = setInterval(() => sock.writable && sock.write(" "), 500);
+        });
+        sock.on("data", (d) => (buf += d));
+        sock.on("close", () => {
+            clearInterval(drip);
+            resolve(buf);
+        });
+        sock.on("error", (err) => {
+            clearInterval(drip);
+            if (err.code === "ECONNRESET" || err.code === "EPIPE") resolve(buf);
+            else reject(err);
+        });
+    });
+    const took = Date.now() - t0;
+    assert.ok(took >= 9_000 && took < 25_000, `cut off after ${took} ms`);
+    // Answered 408 if the server could still write, else closed.
+    if (answer) assert.match(answer, /^HTTP\/1\.1 408 /);
+    const res = await api(srv, "GET", "/healthz", { token: null });
+    assert.equal(res.status, 200);
+});
+
+stopsCleanly(srv);
