@@ -396,6 +396,7 @@ static int cmd_serve(const struct pl_config *cfg)
         .limit_session_bytes = cfg->limit_session_bytes,
         .upgrade_timeout = cfg->upgrade_timeout,
         .auth_limit = &auth_limit,
+        .session_expiry_close = cfg->session_expiry_close,
     };
     if (check_api_listener(cfg) != PL_OK || ws_server_new(&wc, &ws) != PL_OK)
         goto out;

@@ -99,6 +99,14 @@ static int apply_limit(struct pl_config *cfg, const char *name, const char *valu
         {"PARLEY_UPGRADE_TIMEOUT", &cfg->upgrade_timeout, 3600},
         {"PARLEY_LIMIT_API_RATE", &cfg->limit_api_rate, 1000000},
     };
+    if (strcmp(name, "PARLEY_SESSION_EXPIRY") == 0) {
+        *rc = PL_OK;
+        if (strcmp(value, "close") == 0 || strcmp(value, "ignore") == 0)
+            cfg->session_expiry_close = value[0] == 'c';
+        else
+            *rc = PL_EINVAL;
+        return 1;
+    }
     int is_session_bytes = strcmp(name, "PARLEY_LIMIT_SESSION_BYTES") == 0;
     int *slot = NULL;
     long max = 0;
@@ -324,7 +332,7 @@ static const char *const env_names_limits[] = {
     "PARLEY_LIMIT_CONNECT_BURST",  "PARLEY_LIMIT_CONNECTIONS",
     "PARLEY_LIMIT_AUTH_FAILURES",  "PARLEY_LIMIT_SESSION_BYTES",
     "PARLEY_LIMIT_OFFLINE_QUEUE",  "PARLEY_UPGRADE_TIMEOUT",
-    "PARLEY_LIMIT_API_RATE",
+    "PARLEY_LIMIT_API_RATE",       "PARLEY_SESSION_EXPIRY",
 };
 
 int pl_config_load(struct pl_config *cfg, const char *path, char *err, size_t errlen)

@@ -66,6 +66,8 @@ struct pl_config {
                                    connection to the upgrade's end */
     int limit_api_rate;         /* PARLEY_LIMIT_API_RATE: admin API requests a
                                    second per admin */
+    int session_expiry_close;   /* PARLEY_SESSION_EXPIRY: "close" (1) or
+                                   "ignore" (0) */
 };
 
 /* Fills `cfg` with defaults, then `path` (if not NULL), then the environment.

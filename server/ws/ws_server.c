@@ -56,6 +56,8 @@ struct ws_conn {
     struct lws *wsi;
     struct xmpp_stream *stream;
     char *username; /* from the upgrade, until the stream takes a copy */
+    long expires;   /* the upgrade token's `exp` */
+    lws_sorted_usec_list_t expiry_sul; /* PARLEY_SESSION_EXPIRY=close */
     uint64_t id;
     struct pl_buf rx; /* the message being reassembled from fragments */
     int rx_discard;   /* drop the rest of an oversized message */
@@ -176,7 +178,8 @@ static int headers_too_large(struct lws *wsi)
 
 /* The upgrade's authentication: 0 with *username set, or the HTTP status to
  * refuse it with. Shared by the confirm and filter callbacks. */
-static int check_upgrade(struct ws_server *ws, struct lws *wsi, char **username)
+static int check_upgrade(struct ws_server *ws, struct lws *wsi, char **username,
+                         long *expires)
 {
     if (headers_too_large(wsi)) {
         pl_info(0, NULL, "upgrade refused: Cookie or Authorization header too large");
@@ -204,8 +207,8 @@ static int check_upgrade(struct ws_server *ws, struct lws *wsi, char **username)
         status = HTTP_STATUS_BAD_REQUEST;
         goto out;
     }
-    if (xmpp_upgrade_auth(ws->cfg.env, cookie, authz, (long)time(NULL), username) !=
-        PL_OK) {
+    if (xmpp_upgrade_auth_expiry(ws->cfg.env, cookie, authz, (long)time(NULL), username,
+                                 expires) != PL_OK) {
         pl_info(0, NULL, "upgrade refused: no valid token");
         goto out;
     }
@@ -426,6 +429,18 @@ static int forwarded_client(struct ws_server *ws, struct lws *wsi, const char *p
     return 1;
 }
 
+/* PARLEY_SESSION_EXPIRY=close: the upgrade's token has expired. The client
+ * reconnects with a fresh one (a disabled user is closed in either mode,
+ * by chat). */
+static void on_expiry(lws_sorted_usec_list_t *sul)
+{
+    struct ws_conn *c = lws_container_of(sul, struct ws_conn, expiry_sul);
+    if (c->stream && !c->dead) {
+        pl_info(c->id, xmpp_stream_full_jid(c->stream), "token expired: closing");
+        xmpp_stream_error(c->stream, "not-authorized", "the token has expired");
+    }
+}
+
 static int xmpp_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
                          void *in, size_t len)
 {
@@ -436,7 +451,7 @@ static int xmpp_callback(struct lws *wsi, enum lws_callback_reasons reason, void
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
         /* The confirm callback already answered refusals with a status;
          * this runs again only to keep the username for the connection. */
-        return check_upgrade(ws, wsi, &c->username) ? -1 : 0;
+        return check_upgrade(ws, wsi, &c->username, &c->expires) ? -1 : 0;
     case LWS_CALLBACK_ESTABLISHED:
         c->ws = ws;
         c->wsi = wsi;
@@ -462,6 +477,11 @@ static int xmpp_callback(struct lws *wsi, enum lws_callback_reasons reason, void
          * connection holds nothing more for it. */
         if (ws->cfg.auth_timeout > 0)
             lws_set_timer_usecs(wsi, (lws_usec_t)ws->cfg.auth_timeout * LWS_US_PER_SEC);
+        if (ws->cfg.session_expiry_close && c->expires > 0) {
+            long left = c->expires - (long)time(NULL);
+            lws_sul_schedule(lws_get_context(wsi), 0, &c->expiry_sul, on_expiry,
+                             (lws_usec_t)(left > 0 ? left : 0) * LWS_US_PER_SEC + 1);
+        }
         /* Upgraded with a valid token: no longer pending. */
         struct ws_peer *p = lws_get_opaque_user_data(wsi);
         if (p && p->pending) {
@@ -500,6 +520,7 @@ static int xmpp_callback(struct lws *wsi, enum lws_callback_reasons reason, void
                 c->next->prev = c->prev;
         }
         lws_sul_cancel(&c->rx_sul);
+        lws_sul_cancel(&c->expiry_sul);
         xmpp_stream_free(c->stream);
         c->stream = NULL;
         out_free_all(c);
@@ -677,7 +698,8 @@ static int on_confirm_upgrade(struct ws_server *ws, struct lws *wsi, const char 
         return refuse_retry(wsi, retry);
     }
     char *username = NULL;
-    int status = check_upgrade(ws, wsi, &username);
+    long expires = 0;
+    int status = check_upgrade(ws, wsi, &username, &expires);
     free(username);
     if (!status)
         return 0;

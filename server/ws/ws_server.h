@@ -56,6 +56,9 @@ struct ws_server_config {
                                          faster sender is read less, not dropped */
     int upgrade_timeout;              /* seconds from accept to the upgrade's end */
     struct pl_auth_limit *auth_limit; /* shared with SASL; NULL: none */
+    /* PARLEY_SESSION_EXPIRY=close: a connection ends with not-authorized
+     * when the upgrade's token expires (0: ignore the expiry once in). */
+    int session_expiry_close;
 };
 
 /* Creates the context and binds the listener. `cfg` is copied; the strings

@@ -67,6 +67,11 @@ struct xmpp_env {
  * *username is the normalised username (caller frees); PL_EDENIED otherwise. */
 int xmpp_upgrade_auth(const struct xmpp_env *env, const char *cookie_header,
                       const char *authorization_header, long now, char **username);
+/* The same, and on PL_OK *expires is the token's `exp` (for
+ * PARLEY_SESSION_EXPIRY=close). */
+int xmpp_upgrade_auth_expiry(const struct xmpp_env *env, const char *cookie_header,
+                             const char *authorization_header, long now, char **username,
+                             long *expires);
 
 /* A stream for a connection whose upgrade authenticated `username`
  * (copied). io and io_ctx are borrowed until xmpp_stream_free. */

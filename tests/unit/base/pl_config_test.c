@@ -237,7 +237,16 @@ static void test_limits(void **state)
     assert_int_equal(cfg.limit_offline_queue, 10000);
     assert_int_equal(cfg.limit_session_bytes, 64 * 1024);
     assert_int_equal(cfg.upgrade_timeout, 10);
+    assert_int_equal(cfg.limit_api_rate, 50);
+    assert_int_equal(cfg.session_expiry_close, 0);
     pl_config_free(&cfg);
+    setenv("PARLEY_SESSION_EXPIRY", "close", 1);
+    assert_int_equal(pl_config_load(&cfg, NULL, err, sizeof(err)), PL_OK);
+    assert_int_equal(cfg.session_expiry_close, 1);
+    pl_config_free(&cfg);
+    setenv("PARLEY_SESSION_EXPIRY", "drop", 1);
+    assert_int_equal(pl_config_load(&cfg, NULL, err, sizeof(err)), PL_EINVAL);
+    unsetenv("PARLEY_SESSION_EXPIRY");
     /* 0 turns a limit off (unlike the other counts, which refuse 0). */
     setenv("PARLEY_LIMIT_PENDING_PER_IP", "0", 1);
     setenv("PARLEY_LIMIT_SESSION_BYTES", "0", 1);
