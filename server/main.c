@@ -363,6 +363,9 @@ static int cmd_serve(const struct pl_config *cfg)
         .room_catchup_max = cfg->room_catchup_max,
         .mam_max_page = cfg->mam_max_page,
         .offline_queue_max = cfg->limit_offline_queue,
+        .room_occupants_max = cfg->limit_room_occupants,
+        .rooms_per_user_max = cfg->limit_rooms_per_user,
+        .room_message_rate = cfg->limit_room_msg_rate,
     };
     if (xmpp_parser_new(&parser) != PL_OK || chat_server_new(&cc, &chat) != PL_OK)
         goto out;

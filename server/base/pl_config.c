@@ -98,6 +98,9 @@ static int apply_limit(struct pl_config *cfg, const char *name, const char *valu
         {"PARLEY_LIMIT_OFFLINE_QUEUE", &cfg->limit_offline_queue, 1000000000},
         {"PARLEY_UPGRADE_TIMEOUT", &cfg->upgrade_timeout, 3600},
         {"PARLEY_LIMIT_API_RATE", &cfg->limit_api_rate, 1000000},
+        {"PARLEY_LIMIT_ROOM_OCCUPANTS", &cfg->limit_room_occupants, 1000000},
+        {"PARLEY_LIMIT_ROOMS_PER_USER", &cfg->limit_rooms_per_user, 1000000},
+        {"PARLEY_LIMIT_ROOM_MESSAGE_RATE", &cfg->limit_room_msg_rate, 1000000},
     };
     if (strcmp(name, "PARLEY_SESSION_EXPIRY") == 0) {
         *rc = PL_OK;
@@ -328,11 +331,13 @@ static const char *const env_names_deploy[] = {
 
 /* The limits (a table of their own, like the one above). */
 static const char *const env_names_limits[] = {
-    "PARLEY_LIMIT_PENDING_PER_IP", "PARLEY_LIMIT_CONNECT_RATE",
-    "PARLEY_LIMIT_CONNECT_BURST",  "PARLEY_LIMIT_CONNECTIONS",
-    "PARLEY_LIMIT_AUTH_FAILURES",  "PARLEY_LIMIT_SESSION_BYTES",
-    "PARLEY_LIMIT_OFFLINE_QUEUE",  "PARLEY_UPGRADE_TIMEOUT",
-    "PARLEY_LIMIT_API_RATE",       "PARLEY_SESSION_EXPIRY",
+    "PARLEY_LIMIT_PENDING_PER_IP",    "PARLEY_LIMIT_CONNECT_RATE",
+    "PARLEY_LIMIT_CONNECT_BURST",     "PARLEY_LIMIT_CONNECTIONS",
+    "PARLEY_LIMIT_AUTH_FAILURES",     "PARLEY_LIMIT_SESSION_BYTES",
+    "PARLEY_LIMIT_OFFLINE_QUEUE",     "PARLEY_UPGRADE_TIMEOUT",
+    "PARLEY_LIMIT_API_RATE",          "PARLEY_SESSION_EXPIRY",
+    "PARLEY_LIMIT_ROOM_OCCUPANTS",    "PARLEY_LIMIT_ROOMS_PER_USER",
+    "PARLEY_LIMIT_ROOM_MESSAGE_RATE",
 };
 
 int pl_config_load(struct pl_config *cfg, const char *path, char *err, size_t errlen)
@@ -358,6 +363,9 @@ int pl_config_load(struct pl_config *cfg, const char *path, char *err, size_t er
     cfg->limit_offline_queue = 10000;
     cfg->upgrade_timeout = 10;
     cfg->limit_api_rate = 50;
+    cfg->limit_room_occupants = 1000;
+    cfg->limit_rooms_per_user = 200;
+    cfg->limit_room_msg_rate = 30;
     int rc = PL_ENOMEM;
     if (set_str(&cfg->domain, "localhost") || set_str(&cfg->xmpp_host, "127.0.0.1") ||
         set_str(&cfg->api_host, "127.0.0.1") ||

@@ -68,6 +68,10 @@ struct pl_config {
                                    second per admin */
     int session_expiry_close;   /* PARLEY_SESSION_EXPIRY: "close" (1) or
                                    "ignore" (0) */
+    int limit_room_occupants;   /* PARLEY_LIMIT_ROOM_OCCUPANTS: users in a room */
+    int limit_rooms_per_user;   /* PARLEY_LIMIT_ROOMS_PER_USER: rooms a user is in */
+    int limit_room_msg_rate;    /* PARLEY_LIMIT_ROOM_MESSAGE_RATE: a second
+                                   per occupant */
 };
 
 /* Fills `cfg` with defaults, then `path` (if not NULL), then the environment.

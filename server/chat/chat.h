@@ -28,6 +28,9 @@ struct chat_config {
     int room_catchup_max;     /* messages a returning member gets (0: 1000) */
     int mam_max_page;         /* the largest archive page (0: 250) */
     int offline_queue_max;    /* PARLEY_LIMIT_OFFLINE_QUEUE (0: no bound) */
+    int room_occupants_max;   /* PARLEY_LIMIT_ROOM_OCCUPANTS (0: none) */
+    int rooms_per_user_max;   /* PARLEY_LIMIT_ROOMS_PER_USER (0: none) */
+    int room_message_rate;    /* PARLEY_LIMIT_ROOM_MESSAGE_RATE: a second (0: none) */
 };
 
 /* Where chat sends its jobs: db_store_submit at wiring, a recorder in unit

@@ -131,6 +131,7 @@ struct chat_user {
     uint64_t lists_gen;
     struct pl_map roster;  /* contact bare JID -> (void *)(uintptr_t)state */
     struct pl_map blocked; /* blocked JID -> (void *)1 */
+    size_t rooms;          /* rooms the user is an occupant of (the limit) */
 };
 
 /* ---- store jobs -------------------------------------------------------- */
@@ -184,6 +185,9 @@ struct chat_server {
     int room_catchup_max;     /* messages a returning member gets at most */
     int mam_max_page;         /* the largest archive page */
     int offline_queue_max;    /* PARLEY_LIMIT_OFFLINE_QUEUE; 0: none */
+    int room_occupants_max;   /* PARLEY_LIMIT_ROOM_OCCUPANTS; 0: none */
+    int rooms_per_user_max;   /* PARLEY_LIMIT_ROOMS_PER_USER; 0: none */
+    int room_message_rate;    /* PARLEY_LIMIT_ROOM_MESSAGE_RATE; 0: none */
 };
 
 /* chat_route.c: where a stanza goes, decided once. */

@@ -31,6 +31,9 @@ int chat_server_new(const struct chat_config *cfg, struct chat_server **out)
     cs->room_catchup_max = cfg->room_catchup_max > 0 ? cfg->room_catchup_max : 1000;
     cs->mam_max_page = cfg->mam_max_page > 0 ? cfg->mam_max_page : 250;
     cs->offline_queue_max = cfg->offline_queue_max;
+    cs->room_occupants_max = cfg->room_occupants_max;
+    cs->rooms_per_user_max = cfg->rooms_per_user_max;
+    cs->room_message_rate = cfg->room_message_rate;
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     cs->boot = (uint64_t)now.tv_sec * 1000000u + (uint64_t)now.tv_nsec / 1000u;

@@ -74,10 +74,22 @@ async function loginFrom(srv, local) {
     return conn;
 }
 
+/** GET /metrics; the API's listener comes up a moment after the XMPP one
+ * that the harness waits for, so a refused connection is tried again. */
+async function metricsText(srv) {
+    for (let tries = 0; ; tries++) {
+        try {
+            return await (await fetch(`http://127.0.0.1:${srv.apiPort}/metrics`)).text();
+        } catch (err) {
+            if (tries >= 100) throw err;
+            await new Promise((r) => setTimeout(r, 50));
+        }
+    }
+}
+
 /** parley_limit_refusals_total{limit=name} from /metrics. */
 async function refusals(srv, name) {
-    const res = await fetch(`http://127.0.0.1:${srv.apiPort}/metrics`);
-    const text = await res.text();
+    const text = await metricsText(srv);
     const m = text.match(new RegExp(`^parley_limit_refusals_total\\{limit="${name}"\\} (\\d+)$`, "m"));
     assert.ok(m, `no parley_limit_refusals_total for ${name} in /metrics`);
     return Number(m[1]);

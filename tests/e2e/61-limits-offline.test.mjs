@@ -24,8 +24,21 @@ import {
 const LIMIT = 5;
 const srv = useServer({ env: { PARLEY_LIMIT_OFFLINE_QUEUE: String(LIMIT) } });
 
+/** GET /metrics; the API's listener comes up a moment after the XMPP one
+ * that the harness waits for, so a refused connection is tried again. */
+async function metricsText(srv) {
+    for (let tries = 0; ; tries++) {
+        try {
+            return await (await fetch(`http://127.0.0.1:${srv.apiPort}/metrics`)).text();
+        } catch (err) {
+            if (tries >= 100) throw err;
+            await new Promise((r) => setTimeout(r, 50));
+        }
+    }
+}
+
 async function refusals() {
-    const text = await (await fetch(`http://127.0.0.1:${srv.apiPort}/metrics`)).text();
+    const text = await metricsText(srv);
     return Number(text.match(/^parley_limit_refusals_total\{limit="offline_queue"\} (\d+)$/m)[1]);
 }
 
