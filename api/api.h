@@ -35,6 +35,9 @@ struct api_config {
     const char *upload_dir;                   /* where files are kept; copied */
     const struct auth_upload_key *upload_key; /* verifies PUT URLs; borrowed */
     long long upload_max;                     /* the largest PUT body */
+    /* PARLEY_LIMIT_API_RATE: requests a second per admin (the token's
+     * subject), bursts of ten times that; 0: no limit. */
+    int rate_per_token;
 };
 
 /* Binds the listener and starts the threads. Copies what it keeps of cfg

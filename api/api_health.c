@@ -117,6 +117,14 @@ static int loop_metrics(struct pl_buf *b, const struct pl_metrics *m)
     if (rc == PL_OK)
         rc = gauge(b, "parley_store_queue_jobs", "Store jobs submitted and not yet run.",
                    (double)atomic_load_explicit(&m->store_queue, memory_order_relaxed));
+    if (rc == PL_OK)
+        rc = pl_buf_append_str(b, "# HELP parley_limit_refusals_total Refusals by limit "
+                                  "(session_bytes: times a reader was slowed).\n"
+                                  "# TYPE parley_limit_refusals_total counter\n");
+    for (int i = 0; rc == PL_OK && i < PL_METRICS_LIMIT__COUNT; i++)
+        rc = pl_buf_appendf(b, "parley_limit_refusals_total{limit=\"%s\"} %llu\n",
+                            pl_metrics_limit_names[i],
+                            (unsigned long long)pl_metrics_get(&m->limit_refusals[i]));
     return rc;
 }
 

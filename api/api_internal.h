@@ -95,6 +95,7 @@ struct api_reply {
     const char *csp;           /* Content-Security-Policy, static; NULL: none */
     char etag[48];             /* "" : none */
     int cors_any;              /* Access-Control-Allow-Origin: * (public documents) */
+    int retry_after;           /* 429: Retry-After in seconds; 0: none */
 };
 
 /* ---- the route table (api_route.c) ------------------------------------- */

@@ -28,6 +28,7 @@ static const struct {
     {"method-not-allowed", "Method not allowed"},
     {"conflict", "Conflict"},
     {"payload-too-large", "Body too large"},
+    {"too-many-requests", "Too many requests"},
     {"unsupported-media-type", "Unsupported media type"},
     {"not-implemented", "Not implemented yet"},
     {"unavailable", "Service unavailable"},
@@ -88,6 +89,16 @@ void api_problem(struct api_reply *rep, int status, const char *slug, const char
     snprintf(type, sizeof(type), "urn:parley:problem:%s", slug);
     json_t *doc = json_pack("{s:s, s:s, s:i, s:s}", "type", type, "title", title,
                             "status", status, "detail", detail);
+    if (!doc) {
+        /* The detail may quote the client's bytes (a JSON parser's error
+         * text does), which need not be UTF-8, and jansson takes only
+         * UTF-8: say it in ASCII rather than answer without a document. */
+        for (char *p = detail; *p; p++)
+            if ((unsigned char)*p >= 0x80 || (unsigned char)*p < 0x20)
+                *p = '?';
+        doc = json_pack("{s:s, s:s, s:i, s:s}", "type", type, "title", title, "status",
+                        status, "detail", detail);
+    }
     if (doc && field)
         json_object_set_new(doc, "field", json_string(field));
     char *s = doc ? json_dumps(doc, JSON_COMPACT) : NULL;

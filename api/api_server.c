@@ -24,11 +24,13 @@
 #include "db_read.h"
 #include "pl_buf.h"
 #include "pl_error.h"
+#include "pl_limit.h"
 #include "pl_log.h"
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,6 +65,11 @@ struct api_server {
     struct MHD_Daemon *daemon;
     int port;
     struct api_route_stats *stats; /* api_nroutes + 1: the last is "no route" */
+    /* PARLEY_LIMIT_API_RATE: one bucket per admin; the API's threads share
+     * it under the lock (a few admins: the lock is held for a hash probe). */
+    pthread_mutex_t rate_lock;
+    struct pl_keyed rate;
+    int64_t rate_swept_us;
 };
 
 /* One request, from the URI log callback to the completion callback. */
@@ -267,6 +274,11 @@ static enum MHD_Result answer(struct api_exchange *x, struct MHD_Connection *c,
                                 "Bearer realm=\"parley-admin\"");
     if (rep->close)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+    if (rep->retry_after > 0) {
+        char secs[16];
+        snprintf(secs, sizeof(secs), "%d", rep->retry_after);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, secs);
+    }
     x->status = rep->status;
     x->phase = 2;
     enum MHD_Result ok = MHD_queue_response(c, (unsigned int)rep->status, resp);
@@ -338,6 +350,35 @@ static int same_secret(const char *a, const char *b)
     for (size_t i = 0; i < la; i++)
         d |= (unsigned char)(a[i] ^ b[i % (lb ? lb : 1)]);
     return d == 0;
+}
+
+/* PARLEY_LIMIT_API_RATE for the admin `actor`: PL_OK, or PL_EDENIED with
+ * rep holding a 429 and its Retry-After. Keyed by the subject, so every
+ * token of one admin shares one bucket. */
+static int check_rate(struct api_server *srv, const char *actor, struct api_reply *rep)
+{
+    if (srv->cfg.rate_per_token <= 0 || !actor)
+        return PL_OK;
+    int64_t now = now_us() + 1, retry = 0;
+    pthread_mutex_lock(&srv->rate_lock);
+    if (now - srv->rate_swept_us > 1000000) {
+        pl_keyed_sweep(&srv->rate, now);
+        srv->rate_swept_us = now;
+    }
+    int ok = pl_keyed_take(&srv->rate, actor, now) == 1;
+    if (!ok)
+        pl_keyed_has(&srv->rate, actor, now, &retry);
+    pthread_mutex_unlock(&srv->rate_lock);
+    if (ok)
+        return PL_OK;
+    pl_metrics_limit(srv->cfg.metrics, PL_METRICS_LIMIT_API_RATE);
+    rep->retry_after = (int)((retry + 999999) / 1000000);
+    if (rep->retry_after < 1)
+        rep->retry_after = 1;
+    api_problem(rep, 429, "too-many-requests", NULL,
+                "more than %d requests a second for this admin; retry after %d s",
+                srv->cfg.rate_per_token, rep->retry_after);
+    return PL_EDENIED;
 }
 
 /* Checks 1 to 5 (see the top of the file) on the request headers. PL_OK to
@@ -457,6 +498,9 @@ static int check_request(struct api_exchange *x, struct MHD_Connection *c,
         x->req.actor = claims.subject;
         claims.subject = NULL;
         auth_claims_free(&claims);
+        rc = check_rate(srv, x->req.actor, rep);
+        if (rc != PL_OK)
+            return rc;
     }
 
     const char *bad = NULL;
@@ -667,6 +711,8 @@ void api_server_stop(struct api_server *srv)
     free(srv->web_dir);
     free(srv->modules_dir);
     free(srv->upload_dir);
+    pl_keyed_free(&srv->rate);
+    pthread_mutex_destroy(&srv->rate_lock);
     free(srv);
 }
 
@@ -679,6 +725,8 @@ int api_server_start(const struct api_config *cfg, struct api_server **out)
     if (!srv)
         return PL_ENOMEM;
     int rc = PL_ENOMEM;
+    pthread_mutex_init(&srv->rate_lock, NULL);
+    pl_keyed_init(&srv->rate, cfg->rate_per_token, 10.0 * cfg->rate_per_token, 0);
     srv->stats = calloc(api_nroutes + 1, sizeof(*srv->stats));
     if (!srv->stats || dup_opt(cfg->host, &srv->host) ||
         dup_opt(cfg->domain, &srv->domain) ||

@@ -107,6 +107,12 @@ static const struct db_stmt db_msg_store_stmts[] = {
     {"store_message", "SELECT id, " DB_EPOCH_US(
                           "created_at") ", inserted, pending"
                                         " FROM parley_store_message($1, $2, $3, $4, $5)"},
+    /* db_msg_store_send, for a recipient who is offline (0012_limits.sql) */
+    {"store_message_bounded",
+     "SELECT id, " DB_EPOCH_US(
+         "created_at") ", inserted, pending"
+                       " FROM parley_store_message_bounded($1, $2, $3, "
+                       "$4, $5, $6)"},
 };
 
 static int db_msg_store_send(PGconn *conn, const char *node, struct db_job *job)
@@ -115,6 +121,13 @@ static int db_msg_store_send(PGconn *conn, const char *node, struct db_job *job)
     if (DB_EDIT_SET(&m->edit))
         return db_edit_send(conn, 0, m->sender, m->recipient, m->stanza_id, m->body,
                             m->stanza_xml, &m->edit);
+    if (m->offline_limit > 0) {
+        char limit[16];
+        snprintf(limit, sizeof(limit), "%d", m->offline_limit);
+        const char *pb[6] = {m->sender, m->recipient,  m->stanza_id,
+                             m->body,   m->stanza_xml, limit};
+        return db_send(conn, "store_message_bounded", 6, pb);
+    }
     const char *p[5] = {m->sender, m->recipient, m->stanza_id, m->body, m->stanza_xml};
     return db_send(conn, "store_message", 5, p);
 }

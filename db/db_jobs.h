@@ -119,6 +119,10 @@ struct db_msg_store_job {
      * twice). */
     int pending;
     struct db_edit edit; /* what it edits, if anything */
+    /* in: PARLEY_LIMIT_OFFLINE_QUEUE for a recipient who is offline (0:
+     * no check, the recipient is online). When that many already wait,
+     * nothing is stored and id is -1. */
+    int offline_limit;
 };
 
 struct db_mark_delivered_job {

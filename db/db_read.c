@@ -513,6 +513,22 @@ static int db_read_one(struct db_read_pool *pool, const char *stmt, int n,
     return db_read_call(pool, stmt, n, params, 0, out);
 }
 
+/* 1 if the database takes no writes: a standby, or read-only by default
+ * for its sessions (the pool's own connections are read-only by choice, so
+ * the default they would reset to is what tells). Checked on its own, as
+ * the probe above is. */
+static int db_read_only(PGconn *conn)
+{
+    PGresult *res =
+        PQexec(conn, "SELECT CASE WHEN pg_is_in_recovery() OR reset_val = 'on' "
+                     "THEN 'on' ELSE 'off' END FROM pg_settings "
+                     "WHERE name = 'default_transaction_read_only'");
+    int ro = res && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
+             strcmp(PQgetvalue(res, 0, 0), "on") == 0;
+    PQclear(res);
+    return ro;
+}
+
 int db_read_health(struct db_read_pool *pool, char *err, size_t errlen)
 {
     db_read_err(err, errlen, "%s", "");
@@ -531,6 +547,13 @@ int db_read_health(struct db_read_pool *pool, char *err, size_t errlen)
     }
     if (!slot->ready)
         rc = db_read_connect(pool, slot);
+    if (rc == PL_OK && db_read_only(slot->conn)) {
+        /* Reachable but refusing writes (a standby after a failover,
+         * default_transaction_read_only): nothing could be stored. */
+        db_read_err(err, errlen, "the database is read-only: messages cannot be stored");
+        db_read_checkin(pool, slot);
+        return PL_EIO;
+    }
     if (rc != PL_OK) {
         char msg[256];
         db_read_err(err, errlen, "database not reachable: %s",

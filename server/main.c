@@ -10,6 +10,7 @@
 #include "pl_config.h"
 #include "pl_error.h"
 #include "pl_log.h"
+#include "pl_limit.h"
 #include "pl_metrics.h"
 #include "ws_server.h"
 #include "xmpp_parse.h"
@@ -380,6 +381,8 @@ static int cmd_serve(const struct pl_config *cfg)
     struct db_store *store = NULL;
     struct api_server *api = NULL;
     struct pl_metrics metrics; /* read by the API threads, which stop first */
+    /* The loop's: the upgrade's and SASL's authentication failures. */
+    struct pl_auth_limit auth_limit;
     struct loop_waker waker = {.lock = PTHREAD_MUTEX_INITIALIZER};
     struct loop_drain drain = {NULL, NULL};
     char err[512] = "", ws_url[512];
@@ -402,6 +405,8 @@ static int cmd_serve(const struct pl_config *cfg)
         upload = 0;
     }
     memset(&metrics, 0, sizeof(metrics));
+    pl_auth_limit_init(&auth_limit, cfg->limit_auth_failures);
+    auth_limit.metrics = &metrics;
 
     if (make_verifier(cfg, &verifier) != PL_OK)
         goto out;
@@ -439,6 +444,10 @@ static int cmd_serve(const struct pl_config *cfg)
         .upload_max = cfg->upload_max,
         .upload_quota = cfg->upload_quota,
         .upload_ttl = cfg->upload_ttl,
+        .offline_queue_max = cfg->limit_offline_queue,
+        .room_occupants_max = cfg->limit_room_occupants,
+        .rooms_per_user_max = cfg->limit_rooms_per_user,
+        .room_message_rate = cfg->limit_room_msg_rate,
     };
     if (xmpp_parser_new(&parser) != PL_OK || chat_server_new(&cc, &chat) != PL_OK)
         goto out;
@@ -447,6 +456,7 @@ static int cmd_serve(const struct pl_config *cfg)
         .max_stanza_size = cfg->max_stanza_size,
         .verifier = verifier,
         .parser = parser,
+        .auth_limit = &auth_limit,
     };
     chat_server_hooks(chat, &env.hooks);
     /* XEP-0198: resumable sessions live in the loop, with their settings. */
@@ -476,6 +486,14 @@ static int cmd_serve(const struct pl_config *cfg)
         .ctx = &drain,
         .metrics = &metrics,
         .stopping = stopping_loop,
+        .limit_pending_per_ip = cfg->limit_pending_per_ip,
+        .limit_connect_rate = cfg->limit_connect_rate,
+        .limit_connect_burst = cfg->limit_connect_burst,
+        .limit_connections = cfg->limit_connections,
+        .limit_session_bytes = cfg->limit_session_bytes,
+        .upgrade_timeout = cfg->upgrade_timeout,
+        .auth_limit = &auth_limit,
+        .session_expiry_close = cfg->session_expiry_close,
     };
     if (check_api_listener(cfg) != PL_OK || ws_server_new(&wc, &ws) != PL_OK)
         goto out;
@@ -525,6 +543,7 @@ static int cmd_serve(const struct pl_config *cfg)
         .upload_dir = cfg->upload_dir,
         .upload_key = upload ? &upload_key : NULL,
         .upload_max = cfg->upload_max,
+        .rate_per_token = cfg->limit_api_rate,
     };
     pthread_sigmask(SIG_BLOCK, &stop_sigs, &old);
     rc = api_server_start(&ac, &api);
@@ -556,6 +575,7 @@ out:
     chat_server_free(chat);
     xmpp_parser_free(parser);
     auth_verifier_free(verifier);
+    pl_auth_limit_free(&auth_limit);
     return status;
 }
 

@@ -80,6 +80,64 @@ static int parse_count(const char *v, int *out)
     return PL_OK;
 }
 
+/* The limits: a count from 0 (off) up to `max`. 1 if `name` is one of
+ * them (*rc says whether its value was good), else 0. */
+static int apply_limit(struct pl_config *cfg, const char *name, const char *value,
+                       int *rc)
+{
+    struct {
+        const char *name;
+        int *slot;
+        long max;
+    } ints[] = {
+        {"PARLEY_LIMIT_PENDING_PER_IP", &cfg->limit_pending_per_ip, 1000000},
+        {"PARLEY_LIMIT_CONNECT_RATE", &cfg->limit_connect_rate, 1000000},
+        {"PARLEY_LIMIT_CONNECT_BURST", &cfg->limit_connect_burst, 1000000},
+        {"PARLEY_LIMIT_CONNECTIONS", &cfg->limit_connections, 10000000},
+        {"PARLEY_LIMIT_AUTH_FAILURES", &cfg->limit_auth_failures, 1000000},
+        {"PARLEY_LIMIT_OFFLINE_QUEUE", &cfg->limit_offline_queue, 1000000000},
+        {"PARLEY_UPGRADE_TIMEOUT", &cfg->upgrade_timeout, 3600},
+        {"PARLEY_LIMIT_API_RATE", &cfg->limit_api_rate, 1000000},
+        {"PARLEY_LIMIT_ROOM_OCCUPANTS", &cfg->limit_room_occupants, 1000000},
+        {"PARLEY_LIMIT_ROOMS_PER_USER", &cfg->limit_rooms_per_user, 1000000},
+        {"PARLEY_LIMIT_ROOM_MESSAGE_RATE", &cfg->limit_room_msg_rate, 1000000},
+    };
+    if (strcmp(name, "PARLEY_SESSION_EXPIRY") == 0) {
+        *rc = PL_OK;
+        if (strcmp(value, "close") == 0 || strcmp(value, "ignore") == 0)
+            cfg->session_expiry_close = value[0] == 'c';
+        else
+            *rc = PL_EINVAL;
+        return 1;
+    }
+    int is_session_bytes = strcmp(name, "PARLEY_LIMIT_SESSION_BYTES") == 0;
+    int *slot = NULL;
+    long max = 0;
+    for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++)
+        if (strcmp(name, ints[i].name) == 0) {
+            slot = ints[i].slot;
+            max = ints[i].max;
+        }
+    if (!slot && !is_session_bytes)
+        return 0;
+    char *end;
+    errno = 0;
+    unsigned long long n =
+        isdigit((unsigned char)value[0]) ? strtoull(value, &end, 10) : 0;
+    *rc = PL_OK;
+    if (!isdigit((unsigned char)value[0]) || errno || *end ||
+        (slot && n > (unsigned long long)max) || (is_session_bytes && n > (1ull << 40)))
+        *rc = PL_EINVAL;
+    /* lws has no way to turn its header deadline off. */
+    else if (slot == &cfg->upgrade_timeout && n == 0)
+        *rc = PL_EINVAL;
+    else if (slot)
+        *slot = (int)n;
+    else
+        cfg->limit_session_bytes = (size_t)n;
+    return 1;
+}
+
 /* Applies one NAME=value setting; unknown names are an error so that a typo
  * in a config file does not go unnoticed. */
 static int apply(struct pl_config *cfg, const char *name, const char *value, char *err,
@@ -115,6 +173,11 @@ static int apply(struct pl_config *cfg, const char *name, const char *value, cha
             return set_str(strs[i].slot, value);
 
     int rc = PL_OK;
+    if (apply_limit(cfg, name, value, &rc)) {
+        if (rc == PL_EINVAL)
+            snprintf(err, errlen, "bad value for %s: %s", name, value);
+        return rc;
+    }
     if (strcmp(name, "PARLEY_XMPP_ADDR") == 0 || strcmp(name, "PARLEY_API_ADDR") == 0) {
         int xmpp = name[7] == 'X';
         char *host = NULL;
@@ -315,6 +378,17 @@ static const char *const env_names_upload[] = {
     "PARLEY_UPLOAD_SLOT_TTL",
 };
 
+/* The limits (a table of their own, like the one above). */
+static const char *const env_names_limits[] = {
+    "PARLEY_LIMIT_PENDING_PER_IP",    "PARLEY_LIMIT_CONNECT_RATE",
+    "PARLEY_LIMIT_CONNECT_BURST",     "PARLEY_LIMIT_CONNECTIONS",
+    "PARLEY_LIMIT_AUTH_FAILURES",     "PARLEY_LIMIT_SESSION_BYTES",
+    "PARLEY_LIMIT_OFFLINE_QUEUE",     "PARLEY_UPGRADE_TIMEOUT",
+    "PARLEY_LIMIT_API_RATE",          "PARLEY_SESSION_EXPIRY",
+    "PARLEY_LIMIT_ROOM_OCCUPANTS",    "PARLEY_LIMIT_ROOMS_PER_USER",
+    "PARLEY_LIMIT_ROOM_MESSAGE_RATE",
+};
+
 int pl_config_load(struct pl_config *cfg, const char *path, char *err, size_t errlen)
 {
     memset(cfg, 0, sizeof(*cfg));
@@ -337,6 +411,18 @@ int pl_config_load(struct pl_config *cfg, const char *path, char *err, size_t er
     cfg->sm_max_unacked = 1000;
     cfg->sm_request_every = 5;
     cfg->sm_request_secs = 30;
+    cfg->limit_pending_per_ip = 20;
+    cfg->limit_connect_rate = 20;
+    cfg->limit_connect_burst = 200;
+    cfg->limit_connections = 10000;
+    cfg->limit_auth_failures = 5;
+    cfg->limit_session_bytes = 64 * 1024;
+    cfg->limit_offline_queue = 10000;
+    cfg->upgrade_timeout = 10;
+    cfg->limit_api_rate = 50;
+    cfg->limit_room_occupants = 1000;
+    cfg->limit_rooms_per_user = 200;
+    cfg->limit_room_msg_rate = 30;
     int rc = PL_ENOMEM;
     if (set_str(&cfg->domain, "localhost") || set_str(&cfg->xmpp_host, "127.0.0.1") ||
         set_str(&cfg->api_host, "127.0.0.1") ||
@@ -363,6 +449,11 @@ int pl_config_load(struct pl_config *cfg, const char *path, char *err, size_t er
     for (size_t i = 0; i < sizeof(env_names_upload) / sizeof(env_names_upload[0]); i++) {
         const char *v = getenv(env_names_upload[i]);
         if (v && (rc = apply(cfg, env_names_upload[i], v, err, errlen)) != PL_OK)
+            goto fail;
+    }
+    for (size_t i = 0; i < sizeof(env_names_limits) / sizeof(env_names_limits[0]); i++) {
+        const char *v = getenv(env_names_limits[i]);
+        if (v && (rc = apply(cfg, env_names_limits[i], v, err, errlen)) != PL_OK)
             goto fail;
     }
     if (!cfg->domain) {

@@ -67,6 +67,29 @@ struct pl_config {
                               before the session is closed */
     int sm_request_every;  /* PARLEY_SM_REQUEST_EVERY: ask <r/> after this many */
     int sm_request_secs;   /* PARLEY_SM_REQUEST_SECS: ...or after this many seconds */
+    /* Limits against abuse (SECURITY.md); 0 turns each off. */
+    int limit_pending_per_ip;   /* PARLEY_LIMIT_PENDING_PER_IP: connections from one
+                                   address whose upgrade is not accepted yet */
+    int limit_connect_rate;     /* PARLEY_LIMIT_CONNECT_RATE: new connections a
+                                   second per address */
+    int limit_connect_burst;    /* PARLEY_LIMIT_CONNECT_BURST: and at once */
+    int limit_connections;      /* PARLEY_LIMIT_CONNECTIONS: all connections */
+    int limit_auth_failures;    /* PARLEY_LIMIT_AUTH_FAILURES: a minute, per
+                                   address and per username */
+    size_t limit_session_bytes; /* PARLEY_LIMIT_SESSION_BYTES: inbound bytes a
+                                   second per connection */
+    int limit_offline_queue;    /* PARLEY_LIMIT_OFFLINE_QUEUE: messages waiting
+                                   for one recipient */
+    int upgrade_timeout;        /* PARLEY_UPGRADE_TIMEOUT: seconds from the TCP
+                                   connection to the upgrade's end */
+    int limit_api_rate;         /* PARLEY_LIMIT_API_RATE: admin API requests a
+                                   second per admin */
+    int session_expiry_close;   /* PARLEY_SESSION_EXPIRY: "close" (1) or
+                                   "ignore" (0) */
+    int limit_room_occupants;   /* PARLEY_LIMIT_ROOM_OCCUPANTS: users in a room */
+    int limit_rooms_per_user;   /* PARLEY_LIMIT_ROOMS_PER_USER: rooms a user is in */
+    int limit_room_msg_rate;    /* PARLEY_LIMIT_ROOM_MESSAGE_RATE: a second
+                                   per occupant */
 };
 
 /* Fills `cfg` with defaults, then `path` (if not NULL), then the environment.

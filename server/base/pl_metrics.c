@@ -38,3 +38,14 @@ void pl_metrics_store_batch(struct pl_metrics *m, size_t jobs, uint64_t us)
     pl_metrics_observe(&m->store_commit, pl_metrics_commit_bounds,
                        PL_METRICS_COMMIT_BUCKETS, us);
 }
+
+const char *const pl_metrics_limit_names[PL_METRICS_LIMIT__COUNT] = {
+    "pending_per_ip", "connect_rate", "connections",    "auth_failures",  "session_bytes",
+    "offline_queue",  "api_rate",     "room_occupants", "rooms_per_user", "room_messages",
+};
+
+void pl_metrics_limit(struct pl_metrics *m, enum pl_metrics_limit which)
+{
+    if (m && which < PL_METRICS_LIMIT__COUNT)
+        pl_metrics_add(&m->limit_refusals[which], 1);
+}

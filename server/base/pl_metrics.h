@@ -19,6 +19,22 @@ enum pl_metrics_stanza {
     PL_METRICS_STANZA__COUNT
 };
 
+/* The limits (SECURITY.md): each refusal (or, for the byte rate, each
+ * time a reader is slowed) is counted under its name. */
+enum pl_metrics_limit {
+    PL_METRICS_LIMIT_PENDING_PER_IP,
+    PL_METRICS_LIMIT_CONNECT_RATE,
+    PL_METRICS_LIMIT_CONNECTIONS,
+    PL_METRICS_LIMIT_AUTH_FAILURES,
+    PL_METRICS_LIMIT_SESSION_BYTES,
+    PL_METRICS_LIMIT_OFFLINE_QUEUE,
+    PL_METRICS_LIMIT_API_RATE,
+    PL_METRICS_LIMIT_ROOM_OCCUPANTS,
+    PL_METRICS_LIMIT_ROOMS_PER_USER,
+    PL_METRICS_LIMIT_ROOM_MESSAGES,
+    PL_METRICS_LIMIT__COUNT
+};
+
 /* Upper bounds of the histogram buckets (the last bucket is +Inf). */
 #define PL_METRICS_BATCH_BUCKETS 9   /* 1 2 4 8 16 32 64 128 256 jobs */
 #define PL_METRICS_COMMIT_BUCKETS 10 /* 0.5 1 2 5 10 25 50 100 250 1000 ms */
@@ -43,7 +59,13 @@ struct pl_metrics {
     struct pl_metrics_histogram store_commit; /* microseconds per batch */
     atomic_int_fast64_t store_queue;          /* jobs submitted, not yet run */
     atomic_int xmpp_listening;                /* the WebSocket listener is up */
+    atomic_uint_fast64_t limit_refusals[PL_METRICS_LIMIT__COUNT];
 };
+
+/* The label of each limit in /metrics ("pending_per_ip", …). */
+extern const char *const pl_metrics_limit_names[PL_METRICS_LIMIT__COUNT];
+/* m may be NULL. */
+void pl_metrics_limit(struct pl_metrics *m, enum pl_metrics_limit which);
 
 /* The bucket bounds, for whoever prints them: PL_METRICS_BATCH_BUCKETS jobs
  * and PL_METRICS_COMMIT_BUCKETS microseconds. */

@@ -35,6 +35,10 @@ struct chat_config {
     int64_t upload_max;                       /* the largest file (0: 50 MiB) */
     int64_t upload_quota;                     /* bytes per user (0: 1 GiB) */
     int upload_ttl;                           /* seconds a PUT URL lasts (0: 300) */
+    int offline_queue_max;  /* PARLEY_LIMIT_OFFLINE_QUEUE (0: no bound) */
+    int room_occupants_max; /* PARLEY_LIMIT_ROOM_OCCUPANTS (0: none) */
+    int rooms_per_user_max; /* PARLEY_LIMIT_ROOMS_PER_USER (0: none) */
+    int room_message_rate;  /* PARLEY_LIMIT_ROOM_MESSAGE_RATE: a second (0: none) */
 };
 
 /* Where chat sends its jobs: db_store_submit at wiring, a recorder in unit

@@ -135,6 +135,7 @@ struct chat_user {
     uint64_t lists_gen;
     struct pl_map roster;  /* contact bare JID -> (void *)(uintptr_t)state */
     struct pl_map blocked; /* blocked JID -> (void *)1 */
+    size_t rooms;          /* rooms the user is an occupant of (the limit) */
 };
 
 /* ---- store jobs -------------------------------------------------------- */
@@ -194,6 +195,10 @@ struct chat_server {
     int64_t upload_max;
     int64_t upload_quota;
     int upload_ttl;
+    int offline_queue_max;  /* PARLEY_LIMIT_OFFLINE_QUEUE; 0: none */
+    int room_occupants_max; /* PARLEY_LIMIT_ROOM_OCCUPANTS; 0: none */
+    int rooms_per_user_max; /* PARLEY_LIMIT_ROOMS_PER_USER; 0: none */
+    int room_message_rate;  /* PARLEY_LIMIT_ROOM_MESSAGE_RATE; 0: none */
 };
 
 /* chat_route.c: where a stanza goes, decided once. */

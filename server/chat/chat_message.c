@@ -120,6 +120,18 @@ static int is_type(const char *type, const char *name)
 /* A stanza id is a key of the archive's dedup index, which bounds its size. */
 #define CHAT_MAX_STANZA_ID 1024
 
+/* 1 if the user has an available session here: what is sent to them is
+ * delivered now, so PARLEY_LIMIT_OFFLINE_QUEUE need not be checked (the
+ * check is the store's, and costs a count). */
+static int recipient_online(struct chat_server *cs, const char *username)
+{
+    const struct chat_user *u = chat_user_find(cs, username);
+    for (const struct chat_session *s = u ? u->sessions : NULL; s; s = s->next_in_user)
+        if (s->available)
+            return 1;
+    return 0;
+}
+
 /* Queues the store job; the message is routed when it has committed. Any
  * failure to queue it is answered with an error: nothing accepted is
  * dropped silently. */
@@ -154,6 +166,7 @@ static void store_and_route(struct chat_server *cs, struct chat_session *s,
         !job->u.msg.recipient || (st->id && !job->u.msg.stanza_id) ||
         !job->u.msg.stanza_xml)
         goto fail;
+    job->u.msg.offline_limit = recipient_online(cs, to_user) ? 0 : cs->offline_queue_max;
     op->stanza = st;
     job->owner = op;
     chat_submit(cs, job, to_bare);
@@ -270,6 +283,17 @@ void chat_message_stored(struct chat_server *cs, struct db_job *job, struct chat
     if (chat_edit_refused(cs, chat_op_session(cs, op), op->stanza->node,
                           &job->u.msg.edit))
         return;
+    if (job->u.msg.id < 0) {
+        /* PARLEY_LIMIT_OFFLINE_QUEUE: the recipient has as much waiting as
+         * they may; nothing was stored, and the sender is told so. The
+         * same answer whether the account exists or not. */
+        pl_metrics_limit(cs->metrics, PL_METRICS_LIMIT_OFFLINE_QUEUE);
+        pl_debug(0, job->u.msg.sender, "offline queue of %s full", job->u.msg.recipient);
+        struct chat_session *s = chat_op_session(cs, op);
+        if (s)
+            chat_reply_error(cs, s, op->stanza->node, "wait", "resource-constraint");
+        return;
+    }
     if (job->u.msg.id == 0) {
         /* The recipient blocks the sender: nothing was stored (XEP-0191
          * section 3.3). */

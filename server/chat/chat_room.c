@@ -364,6 +364,9 @@ static struct chat_occupant *occ_new(struct chat_server *cs, struct chat_room *r
     o->next = r->occupants;
     r->occupants = o;
     r->noccupants++;
+    struct chat_user *u = chat_user_find(cs, username);
+    if (u)
+        u->rooms++;
     return o;
 }
 
@@ -380,6 +383,9 @@ static void occ_free(struct chat_server *cs, struct chat_occupant *occ)
     }
     if (occ->delivered > occ->saved && r->id[0])
         chat_room_position(cs, r, occ->nick, occ->delivered, 0);
+    struct chat_user *u = chat_user_find(cs, occ->nick);
+    if (u && u->rooms)
+        u->rooms--;
     xmpp_node_free(occ->presence);
     free(occ->nick);
     free(occ->bare_jid);
@@ -660,6 +666,23 @@ static void join(struct chat_server *cs, struct chat_room *r, struct chat_sessio
     if (r->members_only && aff < CHAT_AFF_MEMBER) {
         chat_reply_error(cs, s, st->node, "auth", "registration-required");
         return;
+    }
+    /* The limits, for a user not yet in the room (another session of an
+     * occupant takes no more room). XEP-0045 section 7.2.10: a full room
+     * is service-unavailable, except to its admins and owners. */
+    if (!chat_room_occupant(r, user)) {
+        if (cs->room_occupants_max > 0 &&
+            r->noccupants >= (size_t)cs->room_occupants_max && aff < CHAT_AFF_ADMIN) {
+            pl_metrics_limit(cs->metrics, PL_METRICS_LIMIT_ROOM_OCCUPANTS);
+            chat_reply_error(cs, s, st->node, "wait", "service-unavailable");
+            return;
+        }
+        if (cs->rooms_per_user_max > 0 &&
+            s->user->rooms >= (size_t)cs->rooms_per_user_max) {
+            pl_metrics_limit(cs->metrics, PL_METRICS_LIMIT_ROOMS_PER_USER);
+            chat_reply_error(cs, s, st->node, "wait", "resource-constraint");
+            return;
+        }
     }
     int make_member = 0;
     if (aff == CHAT_AFF_NONE) {

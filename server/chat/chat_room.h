@@ -15,6 +15,7 @@
 #define CHAT_ROOM_H
 
 #include "chat_internal.h"
+#include "pl_limit.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -116,6 +117,9 @@ struct chat_occupant {
     int64_t delivered; /* highest archive id written to one of its seats */
     int64_t saved;     /* highest one a position job was submitted for */
     int saving;        /* a position job is out */
+
+    /* PARLEY_LIMIT_ROOM_MESSAGE_RATE */
+    struct pl_bucket rate;
 };
 
 enum chat_seat_phase {

@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* A stanza id is a key of the archive's dedup index, which bounds its size. */
 #define CHAT_ROOM_MAX_STANZA_ID 1024
@@ -515,6 +516,20 @@ static void note_marker(struct chat_server *cs, struct chat_room *r,
     chat_room_position(cs, r, occ->nick, 0, (int64_t)v);
 }
 
+/* One more message from occ within PARLEY_LIMIT_ROOM_MESSAGE_RATE (bursts
+ * of five seconds' worth)? Every message an occupant sends counts: chat
+ * states and markers are fanned out to everyone too. */
+static int room_rate_ok(struct chat_server *cs, struct chat_occupant *occ)
+{
+    if (cs->room_message_rate <= 0)
+        return 1;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    int64_t now = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000 + 1;
+    double rate = cs->room_message_rate;
+    return pl_bucket_take(&occ->rate, rate, 5 * rate, now, 1);
+}
+
 void chat_room_message(struct chat_server *cs, struct chat_room *r,
                        struct chat_session *s, struct xmpp_stanza *st)
 {
@@ -540,6 +555,11 @@ void chat_room_message(struct chat_server *cs, struct chat_room *r,
         chat_reply_error(cs, s, st->node, "auth", "forbidden");
     } else if (st->id && strlen(st->id) > CHAT_ROOM_MAX_STANZA_ID) {
         chat_reply_error(cs, s, st->node, "modify", "bad-request");
+    } else if (!room_rate_ok(cs, seat->occ)) {
+        /* PARLEY_LIMIT_ROOM_MESSAGE_RATE: nothing stored, the sender is
+         * told (as ejabberd's MUC does). */
+        pl_metrics_limit(cs->metrics, PL_METRICS_LIMIT_ROOM_MESSAGES);
+        chat_reply_error(cs, s, st->node, "wait", "resource-constraint");
     } else {
         struct xmpp_node *b = xmpp_node_child(st->node, "body", XMPP_NS_CLIENT);
         struct xmpp_node *subj = xmpp_node_child(st->node, "subject", XMPP_NS_CLIENT);

@@ -33,6 +33,10 @@ int chat_server_new(const struct chat_config *cfg, struct chat_server **out)
     cs->upload_max = cfg->upload_max > 0 ? cfg->upload_max : 50 * 1024 * 1024;
     cs->upload_quota = cfg->upload_quota > 0 ? cfg->upload_quota : INT64_C(1) << 30;
     cs->upload_ttl = cfg->upload_ttl > 0 ? cfg->upload_ttl : 300;
+    cs->offline_queue_max = cfg->offline_queue_max;
+    cs->room_occupants_max = cfg->room_occupants_max;
+    cs->rooms_per_user_max = cfg->rooms_per_user_max;
+    cs->room_message_rate = cfg->room_message_rate;
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     cs->boot = (uint64_t)now.tv_sec * 1000000u + (uint64_t)now.tv_nsec / 1000u;

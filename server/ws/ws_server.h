@@ -10,6 +10,7 @@
 #ifndef WS_SERVER_H
 #define WS_SERVER_H
 
+#include "pl_limit.h"
 #include "pl_metrics.h"
 
 #include "xmpp_stream.h"
@@ -47,6 +48,21 @@ struct ws_server_config {
      * system-shutdown: what must reach clients first (status 332 to room
      * occupants) is queued here. May be NULL. */
     void (*stopping)(void *ctx);
+    /* The limits (SECURITY.md); 0 turns each off. Addresses are counted
+     * whole for IPv4 and by /64 for IPv6; connections from a trusted proxy
+     * are counted by their X-Forwarded-For address where the limit is
+     * checked at the upgrade, and not per address before it. */
+    int limit_pending_per_ip;         /* connections whose upgrade is not accepted yet */
+    int limit_connect_rate;           /* new connections a second per address, */
+    int limit_connect_burst;          /* and at once */
+    int limit_connections;            /* every connection, established or not */
+    size_t limit_session_bytes;       /* inbound bytes a second per connection: a
+                                         faster sender is read less, not dropped */
+    int upgrade_timeout;              /* seconds from accept to the upgrade's end */
+    struct pl_auth_limit *auth_limit; /* shared with SASL; NULL: none */
+    /* PARLEY_SESSION_EXPIRY=close: a connection ends with not-authorized
+     * when the upgrade's token expires (0: ignore the expiry once in). */
+    int session_expiry_close;
 };
 
 /* Creates the context and binds the listener. `cfg` is copied; the strings

@@ -12,6 +12,7 @@
 #include "xmpp_stream_int.h"
 #include "auth_jwt.h"
 #include "pl_error.h"
+#include "pl_limit.h"
 #include "pl_log.h"
 
 #include <stdio.h>
@@ -31,6 +32,16 @@ static void sasl_failure(struct xmpp_stream *s, const char *condition, int count
     pl_info(s->conn_id, s->bare_jid, "SASL failure: %s", condition);
     if (counts && ++s->sasl_failures >= XMPP_SASL_MAX_FAILURES)
         xmpp_stream_error(s, "not-authorized", "too many authentication failures");
+}
+
+/* A failure that is not logged (the caller logs once for many) and does
+ * not count towards closing the stream. */
+static void sasl_failure_quiet(struct xmpp_stream *s, const char *condition)
+{
+    char frame[160];
+    snprintf(frame, sizeof(frame), "<failure xmlns='" XMPP_NS_SASL "'><%s/></failure>",
+             condition);
+    xmpp_stream_write(s, frame, strlen(frame), 0);
 }
 
 static void sasl_success(struct xmpp_stream *s, const char *mechanism)
@@ -186,6 +197,28 @@ void xmpp_sasl_handle(struct xmpp_stream *s, const struct xmpp_node *el)
         sasl_failure(s, "incorrect-encoding", 1);
         return;
     }
+    /* PARLEY_LIMIT_AUTH_FAILURES: an address or a user that has failed too
+     * often lately is told to come back later, before anything is checked;
+     * logged once, not at every attempt. */
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    int64_t now = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000 + 1;
+    struct pl_auth_limit *limit = s->env->auth_limit;
+    char addr[64] = "";
+    if (s->address)
+        pl_limit_addr_key(s->address, addr, sizeof(addr));
+    if (pl_auth_limit_blocked(limit, addr, s->username, now, NULL)) {
+        explicit_bzero(msg, len);
+        free(msg);
+        pl_metrics_limit(limit->metrics, PL_METRICS_LIMIT_AUTH_FAILURES);
+        if (pl_auth_limit_first(limit, addr, s->username))
+            pl_warn(s->conn_id, s->bare_jid,
+                    "over PARLEY_LIMIT_AUTH_FAILURES (address %s): SASL refused "
+                    "for a while (logged once)",
+                    s->address ? s->address : "-");
+        sasl_failure_quiet(s, "temporary-auth-failure");
+        return;
+    }
     const char *cond;
     if (plain)
         cond = len ? sasl_plain_check(s, msg, len) : "malformed-request";
@@ -194,6 +227,8 @@ void xmpp_sasl_handle(struct xmpp_stream *s, const struct xmpp_node *el)
     /* The payload holds a token: do not leave it in freed memory. */
     explicit_bzero(msg, len);
     free(msg);
+    if (cond && strcmp(cond, "not-authorized") == 0)
+        pl_auth_limit_failed(limit, addr, s->username, now);
     if (cond)
         sasl_failure(s, cond, 1);
     else

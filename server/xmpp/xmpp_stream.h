@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 struct auth_verifier;
+struct pl_auth_limit;
 struct xmpp_stream;
 struct xmpp_sm_registry;
 
@@ -71,6 +72,8 @@ struct xmpp_env {
     /* XEP-0198's resumable sessions and settings; NULL: stream
      * management is not offered. */
     struct xmpp_sm_registry *sm;
+    /* PARLEY_LIMIT_AUTH_FAILURES, shared with the upgrade; NULL: none. */
+    struct pl_auth_limit *auth_limit;
 };
 
 /* Checks the upgrade request: the token from the `auth_token` cookie (or
@@ -79,6 +82,11 @@ struct xmpp_env {
  * *username is the normalised username (caller frees); PL_EDENIED otherwise. */
 int xmpp_upgrade_auth(const struct xmpp_env *env, const char *cookie_header,
                       const char *authorization_header, long now, char **username);
+/* The same, and on PL_OK *expires is the token's `exp` (for
+ * PARLEY_SESSION_EXPIRY=close). */
+int xmpp_upgrade_auth_expiry(const struct xmpp_env *env, const char *cookie_header,
+                             const char *authorization_header, long now, char **username,
+                             long *expires);
 
 /* A stream for a connection whose upgrade authenticated `username`
  * (copied). io and io_ctx are borrowed until xmpp_stream_free. */

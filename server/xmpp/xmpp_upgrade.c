@@ -13,6 +13,15 @@
 int xmpp_upgrade_auth(const struct xmpp_env *env, const char *cookie_header,
                       const char *authorization_header, long now, char **username)
 {
+    long expires = 0;
+    return xmpp_upgrade_auth_expiry(env, cookie_header, authorization_header, now,
+                                    username, &expires);
+}
+
+int xmpp_upgrade_auth_expiry(const struct xmpp_env *env, const char *cookie_header,
+                             const char *authorization_header, long now, char **username,
+                             long *expires)
+{
     char *token = NULL;
     char *user = NULL;
     struct auth_claims claims = {0};
@@ -39,6 +48,7 @@ int xmpp_upgrade_auth(const struct xmpp_env *env, const char *cookie_header,
         goto done;
     }
     *username = user;
+    *expires = claims.expires;
     user = NULL;
     rc = PL_OK;
 done:

@@ -319,6 +319,17 @@ async function pool(n, limit, fn) {
 // a full XML parser. Only what this tool sends and expects is recognised.
 // ---------------------------------------------------------------------------
 
+// Simulated users are many devices, not one: against 127.0.0.1 each
+// session connects from its own loopback address (127.1.x.y, from a hash
+// of its name), so the per-address limits (PARLEY_LIMIT_CONNECT_RATE,
+// PARLEY_LIMIT_PENDING_PER_IP) see what they would in production.
+function sourceAddress(opts, username) {
+    if (opts.host !== "127.0.0.1") return {};
+    let h = 0;
+    for (const ch of username) h = (h * 31 + ch.charCodeAt(0)) >>> 0;
+    return { localAddress: `127.1.${(h >>> 8) & 255}.${(h & 255) || 1}` };
+}
+
 class Session {
     constructor(opts, username) {
         this.opts = opts;
@@ -347,6 +358,7 @@ class Session {
                 headers: { Cookie: `auth_token=${token}` },
                 perMessageDeflate: false,
                 handshakeTimeout: ms,
+                ...sourceAddress(this.opts, this.username),
             });
             this.ws = ws;
             this.closedPromise = new Promise((r) => ws.once("close", r));

@@ -211,6 +211,13 @@ process.on("exit", () => {
     for (const child of live) child.kill("SIGKILL");
 });
 
+const TEST_LIMITS = {
+    PARLEY_LIMIT_PENDING_PER_IP: "0",
+    PARLEY_LIMIT_CONNECT_RATE: "0",
+    PARLEY_LIMIT_AUTH_FAILURES: "0",
+    PARLEY_LIMIT_SESSION_BYTES: "0",
+};
+
 export class Server {
     /** env: extra environment (e.g. PARLEY_ALLOWED_ORIGINS); bindHost: the
      * listener's address (clients still connect to 127.0.0.1). */
@@ -250,6 +257,12 @@ export class Server {
             PARLEY_NODE: `e2e-${this.port}`,
             // Names this server's database connections in pg_stat_activity.
             PGAPPNAME: this.appName,
+            // Every test client comes from 127.0.0.1: one address doing what
+            // thousands of users would (hundreds of bad tokens, bursts of
+            // connections, bulk sends). The per-address and byte-rate
+            // limits are off here unless a test sets them; 60-limits*
+            // tests each one from many loopback addresses.
+            ...TEST_LIMITS,
             ...this.extraEnv,
         };
         this.child = spawn(bin, [], { env, stdio: ["ignore", "pipe", "pipe"] });

@@ -68,10 +68,29 @@ static void test_body_spec(void **state)
     assert_int_equal(body_status(NULL, &field), 400);
 }
 
+/* A body whose bytes are not UTF-8: jansson's error text quotes them, and
+ * the problem document must still be JSON (found by api_body_fuzz). */
+static void test_body_not_utf8(void **state)
+{
+    (void)state;
+    struct api_request req = {.body = "{\"us\\\xcc\x91\x9e", .body_len = 8};
+    struct api_reply rep = {0};
+    json_t *root, *v[3];
+    assert_int_equal(api_body_parse(&req, fields, 3, &root, v, &rep), PL_EINVAL);
+    assert_int_equal(rep.status, 400);
+    assert_non_null(rep.body);
+    json_t *doc = json_loads(rep.body, 0, NULL);
+    assert_non_null(doc);
+    assert_non_null(json_string_value(json_object_get(doc, "detail")));
+    json_decref(doc);
+    api_reply_free(&rep);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_body_spec),
+        cmocka_unit_test(test_body_not_utf8),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

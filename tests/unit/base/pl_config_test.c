@@ -315,9 +315,64 @@ static void test_upload_settings(void **state)
         unsetenv(names[i]);
 }
 
+static void test_limits(void **state)
+{
+    (void)state;
+    clear_env();
+    const char *names[] = {"PARLEY_LIMIT_PENDING_PER_IP", "PARLEY_LIMIT_CONNECT_RATE",
+                           "PARLEY_LIMIT_SESSION_BYTES", "PARLEY_UPGRADE_TIMEOUT",
+                           "PARLEY_LIMIT_OFFLINE_QUEUE"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        unsetenv(names[i]);
+    struct pl_config cfg;
+    char err[256];
+    assert_int_equal(pl_config_load(&cfg, NULL, err, sizeof(err)), PL_OK);
+    assert_int_equal(cfg.limit_pending_per_ip, 20);
+    assert_int_equal(cfg.limit_connect_rate, 20);
+    assert_int_equal(cfg.limit_connect_burst, 200);
+    assert_int_equal(cfg.limit_auth_failures, 5);
+    assert_int_equal(cfg.limit_offline_queue, 10000);
+    assert_int_equal(cfg.limit_session_bytes, 64 * 1024);
+    assert_int_equal(cfg.upgrade_timeout, 10);
+    assert_int_equal(cfg.limit_api_rate, 50);
+    assert_int_equal(cfg.session_expiry_close, 0);
+    pl_config_free(&cfg);
+    setenv("PARLEY_SESSION_EXPIRY", "close", 1);
+    assert_int_equal(pl_config_load(&cfg, NULL, err, sizeof(err)), PL_OK);
+    assert_int_equal(cfg.session_expiry_close, 1);
+    pl_config_free(&cfg);
+    setenv("PARLEY_SESSION_EXPIRY", "drop", 1);
+    assert_int_equal(pl_config_load(&cfg, NULL, err, sizeof(err)), PL_EINVAL);
+    unsetenv("PARLEY_SESSION_EXPIRY");
+    /* 0 turns a limit off (unlike the other counts, which refuse 0). */
+    setenv("PARLEY_LIMIT_PENDING_PER_IP", "0", 1);
+    setenv("PARLEY_LIMIT_SESSION_BYTES", "0", 1);
+    setenv("PARLEY_LIMIT_OFFLINE_QUEUE", "7", 1);
+    assert_int_equal(pl_config_load(&cfg, NULL, err, sizeof(err)), PL_OK);
+    assert_int_equal(cfg.limit_pending_per_ip, 0);
+    assert_int_equal(cfg.limit_session_bytes, 0);
+    assert_int_equal(cfg.limit_offline_queue, 7);
+    pl_config_free(&cfg);
+    const char *bad[][2] = {{"PARLEY_LIMIT_CONNECT_RATE", "-1"},
+                            {"PARLEY_LIMIT_CONNECT_RATE", "ten"},
+                            {"PARLEY_LIMIT_CONNECT_RATE", ""},
+                            {"PARLEY_UPGRADE_TIMEOUT", "0"},
+                            {"PARLEY_UPGRADE_TIMEOUT", "99999"}};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        for (size_t j = 0; j < sizeof(names) / sizeof(names[0]); j++)
+            unsetenv(names[j]);
+        setenv(bad[i][0], bad[i][1], 1);
+        assert_int_equal(pl_config_load(&cfg, NULL, err, sizeof(err)), PL_EINVAL);
+        assert_non_null(strstr(err, bad[i][0]));
+    }
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        unsetenv(names[i]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_limits),
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_file_then_env),
         cmocka_unit_test(test_rejects),
