@@ -22,6 +22,7 @@
 #include <pthread.h>
 #include <sys/stat.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -364,6 +365,21 @@ static void stopping_loop(void *ctx)
     chat_server_stopping(d->chat);
 }
 
+/* PARLEY_LIMIT_CONNECTIONS unset (-1): as many as the descriptor limit
+ * allows, less room for what else the process holds open: the admin API's
+ * own 1,000 connections, the database connections, logs and uploads. So a
+ * flood of connections meets a clean refusal, never EMFILE for the API. */
+static int connection_cap(int configured)
+{
+    if (configured >= 0)
+        return configured;
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+        return 10000;
+    long cap = (long)rl.rlim_cur - 1100;
+    return cap < 100 ? 100 : (int)(cap > 10000000 ? 10000000 : cap);
+}
+
 static void submit_job(void *ctx, struct db_job *job, const char *shard_key)
 {
     db_store_submit(ctx, job, shard_key);
@@ -489,7 +505,7 @@ static int cmd_serve(const struct pl_config *cfg)
         .limit_pending_per_ip = cfg->limit_pending_per_ip,
         .limit_connect_rate = cfg->limit_connect_rate,
         .limit_connect_burst = cfg->limit_connect_burst,
-        .limit_connections = cfg->limit_connections,
+        .limit_connections = connection_cap(cfg->limit_connections),
         .limit_session_bytes = cfg->limit_session_bytes,
         .upgrade_timeout = cfg->upgrade_timeout,
         .auth_limit = &auth_limit,

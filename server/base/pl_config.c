@@ -414,7 +414,7 @@ int pl_config_load(struct pl_config *cfg, const char *path, char *err, size_t er
     cfg->limit_pending_per_ip = 20;
     cfg->limit_connect_rate = 20;
     cfg->limit_connect_burst = 200;
-    cfg->limit_connections = 10000;
+    cfg->limit_connections = -1; /* unset: from the descriptor limit (main.c) */
     cfg->limit_auth_failures = 5;
     cfg->limit_session_bytes = 64 * 1024;
     cfg->limit_offline_queue = 10000;

@@ -73,7 +73,8 @@ struct pl_config {
     int limit_connect_rate;     /* PARLEY_LIMIT_CONNECT_RATE: new connections a
                                    second per address */
     int limit_connect_burst;    /* PARLEY_LIMIT_CONNECT_BURST: and at once */
-    int limit_connections;      /* PARLEY_LIMIT_CONNECTIONS: all connections */
+    int limit_connections;      /* PARLEY_LIMIT_CONNECTIONS: all connections (-1:
+                                   unset, from the descriptor limit) */
     int limit_auth_failures;    /* PARLEY_LIMIT_AUTH_FAILURES: a minute, per
                                    address and per username */
     size_t limit_session_bytes; /* PARLEY_LIMIT_SESSION_BYTES: inbound bytes a

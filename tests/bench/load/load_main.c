@@ -10,7 +10,8 @@
  *            drain; parleyd's, PostgreSQL's and this tool's CPU.
  *   offline  K messages to a user with no session, then its login: the time
  *            from the login until the last arrived.
- *   room     one room, O occupants, one posting at R/s: send to last occupant.
+ *   room     one room, O occupants, ten of them posting R/s in all, in turn:
+ *            send to last occupant.
  *   login    L logins at once (the connect, upgrade, SASL, bind, presence
  *            and a ping each): logins/s.
  *
@@ -523,13 +524,17 @@ static int phase_room(struct load_loop *l, const struct load_opts *o)
         struct cpu_mark c0 = cpu_now(o);
         uint64_t t0 = load_now_ns();
         int sent = 0;
+        /* Ten occupants post in turn, as in a busy team room: the rate is
+         * the room's, not one person's (the server bounds each occupant's,
+         * PARLEY_LIMIT_ROOM_MESSAGE_RATE). */
+        int nsend = n < 10 ? n : 10;
         while (sent < room.msgs) {
             int due = (int)((double)(load_now_ns() - t0) / 1e9 * o->room_rate) + 1;
             if (due > room.msgs)
                 due = room.msgs;
             for (; sent < due; sent++) {
                 room.sent_ns[sent] = load_now_ns();
-                load_conn_sendf(l, &cs[0],
+                load_conn_sendf(l, &cs[sent % nsend],
                                 "<message xmlns='jabber:client' type='groupchat' to='%s' "
                                 "id='g%d'><body>%d</body></message>",
                                 jid, sent, sent);
