@@ -93,7 +93,7 @@ const phases = new Set(opt.phases.split(","));
 // random pairs. Bodies draw from a small vocabulary; "quartz" is in 1 in 500.
 if (N > 0 && (phases.has("history") || phases.has("fulltext") || phases.has("export"))) {
     const t0 = performance.now();
-    psql("TRUNCATE messages, deliveries, deliveries_unsettled");
+    psql("TRUNCATE messages, deliveries, deliveries_unsettled CASCADE"); // and what refers to messages (edits, uploads)
     const words = "alpha,build,green,deploy,review,merge,lunch,coffee,ticket,release,design,meeting,budget,friday,notes";
     psql(`INSERT INTO messages (kind, sender, recipient, body, stanza)
           SELECT 'chat',
@@ -107,7 +107,7 @@ if (N > 0 && (phases.has("history") || phases.has("fulltext") || phases.has("exp
                  (string_to_array('${words}', ','))[1 + (g / 15) % 15] ||
                  CASE WHEN g % 500 = 0 THEN ' quartz' ELSE '' END || ' #' || g,
                  '<message/>'
-          FROM generate_series(1, ${N}) g`);
+          FROM generate_series(1::bigint, ${N}) g`); // bigint: g * 104729 passes 2^31 past 20,000 rows
     psql("ANALYZE messages");
     console.log(`seeded ${N} messages in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 }
