@@ -173,7 +173,10 @@ function rawOnce(srv, text, ms) {
             done();
         });
         sock.on("error", (err) => {
-            if (err.code === "ECONNRESET") {
+            // The server may answer and close before it has read all that
+            // was sent (a 413 for a body too large): what it answered is in
+            // buf either way.
+            if (err.code === "ECONNRESET" || err.code === "EPIPE") {
                 closed = true;
                 done();
             } else {
