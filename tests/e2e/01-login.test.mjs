@@ -14,6 +14,7 @@ import {
     makeToken,
     runParleyd,
     sql,
+    waitForSql,
     sleep,
     stopAll,
 } from "./lib/harness.mjs";
@@ -35,9 +36,15 @@ test("login with a chosen resource: authenticated, bound, user provisioned", T, 
     const c = await connect(srv, alice, { resource: "laptop" });
     try {
         assert.equal(c.jid.toString(), `${alice}@${DOMAIN}/laptop`);
-        const rows = await sql("SELECT username, disabled FROM users WHERE username = :'u'", {
-            u: alice,
-        });
+        // The login's session write is a store job: bound does not mean
+        // committed yet, so the row is waited for (an immediate read failed
+        // once under load).
+        const rows = await waitForSql(
+            "SELECT username, disabled FROM users WHERE username = :'u'",
+            { u: alice },
+            (r) => r.length > 0,
+            "the user row",
+        );
         assert.deepEqual(rows, [[alice, "f"]], "the user is provisioned on first login");
     } finally {
         await c.stop();
