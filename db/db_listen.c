@@ -99,29 +99,52 @@ int db_room_event_parse(const char *payload, char **jid, int64_t *id)
     return *jid ? PL_OK : PL_ENOMEM;
 }
 
-/* Reads room message `id` and hands it to the loop. */
-static void db_listen_room_message(struct db_store *st, PGconn *conn, int64_t id)
+/* One stored message as the admin statements read it: (its recipient or
+ * room, its stanza, created_at in microseconds). 0 if read; 1 if there is
+ * no such row (delivered already, or gone); -1 on failure (logged). */
+static int read_stored(PGconn *conn, const char *stmt, int64_t id, char **who,
+                       char **stanza_xml, int64_t *created_at_us)
 {
     char idbuf[24];
     snprintf(idbuf, sizeof(idbuf), "%lld", (long long)id);
     const char *p[1] = {idbuf};
-    PGresult *res = PQexecPrepared(conn, "admin_room_message", 1, p, NULL, NULL, 0);
-    if (!res || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
-        pl_warn(0, NULL, "db: reading admin room message %s failed", idbuf);
+    PGresult *res = PQexecPrepared(conn, stmt, 1, p, NULL, NULL, 0);
+    if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        pl_warn(0, NULL, "db: %s for message %s failed", stmt, idbuf);
         PQclear(res);
+        return -1;
+    }
+    if (PQntuples(res) != 1) {
+        PQclear(res);
+        return 1;
+    }
+    *who = strdup(PQgetvalue(res, 0, 0));
+    *stanza_xml = strdup(PQgetvalue(res, 0, 1));
+    *created_at_us = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
+    PQclear(res);
+    if (!*who || !*stanza_xml) {
+        pl_error(0, NULL, "db: out of memory reporting admin message %s", idbuf);
+        free(*who);
+        free(*stanza_xml);
+        *who = *stanza_xml = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+/* Reads room message `id` and hands it to the loop. */
+static void db_listen_room_message(struct db_store *st, PGconn *conn, int64_t id)
+{
+    struct db_job *job = db_job_new(DB_EVENT_ROOM_MESSAGE);
+    if (!job) {
+        pl_error(0, NULL, "db: out of memory reporting an admin room message");
         return;
     }
-    struct db_job *job = db_job_new(DB_EVENT_ROOM_MESSAGE);
-    if (job) {
-        job->u.room_message.id = id;
-        job->u.room_message.room = strdup(PQgetvalue(res, 0, 0));
-        job->u.room_message.stanza_xml = strdup(PQgetvalue(res, 0, 1));
-        job->u.room_message.created_at_us = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
-    }
-    PQclear(res);
-    if (!job || !job->u.room_message.room || !job->u.room_message.stanza_xml) {
-        pl_error(0, NULL, "db: out of memory reporting admin room message %s", idbuf);
-        db_job_free(job);
+    job->u.room_message.id = id;
+    if (read_stored(conn, "admin_room_message", id, &job->u.room_message.room,
+                    &job->u.room_message.stanza_xml,
+                    &job->u.room_message.created_at_us) != 0) {
+        db_job_free(job); /* a room message is stored before its notification */
         return;
     }
     job->status = PL_OK;
@@ -162,26 +185,14 @@ static int db_listen_room(struct db_store *st, PGconn *conn, const char *payload
  * the loop. */
 static void db_listen_message(struct db_store *st, PGconn *conn, int64_t id)
 {
-    char idbuf[24];
-    snprintf(idbuf, sizeof(idbuf), "%lld", (long long)id);
-    const char *p[1] = {idbuf};
-    PGresult *res = PQexecPrepared(conn, "admin_message", 1, p, NULL, NULL, 0);
-    if (!res || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
-        if (!res || PQresultStatus(res) != PGRES_TUPLES_OK)
-            pl_warn(0, NULL, "db: reading admin message %s failed", idbuf);
-        PQclear(res);
-        return; /* delivered already, or gone */
-    }
     struct db_job *job = db_job_new(DB_EVENT_MESSAGE);
-    if (job) {
-        job->u.message.id = id;
-        job->u.message.recipient = strdup(PQgetvalue(res, 0, 0));
-        job->u.message.stanza_xml = strdup(PQgetvalue(res, 0, 1));
-        job->u.message.created_at_us = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
+    if (!job) {
+        pl_error(0, NULL, "db: out of memory reporting an admin message");
+        return;
     }
-    PQclear(res);
-    if (!job || !job->u.message.recipient || !job->u.message.stanza_xml) {
-        pl_error(0, NULL, "db: out of memory reporting admin message %s", idbuf);
+    job->u.message.id = id;
+    if (read_stored(conn, "admin_message", id, &job->u.message.recipient,
+                    &job->u.message.stanza_xml, &job->u.message.created_at_us) != 0) {
         db_job_free(job);
         return;
     }
