@@ -795,7 +795,11 @@ int ws_server_new(const struct ws_server_config *cfg, struct ws_server **out)
         .name = "xmpp",
         .callback = xmpp_callback,
         .per_session_data_size = sizeof(struct ws_conn),
-        .rx_buffer_size = 4096,
+        /* libwebsockets gives every connection a receive buffer of this
+         * size; on_receive reassembles fragments into c->rx, so a small
+         * one only splits a large stanza over more callbacks. 512 bytes
+         * instead of 4,096 is 3.4 KB less per idle session. */
+        .rx_buffer_size = 512,
     };
 
     lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_sink);
