@@ -52,6 +52,7 @@ struct db_store {
     pthread_t listener;
     int listener_started;
 
+    atomic_long queued; /* jobs submitted and not yet taken by a worker */
     atomic_int stopping;
     atomic_llong stop_ms; /* monotonic ms at which stopping began */
 };

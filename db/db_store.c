@@ -121,6 +121,7 @@ static void *db_worker_main(void *arg)
         size_t n = 0;
         for (struct pl_mailbox_item *it = items; it; it = it->next)
             jobs[n++] = (struct db_job *)it;
+        atomic_fetch_sub(&w->st->queued, (long)n);
         if (w->st->metrics)
             pl_metrics_gauge(&w->st->metrics->store_queue, -(int64_t)n);
         int64_t t0 = db_store_now_us();
@@ -222,6 +223,7 @@ int db_store_start(const struct db_store_config *cfg, struct db_store **out)
     st->wake = cfg->wake;
     st->wake_ctx = cfg->wake_ctx;
     st->metrics = cfg->metrics;
+    atomic_init(&st->queued, 0);
     atomic_init(&st->stopping, 0);
     atomic_init(&st->stop_ms, 0);
     rc = PL_EIO;
@@ -269,9 +271,16 @@ void db_store_submit(struct db_store *st, struct db_job *job, const char *shard_
     }
     size_t w =
         shard_key ? (size_t)(db_shard_hash(shard_key) % (uint64_t)st->nworkers) : 0;
+    atomic_fetch_add(&st->queued, 1);
     if (st->metrics)
         pl_metrics_gauge(&st->metrics->store_queue, 1);
     pl_mailbox_push(&st->workers[w].jobs, &job->item);
+}
+
+size_t db_store_queued(struct db_store *st)
+{
+    long n = atomic_load(&st->queued);
+    return n > 0 ? (size_t)n : 0;
 }
 
 struct db_job *db_store_take_completed(struct db_store *st)

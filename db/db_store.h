@@ -36,6 +36,9 @@ void db_store_submit(struct db_store *st, struct db_job *job, const char *shard_
 /* The completed jobs, oldest first, linked through item.next; NULL if none.
  * The caller frees each with db_job_free. */
 struct db_job *db_store_take_completed(struct db_store *st);
+/* Jobs submitted that no worker has taken yet (one atomic read: the loop
+ * asks it before queueing a message, PARLEY_LIMIT_STORE_QUEUE). */
+size_t db_store_queued(struct db_store *st);
 /* Finishes the jobs already submitted, then stops the threads and frees. */
 void db_store_stop(struct db_store *st);
 

@@ -385,6 +385,11 @@ static void submit_job(void *ctx, struct db_job *job, const char *shard_key)
     db_store_submit(ctx, job, shard_key);
 }
 
+static size_t queued_jobs(void *ctx)
+{
+    return db_store_queued(ctx);
+}
+
 static int cmd_serve(const struct pl_config *cfg)
 {
     int status = 1;
@@ -461,6 +466,7 @@ static int cmd_serve(const struct pl_config *cfg)
         .upload_quota = cfg->upload_quota,
         .upload_ttl = cfg->upload_ttl,
         .offline_queue_max = cfg->limit_offline_queue,
+        .store_queue_max = cfg->limit_store_queue,
         .room_occupants_max = cfg->limit_room_occupants,
         .rooms_per_user_max = cfg->limit_rooms_per_user,
         .room_message_rate = cfg->limit_room_msg_rate,
@@ -539,7 +545,7 @@ static int cmd_serve(const struct pl_config *cfg)
     }
     drain.chat = chat;
     drain.store = store;
-    chat_server_set_store(chat, &(struct chat_store){submit_job, store});
+    chat_server_set_store(chat, &(struct chat_store){submit_job, queued_jobs, store});
 
     /* The admin API: libmicrohttpd's own threads (started with the stop
      * signals blocked, like the workers) and its own connections. */

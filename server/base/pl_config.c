@@ -96,6 +96,7 @@ static int apply_limit(struct pl_config *cfg, const char *name, const char *valu
         {"PARLEY_LIMIT_CONNECTIONS", &cfg->limit_connections, 10000000},
         {"PARLEY_LIMIT_AUTH_FAILURES", &cfg->limit_auth_failures, 1000000},
         {"PARLEY_LIMIT_OFFLINE_QUEUE", &cfg->limit_offline_queue, 1000000000},
+        {"PARLEY_LIMIT_STORE_QUEUE", &cfg->limit_store_queue, 1000000000},
         {"PARLEY_UPGRADE_TIMEOUT", &cfg->upgrade_timeout, 3600},
         {"PARLEY_LIMIT_API_RATE", &cfg->limit_api_rate, 1000000},
         {"PARLEY_LIMIT_ROOM_OCCUPANTS", &cfg->limit_room_occupants, 1000000},
@@ -386,7 +387,7 @@ static const char *const env_names_limits[] = {
     "PARLEY_LIMIT_OFFLINE_QUEUE",     "PARLEY_UPGRADE_TIMEOUT",
     "PARLEY_LIMIT_API_RATE",          "PARLEY_SESSION_EXPIRY",
     "PARLEY_LIMIT_ROOM_OCCUPANTS",    "PARLEY_LIMIT_ROOMS_PER_USER",
-    "PARLEY_LIMIT_ROOM_MESSAGE_RATE",
+    "PARLEY_LIMIT_ROOM_MESSAGE_RATE", "PARLEY_LIMIT_STORE_QUEUE",
 };
 
 int pl_config_load(struct pl_config *cfg, const char *path, char *err, size_t errlen)
@@ -418,6 +419,7 @@ int pl_config_load(struct pl_config *cfg, const char *path, char *err, size_t er
     cfg->limit_auth_failures = 5;
     cfg->limit_session_bytes = 64 * 1024;
     cfg->limit_offline_queue = 10000;
+    cfg->limit_store_queue = 50000;
     cfg->upgrade_timeout = 10;
     cfg->limit_api_rate = 50;
     cfg->limit_room_occupants = 1000;

@@ -81,6 +81,8 @@ struct pl_config {
                                    second per connection */
     int limit_offline_queue;    /* PARLEY_LIMIT_OFFLINE_QUEUE: messages waiting
                                    for one recipient */
+    int limit_store_queue;      /* PARLEY_LIMIT_STORE_QUEUE: store jobs waiting
+                                   for a worker, past which messages are refused */
     int upgrade_timeout;        /* PARLEY_UPGRADE_TIMEOUT: seconds from the TCP
                                    connection to the upgrade's end */
     int limit_api_rate;         /* PARLEY_LIMIT_API_RATE: admin API requests a

@@ -40,8 +40,9 @@ void pl_metrics_store_batch(struct pl_metrics *m, size_t jobs, uint64_t us)
 }
 
 const char *const pl_metrics_limit_names[PL_METRICS_LIMIT__COUNT] = {
-    "pending_per_ip", "connect_rate", "connections",    "auth_failures",  "session_bytes",
-    "offline_queue",  "api_rate",     "room_occupants", "rooms_per_user", "room_messages",
+    "pending_per_ip", "connect_rate",  "connections", "auth_failures",
+    "session_bytes",  "offline_queue", "api_rate",    "room_occupants",
+    "rooms_per_user", "room_messages", "store_queue",
 };
 
 void pl_metrics_limit(struct pl_metrics *m, enum pl_metrics_limit which)

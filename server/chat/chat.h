@@ -36,6 +36,7 @@ struct chat_config {
     int64_t upload_quota;                     /* bytes per user (0: 1 GiB) */
     int upload_ttl;                           /* seconds a PUT URL lasts (0: 300) */
     int offline_queue_max;  /* PARLEY_LIMIT_OFFLINE_QUEUE (0: no bound) */
+    int store_queue_max;    /* PARLEY_LIMIT_STORE_QUEUE (0: no bound) */
     int room_occupants_max; /* PARLEY_LIMIT_ROOM_OCCUPANTS (0: none) */
     int rooms_per_user_max; /* PARLEY_LIMIT_ROOMS_PER_USER (0: none) */
     int room_message_rate;  /* PARLEY_LIMIT_ROOM_MESSAGE_RATE: a second (0: none) */
@@ -46,6 +47,7 @@ struct chat_config {
  * chat_server_complete. */
 struct chat_store {
     void (*submit)(void *ctx, struct db_job *job, const char *shard_key);
+    size_t (*queued)(void *ctx); /* jobs not yet taken by a worker; may be NULL */
     void *ctx;
 };
 

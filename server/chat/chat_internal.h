@@ -196,6 +196,7 @@ struct chat_server {
     int64_t upload_quota;
     int upload_ttl;
     int offline_queue_max;  /* PARLEY_LIMIT_OFFLINE_QUEUE; 0: none */
+    int store_queue_max;    /* PARLEY_LIMIT_STORE_QUEUE; 0: none */
     int room_occupants_max; /* PARLEY_LIMIT_ROOM_OCCUPANTS; 0: none */
     int rooms_per_user_max; /* PARLEY_LIMIT_ROOMS_PER_USER; 0: none */
     int room_message_rate;  /* PARLEY_LIMIT_ROOM_MESSAGE_RATE; 0: none */
@@ -344,6 +345,10 @@ void chat_op_free(struct chat_server *cs, struct chat_op *op);
 struct chat_session *chat_op_session(struct chat_server *cs, const struct chat_op *op);
 /* Submits a job (takes it). */
 void chat_submit(struct chat_server *cs, struct db_job *job, const char *shard_key);
+/* 1 (and counted) when the store has PARLEY_LIMIT_STORE_QUEUE jobs waiting:
+ * a new message is then refused with <wait/><resource-constraint/> rather
+ * than held in memory while the database is slow or away. */
+int chat_store_full(struct chat_server *cs);
 /* Replies to st on s with a stanza error. */
 void chat_reply_error(struct chat_server *cs, struct chat_session *s,
                       const struct xmpp_node *orig, const char *type,

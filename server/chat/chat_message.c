@@ -140,8 +140,10 @@ static void store_and_route(struct chat_server *cs, struct chat_session *s,
                             const char *to_resource, const char *to_bare, char *body,
                             struct db_edit *edit)
 {
-    if (st->id && strlen(st->id) > CHAT_MAX_STANZA_ID) {
-        chat_reply_error(cs, s, st->node, "modify", "bad-request");
+    int full = !(st->id && strlen(st->id) > CHAT_MAX_STANZA_ID) && chat_store_full(cs);
+    if (full || (st->id && strlen(st->id) > CHAT_MAX_STANZA_ID)) {
+        chat_reply_error(cs, s, st->node, full ? "wait" : "modify",
+                         full ? "resource-constraint" : "bad-request");
         db_edit_free(edit);
         free(body);
         xmpp_stanza_free(st);

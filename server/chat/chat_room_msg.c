@@ -352,8 +352,8 @@ static void store(struct chat_server *cs, struct chat_room *r, struct chat_sessi
                   struct db_edit *edit)
 {
     struct pl_buf xml = PL_BUF_INIT;
-    struct xmpp_node *out = reflect(cs, r, occ, st->node);
-    struct db_job *job = db_job_new(DB_JOB_ROOM_MSG_STORE);
+    struct xmpp_node *out = chat_store_full(cs) ? NULL : reflect(cs, r, occ, st->node);
+    struct db_job *job = out ? db_job_new(DB_JOB_ROOM_MSG_STORE) : NULL;
     struct chat_op *op = job ? chat_op_new(cs, s) : NULL;
     if (!out || !op || xmpp_node_serialize(out, NULL, &xml) != PL_OK ||
         !(op->room = strdup(r->jid)) || !(job->u.room_msg.room = strdup(r->jid)) ||

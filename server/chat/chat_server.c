@@ -34,6 +34,7 @@ int chat_server_new(const struct chat_config *cfg, struct chat_server **out)
     cs->upload_quota = cfg->upload_quota > 0 ? cfg->upload_quota : INT64_C(1) << 30;
     cs->upload_ttl = cfg->upload_ttl > 0 ? cfg->upload_ttl : 300;
     cs->offline_queue_max = cfg->offline_queue_max;
+    cs->store_queue_max = cfg->store_queue_max;
     cs->room_occupants_max = cfg->room_occupants_max;
     cs->rooms_per_user_max = cfg->rooms_per_user_max;
     cs->room_message_rate = cfg->room_message_rate;
@@ -115,6 +116,15 @@ void chat_submit(struct chat_server *cs, struct db_job *job, const char *shard_k
         return;
     }
     cs->store.submit(cs->store.ctx, job, shard_key);
+}
+
+int chat_store_full(struct chat_server *cs)
+{
+    if (cs->store_queue_max <= 0 || !cs->store.queued ||
+        cs->store.queued(cs->store.ctx) < (size_t)cs->store_queue_max)
+        return 0;
+    pl_metrics_limit(cs->metrics, PL_METRICS_LIMIT_STORE_QUEUE);
+    return 1;
 }
 
 void chat_reply_error(struct chat_server *cs, struct chat_session *s,

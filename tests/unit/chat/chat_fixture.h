@@ -190,7 +190,7 @@ static inline int fx_setup(void **state)
                                .send_window = FX_SEND_WINDOW};
     assert_int_equal(chat_server_new(&ccfg, &fx->cs), PL_OK);
     chat_server_hooks(fx->cs, &fx->env.hooks);
-    struct chat_store store = {fx_store_submit, fx};
+    struct chat_store store = {.submit = fx_store_submit, .ctx = fx};
     chat_server_set_store(fx->cs, &store);
     *state = fx;
     return 0;
