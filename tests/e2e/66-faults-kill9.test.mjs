@@ -3,10 +3,12 @@
 // XEP-0184 receipts, then started again on the same database with the
 // same node name. Every message whose receipt its sender saw, and every
 // message the server stored, reaches its recipient, each sender's in
-// order after the restart; nothing is stored twice. 4 senders offer 500
+// order after the restart; nothing is stored twice. 4 senders offer 600
 // messages a second each (what an ASan build on a shared machine takes is
 // less: the rest waits in the senders' sockets, so messages are in flight
-// at every stage when the kill comes).
+// at every stage when the kill comes); the rate of receipts in the two
+// seconds before the kill is printed (PARLEY_TEST_PARLEYD=<a Release
+// parleyd> shows it at full speed).
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import crypto from "node:crypto";
@@ -24,7 +26,7 @@ after(async () => {
 
 const PAIRS = 4;
 const EVERY_MS = 10;
-const BATCH = 5; // 500 a second per sender
+const BATCH = 6; // 600 a second per sender (timers drift: about 2,000 in all)
 
 /** Answers every receipt request `c` gets (as a client does) and records
  * the bodies in arrival order. */
@@ -73,6 +75,14 @@ test("kill -9 under load with receipts, then a restart: nothing acknowledged or 
     await withTimeout((async () => {
         while (!pairs.every((p) => p.acked.size >= 200)) await sleep(10);
     })(), 20_000, "receipts flowing");
+    // Two seconds more at the steady rate, measured: the receipts the
+    // senders saw a second just before the kill.
+    const ackedNow = () => pairs.reduce((n, p) => n + p.acked.size, 0);
+    const a0 = ackedNow();
+    const t0 = Date.now();
+    await sleep(2_000);
+    const rate = Math.round(((ackedNow() - a0) * 1000) / (Date.now() - t0));
+    console.log(`# killed at ${rate} messages a second with receipts (offered ${PAIRS * BATCH * (1000 / EVERY_MS)})`);
     first.child.kill("SIGKILL");
     const exit = await withTimeout(first.exited, 10_000, "the first parleyd's end");
     assert.equal(exit.signal, "SIGKILL");
