@@ -245,6 +245,14 @@ static void on_start_element(void *ctx, const xmlChar *localname, const xmlChar 
         build_fail(p, PL_EINVAL);
         return;
     }
+    /* An element in the reserved xml namespace (<xml:a/>) is refused: the
+     * tree keeps no prefixes, and that namespace may not be declared as a
+     * default (Namespaces in XML 1.0, section 3), so it could not be
+     * written back. Found by xmpp_parse_fuzz. */
+    if (uri && xmlStrEqual(uri, XML_XML_NAMESPACE)) {
+        build_fail(p, PL_EINVAL);
+        return;
+    }
     int rc = p->depth ? build_flush_text(p) : PL_OK;
     const char *ns = uri ? (const char *)uri : p->default_ns;
     struct xmpp_node *n = rc == PL_OK ? xmpp_node_new((const char *)localname, ns) : NULL;
