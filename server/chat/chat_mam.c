@@ -336,6 +336,41 @@ static void prefs(struct chat_server *cs, struct chat_session *s,
     send_node(s, res);
 }
 
+int chat_mam_parse_query(struct chat_server *cs, const char *room,
+                         const struct xmpp_node *payload, struct db_mam_query_job *q,
+                         const char **type, const char **condition)
+{
+    const char *queryid = xmpp_node_attr(payload, "queryid");
+    q->max = cs->mam_max_page;
+    const struct mam_refusal *refuse = NULL;
+    static const struct mam_refusal bad = {"modify", "bad-request"};
+    int explicit_max = 0;
+    if (queryid && strlen(queryid) > CHAT_MAM_MAX_QUERYID)
+        refuse = &bad;
+    for (const struct xmpp_node *c = payload->children; !refuse && c; c = c->next) {
+        if (!c->name)
+            continue;
+        if (strcmp(c->name, "x") == 0 && is(c->ns, XMPP_NS_DATA))
+            refuse = parse_form(cs, room, c, q);
+        else if (strcmp(c->name, "set") == 0 && is(c->ns, XMPP_NS_RSM))
+            refuse = parse_rsm(cs, c, q, &explicit_max);
+        else if (strcmp(c->name, "flip-page") == 0)
+            q->flip = 1; /* the page in reverse order */
+        else
+            refuse = &bad;
+    }
+    if (!refuse && q->has_start && q->has_end && q->start_us > q->end_us)
+        refuse = &bad;
+    if (!refuse && q->ids && q->max < (int)q->nids)
+        q->max = (int)q->nids;
+    if (refuse) {
+        *type = refuse->type;
+        *condition = refuse->condition;
+        return PL_EINVAL;
+    }
+    return PL_OK;
+}
+
 void chat_mam_handle(struct chat_server *cs, struct chat_session *s,
                      const struct xmpp_stanza *st, const char *room)
 {
@@ -371,30 +406,9 @@ void chat_mam_handle(struct chat_server *cs, struct chat_session *s,
         return;
     }
     q->room = room != NULL;
-    q->max = cs->mam_max_page;
-    const struct mam_refusal *refuse = NULL;
-    static const struct mam_refusal bad = {"modify", "bad-request"};
-    int explicit_max = 0;
-    if (queryid && strlen(queryid) > CHAT_MAM_MAX_QUERYID)
-        refuse = &bad;
-    for (const struct xmpp_node *c = payload->children; !refuse && c; c = c->next) {
-        if (!c->name)
-            continue;
-        if (strcmp(c->name, "x") == 0 && is(c->ns, XMPP_NS_DATA))
-            refuse = parse_form(cs, room, c, q);
-        else if (strcmp(c->name, "set") == 0 && is(c->ns, XMPP_NS_RSM))
-            refuse = parse_rsm(cs, c, q, &explicit_max);
-        else if (strcmp(c->name, "flip-page") == 0)
-            q->flip = 1; /* the page in reverse order */
-        else
-            refuse = &bad;
-    }
-    if (!refuse && q->has_start && q->has_end && q->start_us > q->end_us)
-        refuse = &bad;
-    if (!refuse && q->ids && q->max < (int)q->nids)
-        q->max = (int)q->nids;
-    if (refuse) {
-        chat_reply_error(cs, s, iq, refuse->type, refuse->condition);
+    const char *type = NULL, *condition = NULL;
+    if (chat_mam_parse_query(cs, room, payload, q, &type, &condition) != PL_OK) {
+        chat_reply_error(cs, s, iq, type, condition);
         chat_op_free(cs, op);
         db_job_free(job);
         return;

@@ -228,6 +228,14 @@ int chat_parse_stamp(const char *s, int64_t *us);
  * for six decimals, 1000 for three, 1000000 for none). */
 int chat_parse_stamp_unit(const char *s, int64_t *us, int64_t *unit);
 
+/* The checks of an archive query (<query/> of urn:xmpp:mam:2, its form and
+ * XEP-0059 set) into q, which the caller owns (room: the room's JID, NULL for
+ * a user's archive). PL_OK, or PL_EINVAL with the error to reply with. Pure:
+ * reads only cs's domain, muc_domain and mam_max_page. */
+int chat_mam_parse_query(struct chat_server *cs, const char *room,
+                         const struct xmpp_node *payload, struct db_mam_query_job *q,
+                         const char **type, const char **condition);
+
 /* chat_room_msg.c */
 void chat_room_message(struct chat_server *cs, struct chat_room *r,
                        struct chat_session *s, struct xmpp_stanza *st);
