@@ -96,7 +96,7 @@ static int xml_attr(struct pl_buf *b, const char *name, const char *v)
 
 /* A JSON string (RFC 8259): quote, backslash and control characters
  * escaped, the rest copied in runs; NULL is null. */
-static int json_string(struct pl_buf *b, const char *v)
+static int ndjson_string(struct pl_buf *b, const char *v)
 {
     if (!v)
         return pl_buf_append(b, "null", 4);
@@ -155,7 +155,7 @@ static int format_row(struct export_stream *s, const struct db_export_row *r)
         for (int i = 0; rc == PL_OK && i < 7; i++) {
             rc = pl_buf_append_str(b, keys[i]);
             if (rc == PL_OK)
-                rc = json_string(b, v[i]);
+                rc = ndjson_string(b, v[i]);
         }
         return rc == PL_OK ? pl_buf_append(b, "}\n", 2) : rc;
     }
