@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define DB_EXPORT_BATCH 2000
+#define DB_EXPORT_BATCH 5000
 
 #define DB_EXPORT_SELECT                                                                 \
     "SELECT m.id, m.kind, m.sender, m.recipient, m.room, m.stanza_id, m.body,"           \
@@ -23,7 +23,7 @@
 #define DB_EXPORT_TAIL                                                                   \
     " AND ($4::timestamptz IS NULL OR m.created_at >= $4::timestamptz)"                  \
     " AND ($5::timestamptz IS NULL OR m.created_at < $5::timestamptz)"                   \
-    " AND m.id > $6::bigint ORDER BY m.id LIMIT 2000"
+    " AND m.id > $6::bigint ORDER BY m.id LIMIT 5000"
 
 static const struct db_stmt db_export_stmts[] = {
     /* db_export_next: a user's messages, either direction */
