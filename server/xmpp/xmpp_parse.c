@@ -254,8 +254,17 @@ static void on_start_element(void *ctx, const xmlChar *localname, const xmlChar 
         return;
     }
     int rc = p->depth ? build_flush_text(p) : PL_OK;
-    const char *ns = uri ? (const char *)uri : p->default_ns;
+    /* A namespace name comes like an attribute value: '&' as "&#38;"
+     * (xmpp_parse_fuzz found "u&amp;" written back as "u&amp;#38;"). */
+    char *uri_value = NULL;
+    if (rc == PL_OK && uri && strchr((const char *)uri, '&')) {
+        uri_value = attr_value(uri, uri + strlen((const char *)uri));
+        if (!uri_value)
+            rc = PL_ENOMEM;
+    }
+    const char *ns = uri_value ? uri_value : uri ? (const char *)uri : p->default_ns;
     struct xmpp_node *n = rc == PL_OK ? xmpp_node_new((const char *)localname, ns) : NULL;
+    free(uri_value);
     if (!n) {
         build_fail(p, PL_ENOMEM);
         return;
