@@ -9,22 +9,11 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 
 import { NS, useServer, stopsCleanly, online, uniqueUser, bareJid, sql, sleep, stopAll, xml } from "./lib/harness.mjs";
+import { admin } from "./lib/faults.mjs";
 
 const srv = useServer();
 const OUTAGE_MS = 8_000;
 const N = 200;
-
-const dbName = new URL(process.env.DATABASE_URL).pathname.slice(1);
-
-/** psql on the cluster's `postgres` database, to switch the test database
- * on and off while nobody can connect to it. */
-function admin(query, vars) {
-    const url = new URL(process.env.DATABASE_URL);
-    url.pathname = "/postgres";
-    const saved = process.env.DATABASE_URL;
-    process.env.DATABASE_URL = url.toString();
-    return sql(query, { db: dbName, ...vars }).finally(() => (process.env.DATABASE_URL = saved));
-}
 
 test("the database away for seconds under load: nothing delivered unstored, everything stored once and delivered after", { timeout: 90_000 }, async () => {
     const alice = await online(srv, uniqueUser("dd"));

@@ -14,6 +14,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 
 import { NS, useServer, stopsCleanly, online, uniqueUser, bareJid, sql, sleep, stopAll, xml } from "./lib/harness.mjs";
+import { admin } from "./lib/faults.mjs";
 
 const LIMIT = 20;
 const OUTAGE_MS = 60_000;
@@ -22,18 +23,6 @@ const OUTAGE_MS = 60_000;
 const BATCH_MAX = 256;
 const N = 3000; /* 50 a second for the whole outage */
 const srv = useServer({ env: { PARLEY_LIMIT_STORE_QUEUE: String(LIMIT) } });
-
-const dbName = new URL(process.env.DATABASE_URL).pathname.slice(1);
-
-/** psql on the cluster's `postgres` database, to switch the test database
- * on and off while nobody can connect to it. */
-function admin(query, vars) {
-    const url = new URL(process.env.DATABASE_URL);
-    url.pathname = "/postgres";
-    const saved = process.env.DATABASE_URL;
-    process.env.DATABASE_URL = url.toString();
-    return sql(query, { db: dbName, ...vars }).finally(() => (process.env.DATABASE_URL = saved));
-}
 
 /** /metrics (the API listener comes up a moment after the XMPP one, so a
  * refused connection is tried again). */

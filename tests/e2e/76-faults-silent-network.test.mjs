@@ -13,6 +13,7 @@ import { spawn, execFileSync } from "node:child_process";
 import crypto from "node:crypto";
 
 import { ROOT, useServer, stopsCleanly, online, uniqueUser, bareJid, xml, sleep, waitForSql, withTimeout, stopAll } from "./lib/harness.mjs";
+import { RAW_RECIPIENT } from "./lib/faults.mjs";
 
 const srv = useServer({ env: { PARLEY_IDLE_TIMEOUT: "2", PARLEY_ALLOW_PLAIN_WS: "1" }, bindHost: "0.0.0.0" });
 
@@ -58,47 +59,11 @@ after(() => {
 
 const unavailable = process.getuid?.() === 0 ? makeNetwork() : "needs root for a network namespace";
 
-// The recipient, in a process of its own: logs in over a raw WebSocket,
-// sends presence, says AVAILABLE when its own presence comes back, then
-// prints the body of every message.
-const CHILD = `
-import WebSocket from "ws";
-const [url, user, token] = process.argv.slice(1);
-const ws = new WebSocket(url, ["xmpp"], { headers: { Cookie: "auth_token=" + token } });
-const open = "<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='localhost' version='1.0'/>";
-let step = 0;
-ws.on("open", () => ws.send(open));
-ws.on("message", (d) => {
-    const s = String(d);
-    if (step === 0 && s.includes("<mechanisms")) {
-        step = 1;
-        const plain = Buffer.from("\\0" + user + "\\0" + token).toString("base64");
-        ws.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>" + plain + "</auth>");
-    } else if (step === 1 && s.includes("<success")) {
-        step = 2;
-        ws.send(open);
-    } else if (step === 2 && s.includes("<bind")) {
-        step = 3;
-        ws.send("<iq xmlns='jabber:client' type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>");
-    } else if (step === 3 && s.includes("id='b1'") || step === 3 && s.includes('id="b1"')) {
-        step = 4;
-        ws.send("<presence xmlns='jabber:client'/>");
-        console.log("READY");
-    } else if (step === 4 && s.startsWith("<presence")) {
-        console.log("AVAILABLE"); // its own presence back: the server has it
-    } else if (step === 4 && s.startsWith("<message")) {
-        const m = s.match(/<body>([^<]*)<\\/body>/);
-        if (m) console.log("MSG " + m[1]);
-    }
-});
-ws.on("close", () => console.log("CLOSED"));
-`;
-
 test("a recipient whose network goes silent is found by the idle ping; its messages go back to offline delivery and arrive once at the next login", { timeout: 60_000, skip: unavailable || false }, async () => {
     const bob = uniqueUser("silent");
     const alice = await online(srv, uniqueUser("silenta"));
     const url = `ws://${HOST_IP}:${srv.port}/xmpp`;
-    const child = spawn("ip", ["netns", "exec", NS_NAME, process.execPath, "--input-type=module", "-e", CHILD, url, bob, srv.token(bob)],
+    const child = spawn("ip", ["netns", "exec", NS_NAME, process.execPath, "--input-type=module", "-e", RAW_RECIPIENT, url, bob, srv.token(bob)],
         { cwd: ROOT, stdio: ["ignore", "pipe", "inherit"] });
     let out = "";
     child.stdout.on("data", (d) => (out += d));

@@ -1,0 +1,52 @@
+// Helpers of the fault tests (tests/e2e/6x-7x-faults-*).
+import { sql } from "./harness.mjs";
+
+const dbName = new URL(process.env.DATABASE_URL).pathname.slice(1);
+
+/** psql on the cluster's `postgres` database, to switch the test database
+ * on and off while nobody can connect to it. */
+export function admin(query, vars) {
+    const url = new URL(process.env.DATABASE_URL);
+    url.pathname = "/postgres";
+    const saved = process.env.DATABASE_URL;
+    process.env.DATABASE_URL = url.toString();
+    return sql(query, { db: dbName, ...vars }).finally(() => (process.env.DATABASE_URL = saved));
+}
+
+/** A recipient for a process of its own (node --input-type=module -e
+ * RAW_RECIPIENT URL USER TOKEN): logs in over a raw WebSocket, sends
+ * presence, prints READY when bound, AVAILABLE when its own presence comes
+ * back (the server has it), "MSG body" for every message and CLOSED when
+ * the connection ends. */
+export const RAW_RECIPIENT = `
+import WebSocket from "ws";
+const [url, user, token] = process.argv.slice(1);
+const ws = new WebSocket(url, ["xmpp"], { headers: { Cookie: "auth_token=" + token } });
+const open = "<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='localhost' version='1.0'/>";
+let step = 0;
+ws.on("open", () => ws.send(open));
+ws.on("message", (d) => {
+    const s = String(d);
+    if (step === 0 && s.includes("<mechanisms")) {
+        step = 1;
+        const plain = Buffer.from("\\0" + user + "\\0" + token).toString("base64");
+        ws.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>" + plain + "</auth>");
+    } else if (step === 1 && s.includes("<success")) {
+        step = 2;
+        ws.send(open);
+    } else if (step === 2 && s.includes("<bind")) {
+        step = 3;
+        ws.send("<iq xmlns='jabber:client' type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>");
+    } else if (step === 3 && s.includes("id='b1'") || step === 3 && s.includes('id="b1"')) {
+        step = 4;
+        ws.send("<presence xmlns='jabber:client'/>");
+        console.log("READY");
+    } else if (step === 4 && s.startsWith("<presence")) {
+        console.log("AVAILABLE"); // its own presence back: the server has it
+    } else if (step === 4 && s.startsWith("<message")) {
+        const m = s.match(/<body>([^<]*)<\\/body>/);
+        if (m) console.log("MSG " + m[1]);
+    }
+});
+ws.on("close", () => console.log("CLOSED"));
+`;
