@@ -94,47 +94,6 @@ static int xml_attr(struct pl_buf *b, const char *name, const char *v)
     return rc;
 }
 
-/* A JSON string (RFC 8259): quote, backslash and control characters
- * escaped, the rest copied in runs; NULL is null. */
-static int ndjson_string(struct pl_buf *b, const char *v)
-{
-    if (!v)
-        return pl_buf_append(b, "null", 4);
-    int rc = pl_buf_append(b, "\"", 1);
-    const char *run = v;
-    for (const char *p = v; rc == PL_OK && *p; p++) {
-        unsigned char c = (unsigned char)*p;
-        if (c >= 0x20 && c != '"' && c != '\\')
-            continue;
-        rc = pl_buf_append(b, run, (size_t)(p - run));
-        run = p + 1;
-        if (rc != PL_OK)
-            break;
-        switch (c) {
-        case '"':
-            rc = pl_buf_append(b, "\\\"", 2);
-            break;
-        case '\\':
-            rc = pl_buf_append(b, "\\\\", 2);
-            break;
-        case '\n':
-            rc = pl_buf_append(b, "\\n", 2);
-            break;
-        case '\r':
-            rc = pl_buf_append(b, "\\r", 2);
-            break;
-        case '\t':
-            rc = pl_buf_append(b, "\\t", 2);
-            break;
-        default:
-            rc = pl_buf_appendf(b, "\\u%04x", c);
-        }
-    }
-    if (rc == PL_OK)
-        rc = pl_buf_append_str(b, run);
-    return rc == PL_OK ? pl_buf_append(b, "\"", 1) : rc;
-}
-
 static int format_row(struct export_stream *s, const struct db_export_row *r)
 {
     struct pl_buf *b = &s->out;
@@ -142,22 +101,15 @@ static int format_row(struct export_stream *s, const struct db_export_row *r)
     snprintf(id, sizeof(id), "%lld", (long long)r->id);
     switch (s->format) {
     case EXPORT_NDJSON: {
-        /* Formatted in place, without a jansson object and a dump per row;
-         * the keys in the order jansson wrote them, NULL as null. */
-        int rc = pl_buf_append_str(b, "{\"id\":");
-        if (rc == PL_OK)
-            rc = pl_buf_append_str(b, id);
-        static const char *const keys[7] = {
-            ",\"kind\":", ",\"from\":",      ",\"to\":",        ",\"room\":",
-            ",\"body\":", ",\"stanza_id\":", ",\"created_at\":"};
-        const char *v[7] = {r->kind, r->sender,    r->recipient, r->room,
-                            r->body, r->stanza_id, r->created_at};
-        for (int i = 0; rc == PL_OK && i < 7; i++) {
-            rc = pl_buf_append_str(b, keys[i]);
-            if (rc == PL_OK)
-                rc = ndjson_string(b, v[i]);
-        }
-        return rc == PL_OK ? pl_buf_append(b, "}\n", 2) : rc;
+        json_t *o = json_pack("{s:I, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?}", "id",
+                              (json_int_t)r->id, "kind", r->kind, "from", r->sender, "to",
+                              r->recipient, "room", r->room, "body", r->body, "stanza_id",
+                              r->stanza_id, "created_at", r->created_at);
+        char *line = o ? json_dumps(o, JSON_COMPACT) : NULL;
+        json_decref(o);
+        int rc = line ? pl_buf_append_str(b, line) : PL_ENOMEM;
+        free(line);
+        return rc == PL_OK ? pl_buf_append_str(b, "\n") : rc;
     }
     case EXPORT_CSV: {
         const char *f[8] = {id,      r->kind,      r->sender,     r->recipient,
@@ -247,8 +199,8 @@ static long export_read(void *ctx, char *buf, size_t max)
             s->stage = 1;
         } else if (s->stage == 1) {
             struct db_export_row row;
-            /* Enough rows per refill to fill most of a 64 KB block. */
-            for (int i = 0; rc == PL_OK && i < 256; i++) {
+            /* A few rows per refill keep the copies short. */
+            for (int i = 0; rc == PL_OK && i < 64; i++) {
                 rc = db_export_next(s->db, &row);
                 if (rc == PL_OK)
                     rc = format_row(s, &row);
