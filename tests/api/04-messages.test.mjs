@@ -184,6 +184,39 @@ test("full text finds words in bodies, with the other filters", T, async () => {
     assert.equal(none.json.items.length, 0);
 });
 
+test("full-text pages have no gap or duplicate, whether matches are near or far apart", SLOW, async () => {
+    // A page is taken from the newest 2,000 messages past the cursor when
+    // they hold enough matches, else from the full-text index: 12 matches,
+    // 2,100 messages without the word, 12 more, so that the pages of one
+    // listing come from both.
+    const a = uniqueUser("pa");
+    const b = uniqueUser("pb");
+    const word = `okapi${Date.now()}`;
+    const older = await insertConversation(a, b, 12, (i) => `${word} older ${i}`);
+    await insertConversation(uniqueUser("fx"), uniqueUser("fy"), 2100, (i) => `filler ${i}`);
+    const newer = await insertConversation(a, b, 12, (i) => `${word} newer ${i}`);
+    const all = [...older, ...newer];
+    const desc = await allPages(srv, `/api/v1/messages?q=${word}`, 5, "&");
+    assert.deepEqual(desc.map((m) => m.id), [...all].reverse());
+    const asc = await allPages(srv, `/api/v1/messages?q=${word}&order=oldest`, 5, "&");
+    assert.deepEqual(asc.map((m) => m.id), all);
+    // With the other filters: a's own messages (even positions), and a time range.
+    const sent = all.filter((_, i) => i % 12 % 2 === 0);
+    const mine = await allPages(srv, `/api/v1/messages?q=${word}&user=${a}&peer=${b}`, 4, "&");
+    assert.deepEqual(mine.map((m) => m.id), [...all].reverse());
+    const bySender = (await allPages(srv, `/api/v1/messages?q=${word}&order=oldest`, 7, "&")).filter(
+        (m) => m.from === `${a}@localhost`,
+    );
+    assert.deepEqual(bySender.map((m) => m.id), sent);
+    // Each insert is one transaction, so the newer twelve share one stamp
+    // that the older ones (and the filler) are before.
+    const stamp = (await sql(`SELECT to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') FROM messages WHERE id = ${newer[0]}`))[0][0];
+    const recent = await allPages(srv, `/api/v1/messages?q=${word}&since=${encodeURIComponent(stamp)}`, 5, "&");
+    assert.deepEqual(recent.map((m) => m.id), [...newer].reverse());
+    const before = await allPages(srv, `/api/v1/messages?q=${word}&until=${encodeURIComponent(stamp)}&order=oldest`, 5, "&");
+    assert.deepEqual(before.map((m) => m.id), older);
+});
+
 test("filters are checked: peer needs user, room is a uuid, order is newest or oldest", T, async () => {
     assertProblem(await api(srv, "GET", "/api/v1/messages?peer=bob"), 400, "peer");
     assertProblem(await api(srv, "GET", "/api/v1/messages?room=general"), 400, "room");
