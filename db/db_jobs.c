@@ -163,13 +163,11 @@ static void db_msg_store_free(struct db_job *job)
 
 static const struct db_stmt db_delivered_stmts[] = {
     /* db_delivered_send_batch: what parley_mark_delivered does, for every
-     * mark of a batch. A HOT update: no index of deliveries covers these
-     * columns, and the row stays in deliveries_unsettled until its session
-     * ends. */
+     * mark of a batch, planned for its arrays (0014). A HOT update: no index
+     * of deliveries covers these columns, and the row stays in
+     * deliveries_unsettled until its session ends. */
     {"mark_delivered_many",
-     "UPDATE deliveries d SET state = 'delivered', delivered_via = u.via"
-     " FROM unnest($1::bigint[], $2::text[], $3::text[]) AS u(id, recipient, via)"
-     " WHERE d.message_id = u.id AND d.recipient = u.recipient AND d.state = 'stored'"},
+     "SELECT parley_mark_delivered_many($1::bigint[], $2::text[], $3::text[])"},
 };
 
 static int db_delivered_send_kind(PGconn *conn, struct db_job **jobs, size_t n, int *sent,
@@ -241,23 +239,47 @@ static void db_delivered_free(struct db_job *job)
     free(job->u.delivered.via);
 }
 
-/* ---- DB_JOB_MARK_RECEIVED ---- */
+/* ---- DB_JOB_MARK_RECEIVED: one per XEP-0184 receipt, so a batch's
+ * receipts go as one parley_mark_received_many over arrays (0014) ---- */
 
 static const struct db_stmt db_received_stmts[] = {
-    /* db_received_send */
-    {"mark_received", "SELECT parley_mark_received($1, $2, $3)"},
+    {"mark_received_many",
+     "SELECT parley_mark_received_many($1::text[], $2::text[], $3::text[])"},
 };
 
-static int db_received_send(PGconn *conn, const char *node, struct db_job *job)
+static int db_received_send_batch(PGconn *conn, struct db_job **jobs, size_t n, int *sent)
 {
-    const struct db_mark_received_job *r = &job->u.received;
-    const char *p[3] = {r->sender, r->stanza_id, r->recipient};
-    return db_send(conn, "mark_received", 3, p);
-}
-
-static int db_received_read(struct db_job *job, const PGresult *res)
-{
-    return db_read_count(res, &job->u.received.updated);
+    struct pl_buf senders = PL_BUF_INIT, ids = PL_BUF_INIT, recipients = PL_BUF_INIT;
+    int rc = PL_OK, any = 0;
+    *sent = 0;
+    if (pl_buf_append_str(&senders, "{") || pl_buf_append_str(&ids, "{") ||
+        pl_buf_append_str(&recipients, "{"))
+        rc = PL_ENOMEM;
+    for (size_t i = 0; rc == PL_OK && i < n; i++) {
+        const struct db_mark_received_job *r = &jobs[i]->u.received;
+        if (jobs[i]->kind != DB_JOB_MARK_RECEIVED)
+            continue;
+        if (db_array_add(&senders, r->sender) != PL_OK ||
+            db_array_add(&ids, r->stanza_id) != PL_OK ||
+            db_array_add(&recipients, r->recipient) != PL_OK)
+            rc = PL_ENOMEM;
+        any = 1;
+    }
+    if (rc == PL_OK && any) {
+        if (pl_buf_append_str(&senders, "}") != PL_OK ||
+            pl_buf_append_str(&ids, "}") != PL_OK ||
+            pl_buf_append_str(&recipients, "}") != PL_OK)
+            rc = PL_ENOMEM;
+        const char *p[3] = {senders.data, ids.data, recipients.data};
+        if (rc == PL_OK)
+            rc = db_send(conn, "mark_received_many", 3, p);
+        *sent = rc == PL_OK;
+    }
+    pl_buf_free(&senders);
+    pl_buf_free(&ids);
+    pl_buf_free(&recipients);
+    /* As db_delivered_send_kind: half a pipeline needs a reset. */
+    return rc == PL_OK ? PL_OK : PL_AGAIN;
 }
 
 static void db_received_free(struct db_job *job)
@@ -436,8 +458,8 @@ static const struct db_job_desc db_job_descs[] = {
                           NULL, db_msg_store_read, db_msg_store_free},
     [DB_JOB_MARK_DELIVERED] = {"mark_delivered", DB_STMTS(db_delivered_stmts), NULL,
                                db_delivered_send_batch, NULL, db_delivered_free},
-    [DB_JOB_MARK_RECEIVED] = {"mark_received", DB_STMTS(db_received_stmts),
-                              db_received_send, NULL, db_received_read, db_received_free},
+    [DB_JOB_MARK_RECEIVED] = {"mark_received", DB_STMTS(db_received_stmts), NULL,
+                              db_received_send_batch, NULL, db_received_free},
     [DB_JOB_OFFLINE_LOAD] = {"offline_load", DB_STMTS(db_offline_stmts), db_offline_send,
                              NULL, db_offline_read, db_offline_free},
     [DB_JOB_PRESENCE] = {"presence", DB_STMTS(db_presence_stmts), db_presence_send, NULL,

@@ -135,7 +135,6 @@ struct db_mark_received_job {
     char *sender;    /* bare JID of the original message's sender */
     char *stanza_id; /* the original message's id */
     char *recipient; /* bare JID of who sent the receipt */
-    int updated;     /* out: rows changed */
 };
 
 struct db_offline_msg {
