@@ -31,8 +31,8 @@ const tag = crypto.randomBytes(4).toString("hex");
 const dbName = `parley_e2e_disk_${tag}`;
 const space = `parley_disk_${tag}`;
 
-/** Mounts a 16 MiB tmpfs owned by the cluster's OS user; null when it
- * cannot, with the reason in `skip`. */
+// A 16 MiB tmpfs owned by the OS user that runs the cluster (the owner of
+// its data directory); `skip` says why not when it cannot be mounted.
 let skip = false;
 let mnt = null;
 if (process.getuid?.() !== 0) {
