@@ -1,8 +1,8 @@
 /* The unauthenticated probes and the documents: /healthz (the process
  * answers), /readyz (database reachable, migrations current, the XMPP
- * listener up), /metrics (Prometheus text: the loop's and the store's
- * counters read atomically, the database's gauges, the API's own), and
- * /api/v1/openapi.yaml. */
+ * listener up, the store's writes not refused), /metrics (Prometheus
+ * text: the loop's and the store's counters read atomically, the
+ * database's gauges, the API's own), and /api/v1/openapi.yaml. */
 #include "api_internal.h"
 
 #include "db_read.h"
@@ -31,6 +31,14 @@ void api_health_ready(struct api_server *srv, struct api_request *req,
     if (m && !atomic_load_explicit(&m->xmpp_listening, memory_order_relaxed)) {
         api_problem(rep, 503, "unavailable", NULL,
                     "not ready: the XMPP listener is not up");
+        return;
+    }
+    if (m && atomic_load_explicit(&m->store_failing, memory_order_relaxed) > 0) {
+        /* Reachable, yet it refuses the store's writes (out of disk):
+         * messages wait unacknowledged while the store retries. */
+        api_problem(rep, 503, "unavailable", NULL,
+                    "not ready: the database refuses the store's writes "
+                    "(out of disk?); messages wait unacknowledged, the log says why");
         return;
     }
     api_reply_json(rep, 200, strdup("{\"status\":\"ready\"}"));

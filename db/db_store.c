@@ -62,24 +62,51 @@ static int64_t db_store_now_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+/* Counts the worker in or out of those whose job the database keeps
+ * refusing (/readyz reports the store not ready while any is). */
+static void db_worker_failing(struct db_worker *w, int delta)
+{
+    if (w->st->metrics)
+        atomic_fetch_add_explicit(&w->st->metrics->store_failing, delta,
+                                  memory_order_relaxed);
+}
+
 /* Runs one job alone until the database gives an answer: committed, or an
- * SQL error that a retry would only repeat (PL_EIO). */
+ * SQL error that a retry would only repeat (PL_EIO). A transient refusal on
+ * a working connection (out of disk, 53xxx) is tried again with back-off,
+ * not at once over a fresh connection; at stop, after the grace period, the
+ * job fails (PL_EIO) rather than keep the store from stopping. */
 static void db_worker_run_one(struct db_worker *w, struct db_job *job)
 {
+    int delay = DB_BACKOFF_MIN_MS;
+    int failing = 0;
     for (;;) {
         if (!w->conn_ok && db_worker_reconnect(w) != PL_OK) {
             job->status = PL_EIO;
-            return;
+            break;
         }
         int rc = db_jobs_run(w->conn, w->st->node, &job, 1);
-        if (rc == PL_OK)
-            return;
-        if (rc == PL_EIO) {
-            job->status = PL_EIO;
-            return;
+        if (rc != PL_AGAIN) {
+            if (rc == PL_EIO)
+                job->status = PL_EIO;
+            break;
         }
         w->conn_ok = 0;
+        if (!failing) {
+            failing = 1;
+            db_worker_failing(w, 1);
+        }
+        if (db_worker_give_up(w)) {
+            job->status = PL_EIO;
+            break;
+        }
+        if (PQstatus(w->conn) == CONNECTION_OK) {
+            db_sleep_ms(NULL, delay);
+            delay = delay * 2 > DB_BACKOFF_MAX_MS ? DB_BACKOFF_MAX_MS : delay * 2;
+        }
     }
+    if (failing)
+        db_worker_failing(w, -1);
 }
 
 /* One batch: all jobs in one transaction; on failure, each job alone (every

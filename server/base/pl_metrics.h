@@ -60,6 +60,7 @@ struct pl_metrics {
     struct pl_metrics_histogram store_commit; /* microseconds per batch */
     atomic_int_fast64_t store_queue;          /* jobs submitted, not yet run */
     atomic_int xmpp_listening;                /* the WebSocket listener is up */
+    atomic_int store_failing; /* store workers retrying a job the database refuses */
     atomic_uint_fast64_t limit_refusals[PL_METRICS_LIMIT__COUNT];
 };
 

@@ -3,14 +3,30 @@ import { sql } from "./harness.mjs";
 
 const dbName = new URL(process.env.DATABASE_URL).pathname.slice(1);
 
+/** DATABASE_URL with another database of the same cluster. */
+export function databaseUrl(name) {
+    const url = new URL(process.env.DATABASE_URL);
+    url.pathname = `/${name}`;
+    return url.toString();
+}
+
+/** sql() on another database of the cluster (:'db' and :"db" name the
+ * test database). sql() reads DATABASE_URL as it starts psql, so the
+ * switch lasts no longer than that call. */
+export function sqlIn(name, query, vars) {
+    const saved = process.env.DATABASE_URL;
+    process.env.DATABASE_URL = databaseUrl(name);
+    try {
+        return sql(query, { db: dbName, ...vars });
+    } finally {
+        process.env.DATABASE_URL = saved;
+    }
+}
+
 /** psql on the cluster's `postgres` database, to switch the test database
  * on and off while nobody can connect to it. */
 export function admin(query, vars) {
-    const url = new URL(process.env.DATABASE_URL);
-    url.pathname = "/postgres";
-    const saved = process.env.DATABASE_URL;
-    process.env.DATABASE_URL = url.toString();
-    return sql(query, { db: dbName, ...vars }).finally(() => (process.env.DATABASE_URL = saved));
+    return sqlIn("postgres", query, vars);
 }
 
 /** A recipient for a process of its own (node --input-type=module -e

@@ -641,6 +641,114 @@ static void test_stop_finishes_submitted_jobs(void **state)
     free(sender);
 }
 
+/* Makes the database refuse every message of `sender` as a full disk does
+ * (SQLSTATE 53100, which the store takes as transient), counting each try
+ * in a sequence (not rolled back with the refused transaction). */
+static void refuse_writes(struct ctx *c, const char *sender)
+{
+    char *q = xprintf(
+        "CREATE SEQUENCE IF NOT EXISTS full_tries_%s;"
+        "CREATE OR REPLACE FUNCTION full_disk_%s() RETURNS trigger LANGUAGE plpgsql AS $$"
+        " BEGIN PERFORM nextval('full_tries_%s');"
+        " RAISE EXCEPTION 'could not extend file: No space left on device'"
+        " USING ERRCODE = 'disk_full'; END $$;"
+        "CREATE TRIGGER full_disk_%s BEFORE INSERT ON messages FOR EACH ROW"
+        " WHEN (NEW.sender = '%s') EXECUTE FUNCTION full_disk_%s();",
+        c->tag, c->tag, c->tag, c->tag, sender, c->tag);
+    PGresult *res = PQexec(c->conn, q); /* several statements: no parameters */
+    free(q);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK)
+        fail_msg("refuse_writes: %s", PQresultErrorMessage(res));
+    PQclear(res);
+}
+
+static void accept_writes(struct ctx *c)
+{
+    char *q = xprintf("DROP TRIGGER full_disk_%s ON messages", c->tag);
+    PQclear(sql(c, q, NULL));
+    free(q);
+}
+
+static int full_tries(struct ctx *c)
+{
+    char *q = xprintf("SELECT last_value FROM full_tries_%s", c->tag);
+    int n = sql_count(c, q, NULL);
+    free(q);
+    return n;
+}
+
+/* Polls until `*flag` is `want`, for up to 5 s; the flag's last value. */
+static int wait_flag(atomic_int *flag, int want)
+{
+    for (int i = 0; i < 100 && atomic_load(flag) != want; i++) {
+        struct timespec pause = {.tv_sec = 0, .tv_nsec = 50 * 1000000L};
+        nanosleep(&pause, NULL);
+    }
+    return atomic_load(flag);
+}
+
+/* Out of disk: the store holds the job (no completion: nothing is
+ * acknowledged), tries again with back-off rather than as fast as it can
+ * reconnect, and says so in metrics->store_failing (/readyz); once writes
+ * are accepted the job commits once and the flag clears. */
+static void test_refused_write_is_retried_with_back_off(void **state)
+{
+    NEED_DB(state);
+    struct ctx *c = *state;
+    /* static: a failed assertion leaves the store running until teardown */
+    static struct pl_metrics metrics;
+    memset(&metrics, 0, sizeof(metrics));
+    struct db_store_config cfg = {.conninfo = c->url,
+                                  .node = c->tag,
+                                  .workers = 1,
+                                  .wake = waker_wake,
+                                  .wake_ctx = &c->waker,
+                                  .metrics = &metrics};
+    assert_int_equal(db_store_start(&cfg, &c->st), PL_OK);
+    char *sender = xprintf("ivy-%s@test", c->tag);
+    refuse_writes(c, sender);
+    struct db_job *job = msg_job(c, 4000);
+    free(job->u.msg.sender);
+    job->u.msg.sender = xstrdup(sender);
+    db_store_submit(c->st, job, sender);
+    assert_int_equal(wait_flag(&metrics.store_failing, 1), 1);
+    struct timespec pause = {.tv_sec = 1, .tv_nsec = 500 * 1000000L};
+    nanosleep(&pause, NULL);
+    assert_null(db_store_take_completed(c->st));
+    /* 100, 200, 400, 800 ms apart: a handful in 1.5 s, not hundreds */
+    int tries = full_tries(c);
+    assert_in_range(tries, 2, 8);
+    accept_writes(c);
+    struct db_job *done[1];
+    collect(c, done, 1, NULL);
+    assert_int_equal(done[0]->status, PL_OK);
+    db_job_free(done[0]);
+    assert_int_equal(atomic_load(&metrics.store_failing), 0);
+    assert_int_equal(
+        sql_count(c, "SELECT count(*) FROM messages WHERE sender = $1", sender), 1);
+
+    /* Still refused at stop: the job fails after the grace period instead of
+     * keeping the store from stopping. */
+    refuse_writes(c, sender);
+    job = msg_job(c, 4001);
+    free(job->u.msg.sender);
+    job->u.msg.sender = xstrdup(sender);
+    db_store_submit(c->st, job, sender);
+    assert_int_equal(wait_flag(&metrics.store_failing, 1), 1);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    db_store_stop(c->st); /* the failed job's completion is freed by stop */
+    c->st = NULL;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    assert_true(t1.tv_sec - t0.tv_sec <
+                DB_STOP_GRACE_MS / 1000 + DB_BACKOFF_MAX_MS / 1000 + 2);
+    assert_int_equal(atomic_load(&metrics.store_failing), 0);
+    accept_writes(c);
+    assert_int_equal(
+        sql_count(c, "SELECT count(*) FROM messages WHERE sender = $1", sender), 1);
+    free(sender);
+}
+
 /* Two nodes on one database store the same retry at once (a client that
  * resent on a second node while the first node's batch was still open):
  * the second waits for the first to commit, then finds its row, so there
@@ -720,6 +828,8 @@ int main(void)
         cmocka_unit_test_teardown(test_survives_lost_connections, stop_store),
         cmocka_unit_test_teardown(test_stop_finishes_submitted_jobs, stop_store),
         cmocka_unit_test_teardown(test_retry_on_two_nodes_is_one_message, stop_store),
+        cmocka_unit_test_teardown(test_refused_write_is_retried_with_back_off,
+                                  stop_store),
     };
     int failed = cmocka_run_group_tests_name("db_store_pure", pure, NULL, NULL);
     failed += cmocka_run_group_tests_name("db_store_postgres", with_db, setup, teardown);
