@@ -626,7 +626,7 @@ static int db_pipe_expect(PGconn *conn, ExecStatusType want, PGresult **out)
     } else if (got == PGRES_FATAL_ERROR) {
         rc = db_error_is_transient(conn, res) ? PL_AGAIN : PL_EIO;
         pl_warn(0, NULL, "db: statement failed (%s): %.*s",
-                rc == PL_AGAIN ? "will reconnect" : "rolled back",
+                rc == PL_AGAIN ? "will retry" : "rolled back",
                 (int)strcspn(PQresultErrorMessage(res), "\n"), PQresultErrorMessage(res));
     } else if (PQstatus(conn) == CONNECTION_OK) {
         /* An answer of the wrong shape is a bug, not an outage: fail the
