@@ -8,31 +8,10 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 
-import { NS, useServer, stopsCleanly, online, uniqueUser, bareJid, sql, sleep, stopAll, xml } from "./lib/harness.mjs";
+import { NS, useServer, stopsCleanly, online, uniqueUser, bareJid, sql, stopAll, xml } from "./lib/harness.mjs";
+import { readyz, until } from "./lib/faults.mjs";
 
 const srv = useServer();
-
-async function readyz() {
-    for (let tries = 0; ; tries++) {
-        try {
-            const res = await fetch(`http://127.0.0.1:${srv.apiPort}/readyz`);
-            return { status: res.status, text: await res.text() };
-        } catch (err) {
-            if (tries >= 100) throw err;
-            await sleep(50);
-        }
-    }
-}
-
-async function until(what, check, ms = 15_000) {
-    const deadline = Date.now() + ms;
-    for (;;) {
-        const v = await check();
-        if (v) return v;
-        if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms`);
-        await sleep(100);
-    }
-}
 
 async function cutConnections() {
     await sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = :'app'",
@@ -55,12 +34,12 @@ test("read-only database: nothing acknowledged, the log and /readyz say so; writ
         xml("body", {}, id)));
     await send("before");
     await bob.next((el) => el.is("message") && el.attrs.id === "before", "the message before");
-    assert.equal((await readyz()).status, 200);
+    assert.equal((await readyz(srv)).status, 200);
     try {
         await setReadOnly(true);
         await cutConnections();
         const ready = await until("/readyz says read-only", async () => {
-            const r = await readyz();
+            const r = await readyz(srv);
             return r.status === 503 && r;
         });
         assert.match(ready.text, /read-only/);
@@ -76,7 +55,7 @@ test("read-only database: nothing acknowledged, the log and /readyz say so; writ
         await setReadOnly(false);
         await cutConnections();
     }
-    await until("/readyz ready again", async () => (await readyz()).status === 200);
+    await until("/readyz ready again", async () => (await readyz(srv)).status === 200);
     const rows = await sql("SELECT count(*) FROM messages WHERE sender = :'s' AND stanza_id LIKE 'ro%'",
         { s: alice.bare });
     assert.equal(rows[0][0], "0", "nothing stored while read-only");

@@ -22,7 +22,7 @@ import os from "node:os";
 import path from "node:path";
 
 import { NS, Server, online, uniqueUser, bareJid, runParleyd, sql, sleep, stopAll, xml } from "./lib/harness.mjs";
-import { admin, databaseUrl, sqlIn } from "./lib/faults.mjs";
+import { admin, databaseUrl, readyz, sqlIn, until } from "./lib/faults.mjs";
 import { smClient, SM } from "./lib/sm.mjs";
 
 const N = 5;
@@ -73,28 +73,6 @@ after(async () => {
         }
     }
 }, { timeout: 30_000 });
-
-async function readyz() {
-    for (let tries = 0; ; tries++) {
-        try {
-            const res = await fetch(`http://127.0.0.1:${srv.apiPort}/readyz`);
-            return { status: res.status, text: await res.text() };
-        } catch (err) {
-            if (tries >= 100) throw err;
-            await sleep(50);
-        }
-    }
-}
-
-async function until(what, check, ms = 15_000) {
-    const deadline = Date.now() + ms;
-    for (;;) {
-        const v = await check();
-        if (v) return v;
-        if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms`);
-        await sleep(100);
-    }
-}
 
 /** Writes the filler until the tmpfs refuses a byte more; its size. */
 function fill() {
@@ -163,7 +141,7 @@ test("out of disk: nothing acknowledged, the log and /readyz say so; every messa
         }
     });
     const h0 = await alice.request();
-    assert.equal((await readyz()).status, 200);
+    assert.equal((await readyz(srv)).status, 200);
     const ids = Array.from({ length: N }, (_, i) => `d${i}`);
     try {
         const size = fill();
@@ -171,7 +149,7 @@ test("out of disk: nothing acknowledged, the log and /readyz say so; every messa
         for (const id of ids) alice.send(chat(bareJid(bob.username), id));
         alice.send(`<r xmlns='${SM}'/>`);
         const ready = await until("/readyz says not ready", async () => {
-            const r = await readyz();
+            const r = await readyz(srv);
             return r.status === 503 && r;
         });
         assert.match(ready.text, /refuses the store's writes/);
@@ -183,7 +161,7 @@ test("out of disk: nothing acknowledged, the log and /readyz say so; every messa
         assert.deepEqual(got, [], "nothing delivered while the disk is full");
         const stored = await sqlIn(dbName, "SELECT count(*) FROM messages");
         assert.equal(stored[0][0], "0", "nothing stored while the disk is full");
-        assert.equal((await readyz()).status, 503, "still not ready");
+        assert.equal((await readyz(srv)).status, 503, "still not ready");
     } finally {
         fs.rmSync(filler, { force: true });
     }
@@ -204,7 +182,7 @@ test("out of disk: nothing acknowledged, the log and /readyz say so; every messa
     const rows = await sqlIn(dbName, "SELECT count(*), count(DISTINCT stanza_id) FROM messages WHERE sender = :'s'",
         { s: bareJid(alice.username) });
     assert.deepEqual(rows[0].map(Number), [N, N], "each stored once");
-    await until("/readyz ready again", async () => (await readyz()).status === 200);
+    await until("/readyz ready again", async () => (await readyz(srv)).status === 200);
     alice.ack();
     alice.send(`<close xmlns='${NS.framing}'/>`);
     await alice.conn.closed;

@@ -1,5 +1,5 @@
 // Helpers of the fault tests (tests/e2e/6x-7x-faults-*).
-import { sql } from "./harness.mjs";
+import { sql, sleep } from "./harness.mjs";
 
 const dbName = new URL(process.env.DATABASE_URL).pathname.slice(1);
 
@@ -66,3 +66,27 @@ ws.on("message", (d) => {
 });
 ws.on("close", () => console.log("CLOSED"));
 `;
+
+/** GET /readyz of a test server, retried while its API is not up yet. */
+export async function readyz(srv) {
+    for (let tries = 0; ; tries++) {
+        try {
+            const res = await fetch(`http://127.0.0.1:${srv.apiPort}/readyz`);
+            return { status: res.status, text: await res.text() };
+        } catch (err) {
+            if (tries >= 100) throw err;
+            await sleep(50);
+        }
+    }
+}
+
+/** Polls `check` every 100 ms until it gives something truthy. */
+export async function until(what, check, ms = 15_000) {
+    const deadline = Date.now() + ms;
+    for (;;) {
+        const v = await check();
+        if (v) return v;
+        if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms`);
+        await sleep(100);
+    }
+}
