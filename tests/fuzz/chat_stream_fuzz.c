@@ -7,7 +7,10 @@
  * offered. The input is chunks separated by NUL bytes; a chunk's first
  * byte says what to do, the rest is one frame:
  *   bits 0-1  the session the frame goes to (0 alice/A, 1 bob/B, 2 alice/A2);
- *             3: no frame, a store event chosen by the frame's first byte
+ *             3: no frame, a store event chosen by the frame's first byte.
+ *             A session whose connection dropped connects again (opened
+ *             and authenticated, not bound: the frame may bind or resume;
+ *             PREVID in it becomes the last XEP-0198 id the server gave)
  *   bits 2-3  then the recorded jobs: 0 left waiting, 1 all completed, 2 all
  *             completed and the oldest of them failed, 3 the oldest completed
  *   bit 4     frames written are not reported (the socket is slow)
@@ -31,6 +34,7 @@ struct run {
     int64_t seq;             /* the store's archive ids */
     int64_t ver;             /* the store's roster versions */
     int trace;               /* PARLEY_FUZZ_TRACE, once the scene is set */
+    char previd[128];        /* the last <enabled/> id, for PREVID */
 };
 
 static char *dup_or_die(const char *s)
@@ -266,6 +270,18 @@ static void event(struct run *r, unsigned which)
     chat_server_complete(r->fx->cs, job);
 }
 
+/* Remembers the last resumption id the server gave (<enabled id=.../>). */
+static void note_previd(struct run *r, const struct fx_frame *f)
+{
+    const char *e = strstr(f->data, "<enabled ");
+    const char *id = e ? strstr(e, " id='") : NULL;
+    const char *q = id ? strchr(id + 5, '\'') : NULL;
+    if (q && (size_t)(q - id - 5) < sizeof(r->previd)) {
+        memcpy(r->previd, id + 5, (size_t)(q - id - 5));
+        r->previd[q - id - 5] = '\0';
+    }
+}
+
 /* Reports the frames written since the last report, as the transport
  * does once a frame is on the socket. */
 static void report_written(struct run *r)
@@ -276,6 +292,7 @@ static void report_written(struct run *r)
         while (c && r->reported[i] < c->nframes) {
             if (r->trace)
                 fprintf(stderr, "[%d] %s\n", i, c->frames[r->reported[i]].data);
+            note_previd(r, &c->frames[r->reported[i]]);
             uint64_t tag = c->frames[r->reported[i]++].tag;
             if (tag)
                 xmpp_stream_written(c->s, tag);
@@ -300,6 +317,51 @@ static void reap_closed(struct run *r)
     for (int i = 0; i < NSLOTS; i++)
         if (r->slot[i] && r->slot[i]->closed)
             drop(r, i);
+}
+
+/* The slot's user connects again: a new stream, opened and authenticated
+ * (EXTERNAL), not bound. */
+static void reconnect(struct run *r, int i)
+{
+    static const char *const users[NSLOTS] = {"alice", "bob", "alice"};
+    struct fx *fx = r->fx;
+    if (fx->nclients >= FX_MAX_CLIENTS)
+        return;
+    struct fx_client *c = calloc(1, sizeof(*c));
+    if (!c)
+        abort();
+    c->fx = fx;
+    if (xmpp_stream_new(&fx->env, &fx_io, c, ++fx->next_conn, users[i], &c->s) != PL_OK)
+        abort();
+    fx->clients[fx->nclients++] = c;
+    r->slot[i] = c;
+    r->reported[i] = 0;
+    (void)fx_send(c, FX_OPEN);
+    (void)fx_send(c, "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' "
+                     "mechanism='EXTERNAL'>=</auth>");
+    (void)fx_send(c, FX_OPEN);
+}
+
+/* Feeds the frame to slot i, PREVID replaced by the last resumption id. */
+static void feed(struct run *r, int i, const char *frame, size_t len)
+{
+    const char *at = NULL;
+    for (size_t k = 0; !at && k + 6 <= len; k++)
+        if (memcmp(frame + k, "PREVID", 6) == 0)
+            at = frame + k;
+    if (!at || !r->previd[0]) {
+        (void)xmpp_stream_input(r->slot[i]->s, frame, len);
+        return;
+    }
+    size_t n = strlen(r->previd), head = (size_t)(at - frame);
+    char *buf = malloc(len - 6 + n);
+    if (!buf)
+        abort();
+    memcpy(buf, frame, head);
+    memcpy(buf + head, r->previd, n);
+    memcpy(buf + head + n, at + 6, len - head - 6);
+    (void)xmpp_stream_input(r->slot[i]->s, buf, len - 6 + n);
+    free(buf);
 }
 
 static void scene(struct run *r)
@@ -349,8 +411,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             int i = (int)(ctl & 3);
             if (i == 3)
                 event(&r, len > 1 ? (unsigned char)p[1] : 0);
-            else if (r.slot[i])
-                (void)xmpp_stream_input(r.slot[i]->s, p + 1, len - 1);
+            else {
+                if (!r.slot[i])
+                    reconnect(&r, i);
+                reap_closed(&r);
+                if (r.slot[i])
+                    feed(&r, i, p + 1, len - 1);
+            }
             reap_closed(&r);
             complete_jobs(&r, (int)(ctl >> 2 & 3), (int)(ctl >> 6 & 1));
             reap_closed(&r);
