@@ -1,7 +1,11 @@
 /* Allocation failure injection for the *_oom harnesses: their link wraps
  * malloc, calloc, realloc, strdup and strndup (ld --wrap) for the code
- * linked statically into them (not for shared libraries such as libxml2),
- * and while armed the nth allocation from then on fails, once. */
+ * linked statically into them, and libxml2 (a shared library, which --wrap
+ * does not reach) allocates through the same countdown by xmlMemSetup,
+ * set in LLVMFuzzerInitialize before any parser exists. While armed the
+ * nth allocation from then on, ours or libxml2's, fails, once.
+ * PARLEY_FUZZ_ALLOC_STATS=1 prints at exit how many inputs were armed and
+ * how many allocations failed, ours and libxml2's. */
 #ifndef PARLEY_FUZZ_ALLOC_H
 #define PARLEY_FUZZ_ALLOC_H
 
