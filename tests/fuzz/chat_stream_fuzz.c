@@ -166,9 +166,6 @@ static void answer(struct run *r, struct db_job *job, int vary)
         job->u.upload_slot.id = vary ? 0 : ++r->seq;
         job->u.upload_slot.expires_us = STAMP_US + 300000000;
         break;
-    case DB_JOB_MARK_RECEIVED:
-        job->u.received.updated = 1;
-        break;
     case DB_JOB_MARK_DISPLAYED:
         job->u.displayed.updated = 1;
         break;
