@@ -163,7 +163,7 @@ static void db_msg_store_free(struct db_job *job)
 
 static const struct db_stmt db_delivered_stmts[] = {
     /* db_delivered_send_batch: what parley_mark_delivered does, for every
-     * mark of a batch, planned for its arrays (0014). A HOT update: no index
+     * mark of a batch, each by its key (0014). A HOT update: no index
      * of deliveries covers these columns, and the row stays in
      * deliveries_unsettled until its session ends. */
     {"mark_delivered_many",
