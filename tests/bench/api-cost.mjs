@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // What the admin API costs the XMPP loop: compares two parley-load outputs
-// (the same load alone, then while api.mjs asked GET /api/v1/sessions at a
+// (the same load alone, then while wrk asked GET /api/v1/sessions at a
 // steady rate) step by step and prints the change of each figure in per
 // cent, then one line "RESULT {...}". Called by tests/bench/run with
 // BENCH_API_LOAD set; it reports figures and asserts nothing.
@@ -25,7 +25,7 @@ if (!apiFile) {
 }
 const alone = result(aloneFile);
 const withApi = result(withFile);
-const api = result(apiFile).load;
+const api = result(apiFile); // tests/bench/api-load.lua's summary of the wrk run
 
 const change = (a, b) => (a > 0 ? +((100 * (b - a)) / a).toFixed(1) : null);
 const fmt = (v) => (v === null ? "-" : `${v > 0 ? "+" : ""}${v}%`);
@@ -56,6 +56,6 @@ if (alone.room && withApi.room) {
         `p99 ${room.p99_ms[0]} -> ${room.p99_ms[1]} ms (${fmt(room.p99_ms[2])})`);
 }
 console.log(`  best step with p99 < 100 ms and nothing lost: ${alone.rate_best_ok} -> ${withApi.rate_best_ok}`);
-console.log(`  API: offered ${api.offered_per_s}/s, reached ${api.reached_per_s}/s, ${api.failed} failed, ` +
-    `p50 ${api.p50_ms} ms, p99 ${api.p99_ms} ms`);
+console.log(`  API: ${api.requests} requests in ${api.seconds} s = ${api.per_s}/s, ` +
+    `${api.errors} socket errors, ${api.non_2xx} not 2xx, p50 ${api.p50_ms} ms, p99 ${api.p99_ms} ms`);
 console.log(`RESULT ${JSON.stringify({ api_load: api, steps: rows, room, best: [alone.rate_best_ok, withApi.rate_best_ok] })}`);

@@ -5,7 +5,8 @@
 //
 //   history   "the last 50 messages of a conversation":
 //             GET /api/v1/messages?user=A&peer=B&limit=50, p50/p99
-//   fulltext  GET /api/v1/messages?q=WORD&limit=50 over the whole archive
+//   fulltext  GET /api/v1/messages?q=WORD&limit=50 over the whole archive,
+//             a rare word (quartz, 1 in 500) and a common one (alpha)
 //   export    GET /api/v1/export?user=C (NDJSON): messages/s, and parleyd's
 //             VmRSS before and at its peak during the export
 //   load      (with --load-seconds S) GET /api/v1/sessions at a steady
@@ -123,6 +124,8 @@ if (phases.has("history")) {
 if (phases.has("fulltext")) {
     result.fulltext = await latency("/api/v1/messages?q=quartz&limit=50");
     console.log(`full text (q=quartz, 1 in 500): p50 ${result.fulltext.p50_ms} ms, p99 ${result.fulltext.p99_ms} ms`);
+    result.fulltext_common = await latency("/api/v1/messages?q=alpha&limit=50");
+    console.log(`full text (q=alpha, about 1 in 8): p50 ${result.fulltext_common.p50_ms} ms, p99 ${result.fulltext_common.p99_ms} ms`);
 }
 
 if (phases.has("export")) {
