@@ -15,6 +15,7 @@
 #include "api.h"
 
 #include <jansson.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -209,6 +210,17 @@ void api_reply_free(struct api_reply *rep);
 struct db_read_pool;
 const struct api_config *api_server_config(const struct api_server *srv);
 struct db_read_pool *api_server_pool(const struct api_server *srv);
+/* The last answer of GET /api/v1/sessions (everyone online), reused for
+ * the same page while it is fresh (api_sessions.c); under `lock`. */
+struct api_page_cache {
+    pthread_mutex_t lock;
+    int64_t at_us; /* monotonic; 0: empty */
+    char *key;     /* the page asked: limit and cursor */
+    char *json;
+};
+void api_page_cache_init(struct api_page_cache *c);
+void api_page_cache_free(struct api_page_cache *c);
+struct api_page_cache *api_server_sessions_cache(struct api_server *srv);
 /* The API's own request metrics, as Prometheus text appended to out. */
 struct pl_buf;
 int api_server_metrics(struct api_server *srv, struct pl_buf *out);

@@ -70,6 +70,7 @@ struct api_server {
     pthread_mutex_t rate_lock;
     struct pl_keyed rate;
     int64_t rate_swept_us;
+    struct api_page_cache sessions_cache; /* api_sessions.c */
 };
 
 /* One request, from the URI log callback to the completion callback. */
@@ -94,6 +95,11 @@ static int64_t now_us(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+struct api_page_cache *api_server_sessions_cache(struct api_server *srv)
+{
+    return &srv->sessions_cache;
 }
 
 const struct api_config *api_server_config(const struct api_server *srv)
@@ -713,6 +719,7 @@ void api_server_stop(struct api_server *srv)
     free(srv->upload_dir);
     pl_keyed_free(&srv->rate);
     pthread_mutex_destroy(&srv->rate_lock);
+    api_page_cache_free(&srv->sessions_cache);
     free(srv);
 }
 
@@ -726,6 +733,7 @@ int api_server_start(const struct api_config *cfg, struct api_server **out)
         return PL_ENOMEM;
     int rc = PL_ENOMEM;
     pthread_mutex_init(&srv->rate_lock, NULL);
+    api_page_cache_init(&srv->sessions_cache);
     pl_keyed_init(&srv->rate, cfg->rate_per_token, 10.0 * cfg->rate_per_token, 0);
     srv->stats = calloc(api_nroutes + 1, sizeof(*srv->stats));
     if (!srv->stats || dup_opt(cfg->host, &srv->host) ||

@@ -3,7 +3,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 
-import { T, SLOW, useServer, stopsCleanly, uniqueUser, api, assertProblem, allPages, online, stopAll, sleep } from "./lib/api.mjs";
+import { T, SLOW, useServer, stopsCleanly, uniqueUser, api, assertProblem, allPages, online, stopAll, sleep, sql } from "./lib/api.mjs";
 
 const srv = useServer();
 
@@ -35,6 +35,34 @@ test("/sessions lists everyone online with JID, node, address and presence", T, 
         await stopAll(c1, c2);
     }
     assertProblem(await api(srv, "GET", `/api/v1/users/${uniqueUser("none")}/sessions`), 404);
+});
+
+test("everyone online is at most a moment old: the same page asked again soon after may be the last answer, never for long", T, async () => {
+    // Dashboards poll this page; one answer serves the same page for 100 ms.
+    const a = uniqueUser("sc");
+    const jid = `${a}@localhost/desk`;
+    assert.equal((await api(srv, "POST", "/api/v1/users", { body: { username: a } })).status, 201);
+    const first = await api(srv, "GET", "/api/v1/sessions?limit=500");
+    assert.equal(first.status, 200);
+    assert.ok(!first.json.items.some((s) => s.full_jid === jid));
+    await sql(
+        `INSERT INTO sessions (node, full_jid, username, resource, available, since, updated_at)
+         VALUES ('elsewhere', :'jid', :'u', 'desk', true, now(), now())`,
+        { jid, u: a },
+    );
+    try {
+        await sleep(200);
+        const later = await api(srv, "GET", "/api/v1/sessions?limit=500");
+        assert.ok(later.json.items.some((s) => s.full_jid === jid && s.node === "elsewhere"), "the new row, 200 ms on");
+        // Another page (another limit) is its own answer; a user's list is always asked afresh.
+        const mine = await api(srv, "GET", `/api/v1/users/${a}/sessions`);
+        assert.deepEqual(mine.json.items.map((s) => s.full_jid), [jid]);
+    } finally {
+        await sql("DELETE FROM sessions WHERE full_jid = :'jid'", { jid });
+    }
+    await sleep(200);
+    const gone = await api(srv, "GET", "/api/v1/sessions?limit=500");
+    assert.ok(!gone.json.items.some((s) => s.full_jid === jid), "gone 200 ms after its row");
 });
 
 test("kicking one session closes it and leaves the other", SLOW, async () => {
