@@ -8,10 +8,12 @@
 -- (pg_stat_statements, tests/bench/run with BENCH_PROFILE=1). Planning
 -- each call for its arrays cured that but cost a planning per batch (1-2
 -- ms, more PostgreSQL CPU at low rates, where batches are small). So these
--- functions take the elements one by one, each an UPDATE by the full key
--- (deliveries' primary key; for a receipt, messages_stanza_head), whose
--- cached plan is that index however small the table was when it was made;
--- the deliveries_monotonic trigger costs each row as much anyway.
+-- functions take the elements one by one through the one-message functions
+-- (parley_mark_delivered, parley_mark_received: 0001, 0002), each an UPDATE
+-- by the full key (deliveries' primary key; for a receipt,
+-- messages_stanza_head), whose cached plan is that index however small the
+-- table was when it was made; the deliveries_monotonic trigger costs each
+-- row as much anyway.
 -- parley_mark_acked (0007), the same join for XEP-0198 acknowledgements,
 -- is rewritten the same way.
 --
@@ -28,12 +30,7 @@ DECLARE
     n int := 0;
 BEGIN
     FOR i IN 1 .. coalesce(array_length(p_ids, 1), 0) LOOP
-        UPDATE deliveries d SET state = 'delivered', delivered_via = p_vias[i]
-        WHERE d.message_id = p_ids[i] AND d.recipient = p_recipients[i]
-          AND d.state = 'stored';
-        IF FOUND THEN
-            n := n + 1;
-        END IF;
+        n := n + parley_mark_delivered(p_ids[i], p_recipients[i], p_vias[i]);
     END LOOP;
     RETURN n;
 END
@@ -63,10 +60,7 @@ DECLARE
     n int := 0;
 BEGIN
     FOR i IN 1 .. coalesce(array_length(p_ids, 1), 0) LOOP
-        UPDATE deliveries d SET state = 'delivered', delivered_via = p_vias[i]
-        WHERE d.message_id = p_ids[i] AND d.recipient = p_recipients[i]
-          AND d.state = 'stored';
-        IF FOUND THEN
+        IF parley_mark_delivered(p_ids[i], p_recipients[i], p_vias[i]) > 0 THEN
             DELETE FROM deliveries_unsettled x
             WHERE x.recipient = p_recipients[i] AND x.message_id = p_ids[i];
             n := n + 1;

@@ -13,7 +13,7 @@ import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import crypto from "node:crypto";
 
-import { NS, Server, online, uniqueUser, bareJid, xml, sql, sleep, stopAll, withTimeout } from "./lib/harness.mjs";
+import { NS, Server, eachStanza, online, uniqueUser, bareJid, xml, sql, sleep, stopAll, withTimeout } from "./lib/harness.mjs";
 
 const node = `fault-${crypto.randomBytes(4).toString("hex")}`;
 const first = new Server({ name: "first", env: { PARLEY_NODE: node } });
@@ -31,7 +31,7 @@ const BATCH = 6; // 600 a second per sender (timers drift: about 2,000 in all)
 /** Answers every receipt request `c` gets (as a client does) and records
  * the bodies in arrival order. */
 function recipient(c, got) {
-    c.xmpp.on("stanza", (el) => {
+    eachStanza(c, (el) => {
         if (!el.is("message") || !el.getChild("body")) return;
         got.push(el.getChildText("body"));
         if (el.getChild("request", NS.receipts) && el.attrs.id) {

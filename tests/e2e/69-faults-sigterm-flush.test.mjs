@@ -7,7 +7,7 @@ import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import crypto from "node:crypto";
 
-import { Server, online, uniqueUser, bareJid, xml, sql, sleep, stopAll, waitForSql, withTimeout } from "./lib/harness.mjs";
+import { Server, eachStanza, online, uniqueUser, bareJid, xml, sql, sleep, stopAll, waitForSql, withTimeout } from "./lib/harness.mjs";
 
 const node = `flush-${crypto.randomBytes(4).toString("hex")}`;
 const first = new Server({ name: "first", env: { PARLEY_NODE: node } });
@@ -21,7 +21,7 @@ after(async () => {
 const N = 1500;
 
 function collect(c, got) {
-    c.xmpp.on("stanza", (el) => {
+    eachStanza(c, (el) => {
         if (el.is("message") && el.getChild("body")) got.push(el.getChildText("body"));
     });
 }

@@ -616,6 +616,15 @@ export async function online(srv, username, opts = {}) {
     return c;
 }
 
+/** Calls fn for each stanza the client has received so far (its inbox) and
+ * for each one after: what a server sends between online()'s presence and
+ * the caller's listener (an offline flush starts at the presence) is not
+ * missed. */
+export function eachStanza(c, fn) {
+    for (const el of c.inbox) fn(el);
+    c.xmpp.on("stanza", fn);
+}
+
 /** Stops every client given, ignoring failures (for finally blocks). */
 export async function stopAll(...clients) {
     await Promise.all(clients.filter(Boolean).map((c) => c.stop().catch(() => {})));
