@@ -2,33 +2,16 @@
 // SIGTERM while a member who was away gets a room's catch-up. The member's
 // delivered position never passes what reached them; after a start with
 // the same node name the member joins again and gets the rest, in order.
-import { test, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import crypto from "node:crypto";
 
-import { NS, Server, online, uniqueUser, sql, sleep, stopAll, waitForSql, withTimeout } from "./lib/harness.mjs";
+import { online, uniqueUser, sql, sleep, stopAll, waitForSql, withTimeout } from "./lib/harness.mjs";
 import { newRoom, join, joinFully, leave, groupchat } from "./lib/rooms.mjs";
+import { recordRoom, restartPair } from "./lib/faults.mjs";
 
-const node = `froom-${crypto.randomBytes(4).toString("hex")}`;
-const env = { PARLEY_NODE: node, PARLEY_LIMIT_ROOM_MESSAGE_RATE: "0", PARLEY_ROOM_CATCHUP_MAX: "10000" };
-const first = new Server({ name: "first", env });
-const second = new Server({ name: "second", env });
-second.secret = first.secret;
-after(async () => {
-    await first.stop().catch(() => {});
-    await second.stop().catch(() => {});
-}, { timeout: 30_000 });
+const { first, second } = restartPair("froom", { PARLEY_LIMIT_ROOM_MESSAGE_RATE: "0", PARLEY_ROOM_CATCHUP_MAX: "10000" });
 
 const N = 3000;
-
-/** Records the room's messages with a body that c gets: body and archive id. */
-function collect(c, room, got) {
-    c.xmpp.on("stanza", (el) => {
-        if (el.is("message") && String(el.attrs.from).startsWith(`${room}/`) && el.getChild("body")) {
-            got.push({ body: el.getChildText("body"), id: Number(el.getChild("stanza-id", NS.sid)?.attrs.id) });
-        }
-    });
-}
 
 test("SIGTERM during a room catch-up: the position never passes what was received; the rest after the restart", { timeout: 120_000 }, async () => {
     await first.start();
@@ -50,7 +33,7 @@ test("SIGTERM during a room catch-up: the position never passes what was receive
 
     const got1 = [];
     const m2 = await online(first, member);
-    collect(m2, room, got1);
+    recordRoom(m2, room, got1);
     await join(m2, room);
     await withTimeout((async () => { while (got1.length < 20) await sleep(1); })(), 30_000, "the catch-up under way");
     first.child.kill("SIGTERM");
@@ -72,7 +55,7 @@ test("SIGTERM during a room catch-up: the position never passes what was receive
     await second.start();
     const got2 = [];
     const m3 = await online(second, member);
-    collect(m3, room, got2);
+    recordRoom(m3, room, got2);
     await join(m3, room);
     const want = Array.from({ length: N }, (_, i) => `m${i}`);
     let missing;

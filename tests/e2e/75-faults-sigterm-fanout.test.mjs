@@ -4,34 +4,17 @@
 // being fanned out. No member's delivered position passes what reached
 // them; after a start with the same node name each member joins again and
 // gets the rest, in order; every message stored reaches every member.
-import { test, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import crypto from "node:crypto";
 
-import { NS, Server, online, uniqueUser, sql, sleep, stopAll, waitForSql, withTimeout } from "./lib/harness.mjs";
+import { online, uniqueUser, sql, sleep, stopAll, waitForSql, withTimeout } from "./lib/harness.mjs";
 import { newRoom, join, joinFully, leave, groupchat } from "./lib/rooms.mjs";
+import { recordRoom, restartPair } from "./lib/faults.mjs";
 
-const node = `ffan-${crypto.randomBytes(4).toString("hex")}`;
-const env = { PARLEY_NODE: node, PARLEY_LIMIT_ROOM_MESSAGE_RATE: "0", PARLEY_ROOM_CATCHUP_MAX: "10000" };
-const first = new Server({ name: "first", env });
-const second = new Server({ name: "second", env });
-second.secret = first.secret;
-after(async () => {
-    await first.stop().catch(() => {});
-    await second.stop().catch(() => {});
-}, { timeout: 30_000 });
+const { first, second } = restartPair("ffan", { PARLEY_LIMIT_ROOM_MESSAGE_RATE: "0", PARLEY_ROOM_CATCHUP_MAX: "10000" });
 
 const N = 6000;
 const MEMBERS = 6;
-
-/** Records the room's messages with a body that c gets: body and archive id. */
-function collect(c, room, got) {
-    c.xmpp.on("stanza", (el) => {
-        if (el.is("message") && String(el.attrs.from).startsWith(`${room}/`) && el.getChild("body")) {
-            got.push({ body: el.getChildText("body"), id: Number(el.getChild("stanza-id", NS.sid)?.attrs.id) });
-        }
-    });
-}
 
 test("SIGTERM during a live room fan-out: no position passes what was received; the rest after the restart", { timeout: 120_000 }, async () => {
     await first.start();
@@ -44,7 +27,7 @@ test("SIGTERM during a live room fan-out: no position passes what was received; 
         const c = await online(first, username);
         await joinFully(c, room);
         const got1 = [];
-        collect(c, room, got1);
+        recordRoom(c, room, got1);
         members.push({ username, c, got1, got2: [] });
     }
     for (let i = 0; i < N; i++) {
@@ -78,7 +61,7 @@ test("SIGTERM during a live room fan-out: no position passes what was received; 
     await second.start();
     for (const m of members) {
         m.c = await online(second, m.username);
-        collect(m.c, room, m.got2);
+        recordRoom(m.c, room, m.got2);
         await join(m.c, room);
     }
     for (const m of members) {

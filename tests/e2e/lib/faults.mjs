@@ -1,5 +1,8 @@
 // Helpers of the fault tests (tests/e2e/6x-7x-faults-*).
-import { sql, sleep } from "./harness.mjs";
+import { after } from "node:test";
+import crypto from "node:crypto";
+
+import { NS, Server, sql, sleep } from "./harness.mjs";
 
 const dbName = new URL(process.env.DATABASE_URL).pathname.slice(1);
 
@@ -89,4 +92,30 @@ export async function until(what, check, ms = 15_000) {
         if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms`);
         await sleep(100);
     }
+}
+
+/** Two servers with one node name and one secret, the second to start
+ * where the first was stopped (a restart); both stopped after the file's
+ * tests. `env` is added to PARLEY_NODE. */
+export function restartPair(prefix, env = {}) {
+    const node = `${prefix}-${crypto.randomBytes(4).toString("hex")}`;
+    const all = { PARLEY_NODE: node, ...env };
+    const first = new Server({ name: "first", env: all });
+    const second = new Server({ name: "second", env: all });
+    second.secret = first.secret;
+    after(async () => {
+        await first.stop().catch(() => {});
+        await second.stop().catch(() => {});
+    }, { timeout: 30_000 });
+    return { first, second };
+}
+
+/** Records the room's messages with a body that c gets from now on: body
+ * and archive id. */
+export function recordRoom(c, room, got) {
+    c.xmpp.on("stanza", (el) => {
+        if (el.is("message") && String(el.attrs.from).startsWith(`${room}/`) && el.getChild("body")) {
+            got.push({ body: el.getChildText("body"), id: Number(el.getChild("stanza-id", NS.sid)?.attrs.id) });
+        }
+    });
 }
