@@ -170,18 +170,65 @@ static const struct db_stmt db_delivered_stmts[] = {
      "SELECT parley_mark_delivered_many($1::bigint[], $2::text[], $3::text[])"},
 };
 
-static int db_delivered_send_kind(PGconn *conn, struct db_job **jobs, size_t n, int *sent,
-                                  enum db_job_kind kind, const char *stmt);
+/* A batched kind's three parameters for one job, as text; `num` is room
+ * for a number the job holds. */
+typedef void (*db_array_fields_fn)(const struct db_job *job, char num[24],
+                                   const char *out[3]);
+
+/* One statement over three arrays for every job of `kind` in the batch. */
+static int db_send_arrays(PGconn *conn, struct db_job **jobs, size_t n, int *sent,
+                          enum db_job_kind kind, const char *stmt,
+                          db_array_fields_fn fields)
+{
+    struct pl_buf arr[3] = {PL_BUF_INIT, PL_BUF_INIT, PL_BUF_INIT};
+    int rc = PL_OK, any = 0;
+    *sent = 0;
+    for (int k = 0; rc == PL_OK && k < 3; k++)
+        rc = pl_buf_append_str(&arr[k], "{");
+    for (size_t i = 0; rc == PL_OK && i < n; i++) {
+        if (jobs[i]->kind != kind)
+            continue;
+        char num[24];
+        const char *f[3];
+        fields(jobs[i], num, f);
+        for (int k = 0; rc == PL_OK && k < 3; k++)
+            rc = db_array_add(&arr[k], f[k]);
+        any = 1;
+    }
+    for (int k = 0; rc == PL_OK && any && k < 3; k++)
+        rc = pl_buf_append_str(&arr[k], "}");
+    if (rc == PL_OK && any) {
+        const char *p[3] = {arr[0].data, arr[1].data, arr[2].data};
+        rc = db_send(conn, stmt, 3, p);
+        *sent = rc == PL_OK;
+    }
+    for (int k = 0; k < 3; k++)
+        pl_buf_free(&arr[k]);
+    /* Out of memory half way: nothing was queued, but the pipeline holds
+     * BEGIN, so only a reset makes the connection clean. */
+    return rc == PL_OK ? PL_OK : PL_AGAIN;
+}
+
+/* A delivered payload (DB_JOB_MARK_DELIVERED, DB_JOB_MARK_ACKED). */
+static void db_delivered_fields(const struct db_job *job, char num[24],
+                                const char *out[3])
+{
+    const struct db_mark_delivered_job *d = &job->u.delivered;
+    snprintf(num, 24, "%" PRId64, d->message_id);
+    out[0] = num;
+    out[1] = d->recipient ? d->recipient : "";
+    out[2] = d->via;
+}
 
 static int db_delivered_send_batch(PGconn *conn, struct db_job **jobs, size_t n,
                                    int *sent)
 {
-    return db_delivered_send_kind(conn, jobs, n, sent, DB_JOB_MARK_DELIVERED,
-                                  "mark_delivered_many");
+    return db_send_arrays(conn, jobs, n, sent, DB_JOB_MARK_DELIVERED,
+                          "mark_delivered_many", db_delivered_fields);
 }
 
 /* ---- DB_JOB_MARK_ACKED: XEP-0198 acknowledgements, marked and settled in
- * one call per batch (parley_mark_acked, migrations/0007) ---- */
+ * one call per batch (parley_mark_acked, migrations/0007, 0014) ---- */
 
 static const struct db_stmt db_acked_stmts[] = {
     {"mark_acked_many", "SELECT parley_mark_acked($1::bigint[], $2::text[], $3::text[])"},
@@ -189,48 +236,8 @@ static const struct db_stmt db_acked_stmts[] = {
 
 static int db_acked_send_batch(PGconn *conn, struct db_job **jobs, size_t n, int *sent)
 {
-    return db_delivered_send_kind(conn, jobs, n, sent, DB_JOB_MARK_ACKED,
-                                  "mark_acked_many");
-}
-
-/* One statement over arrays for every job of `kind` (a delivered payload). */
-static int db_delivered_send_kind(PGconn *conn, struct db_job **jobs, size_t n, int *sent,
-                                  enum db_job_kind kind, const char *stmt)
-{
-    struct pl_buf ids = PL_BUF_INIT, recipients = PL_BUF_INIT, vias = PL_BUF_INIT;
-    int rc = PL_OK, any = 0;
-    *sent = 0;
-    if (pl_buf_append_str(&ids, "{") || pl_buf_append_str(&recipients, "{") ||
-        pl_buf_append_str(&vias, "{"))
-        rc = PL_ENOMEM;
-    for (size_t i = 0; rc == PL_OK && i < n; i++) {
-        const struct db_mark_delivered_job *d = &jobs[i]->u.delivered;
-        if (jobs[i]->kind != kind)
-            continue;
-        char id[24];
-        snprintf(id, sizeof(id), "%s%" PRId64, any ? "," : "", d->message_id);
-        if (pl_buf_append_str(&ids, id) != PL_OK ||
-            db_array_add(&recipients, d->recipient ? d->recipient : "") != PL_OK ||
-            db_array_add(&vias, d->via) != PL_OK)
-            rc = PL_ENOMEM;
-        any = 1;
-    }
-    if (rc == PL_OK && any) {
-        if (pl_buf_append_str(&ids, "}") != PL_OK ||
-            pl_buf_append_str(&recipients, "}") != PL_OK ||
-            pl_buf_append_str(&vias, "}") != PL_OK)
-            rc = PL_ENOMEM;
-        const char *p[3] = {ids.data, recipients.data, vias.data};
-        if (rc == PL_OK)
-            rc = db_send(conn, stmt, 3, p);
-        *sent = rc == PL_OK;
-    }
-    pl_buf_free(&ids);
-    pl_buf_free(&recipients);
-    pl_buf_free(&vias);
-    /* Out of memory half way: nothing was queued, but the pipeline holds
-     * BEGIN, so only a reset makes the connection clean. */
-    return rc == PL_OK ? PL_OK : PL_AGAIN;
+    return db_send_arrays(conn, jobs, n, sent, DB_JOB_MARK_ACKED, "mark_acked_many",
+                          db_delivered_fields);
 }
 
 static void db_delivered_free(struct db_job *job)
@@ -247,39 +254,18 @@ static const struct db_stmt db_received_stmts[] = {
      "SELECT parley_mark_received_many($1::text[], $2::text[], $3::text[])"},
 };
 
+static void db_received_fields(const struct db_job *job, char num[24], const char *out[3])
+{
+    (void)num;
+    out[0] = job->u.received.sender;
+    out[1] = job->u.received.stanza_id;
+    out[2] = job->u.received.recipient;
+}
+
 static int db_received_send_batch(PGconn *conn, struct db_job **jobs, size_t n, int *sent)
 {
-    struct pl_buf senders = PL_BUF_INIT, ids = PL_BUF_INIT, recipients = PL_BUF_INIT;
-    int rc = PL_OK, any = 0;
-    *sent = 0;
-    if (pl_buf_append_str(&senders, "{") || pl_buf_append_str(&ids, "{") ||
-        pl_buf_append_str(&recipients, "{"))
-        rc = PL_ENOMEM;
-    for (size_t i = 0; rc == PL_OK && i < n; i++) {
-        const struct db_mark_received_job *r = &jobs[i]->u.received;
-        if (jobs[i]->kind != DB_JOB_MARK_RECEIVED)
-            continue;
-        if (db_array_add(&senders, r->sender) != PL_OK ||
-            db_array_add(&ids, r->stanza_id) != PL_OK ||
-            db_array_add(&recipients, r->recipient) != PL_OK)
-            rc = PL_ENOMEM;
-        any = 1;
-    }
-    if (rc == PL_OK && any) {
-        if (pl_buf_append_str(&senders, "}") != PL_OK ||
-            pl_buf_append_str(&ids, "}") != PL_OK ||
-            pl_buf_append_str(&recipients, "}") != PL_OK)
-            rc = PL_ENOMEM;
-        const char *p[3] = {senders.data, ids.data, recipients.data};
-        if (rc == PL_OK)
-            rc = db_send(conn, "mark_received_many", 3, p);
-        *sent = rc == PL_OK;
-    }
-    pl_buf_free(&senders);
-    pl_buf_free(&ids);
-    pl_buf_free(&recipients);
-    /* As db_delivered_send_kind: half a pipeline needs a reset. */
-    return rc == PL_OK ? PL_OK : PL_AGAIN;
+    return db_send_arrays(conn, jobs, n, sent, DB_JOB_MARK_RECEIVED, "mark_received_many",
+                          db_received_fields);
 }
 
 static void db_received_free(struct db_job *job)
