@@ -1,13 +1,17 @@
 #!/usr/bin/env node
-// What the admin API costs the XMPP loop: compares parley-load outputs
-// (the same load alone, then while wrk asked GET /api/v1/sessions at a
-// steady rate, then alone again) step by step: the run with the API
-// against the mean of the two alone, whose own difference is printed as
-// the machine's run-to-run spread; then one line "RESULT {...}". Called by
-// tests/bench/run with BENCH_API_LOAD set; it reports figures and asserts
-// nothing.
+// What the admin API costs the XMPP loop: compares parley-load outputs of
+// the same load run alone and while wrk asked GET /api/v1/sessions at a
+// steady rate, alternated (alone, with, alone, with, ..., alone), step by
+// step. Each run with the API is set against the mean of the two alone
+// runs around it (a "paired" change); the median of those is the figure,
+// and the changes between consecutive alone runs are printed beside it as
+// the machine's own run-to-run spread. Then one line "RESULT {...}".
+// Called by tests/bench/run with BENCH_API_LOAD set; it reports figures
+// and asserts nothing.
 //
-// Usage: node tests/bench/api-cost.mjs ALONE.out WITH.out API.out [ALONE2.out]
+// Usage: node tests/bench/api-cost.mjs --alone A1 --with W1 --api API1
+//            --alone A2 [--with W2 --api API2 --alone A3 ...]
+// (in the order they ran; there is one more alone run than runs with)
 import fs from "node:fs";
 
 function result(file) {
@@ -20,69 +24,79 @@ function result(file) {
     return JSON.parse(line.slice("RESULT ".length));
 }
 
-const [aloneFile, withFile, apiFile] = process.argv.slice(2);
-if (!apiFile) {
-    console.error("usage: api-cost.mjs ALONE.out WITH.out API.out");
+const files = { alone: [], with: [], api: [] };
+const argv = process.argv.slice(2);
+for (let i = 0; i < argv.length; i += 2) {
+    const kind = argv[i].replace(/^--/, "");
+    if (!files[kind] || !argv[i + 1]) {
+        console.error("usage: api-cost.mjs --alone A1 --with W1 --api API1 --alone A2 ...");
+        process.exit(2);
+    }
+    files[kind].push(argv[i + 1]);
+}
+if (!files.with.length || files.alone.length !== files.with.length + 1 ||
+    files.api.length !== files.with.length) {
+    console.error("api-cost.mjs: needs N runs with the API, N API outputs and N + 1 alone runs");
     process.exit(2);
 }
-const alone1 = result(aloneFile);
-const withApi = result(withFile);
-const alone2 = process.argv[5] ? result(process.argv[5]) : null;
-// The mean of the alone runs, step by step (one alone run: itself).
-const alone = structuredClone(alone1);
-const spread = [];
-if (alone2) {
-    const mean = (a, b) => +((a + b) / 2).toFixed(2);
-    for (const a of alone.rate ?? []) {
-        const b = (alone2.rate ?? []).find((r) => r.offered === a.offered);
-        if (!b) continue;
-        const one = (alone1.rate ?? []).find((r) => r.offered === a.offered);
-        spread.push({ offered: a.offered, p50_ms: [one.p50_ms, b.p50_ms], p99_ms: [one.p99_ms, b.p99_ms] });
-        a.achieved = mean(a.achieved, b.achieved);
-        a.p50_ms = mean(a.p50_ms, b.p50_ms);
-        a.p99_ms = mean(a.p99_ms, b.p99_ms);
-    }
-    if (alone.room && alone2.room) {
-        alone.room.p50_ms = mean(alone.room.p50_ms, alone2.room.p50_ms);
-        alone.room.p99_ms = mean(alone.room.p99_ms, alone2.room.p99_ms);
-    }
-}
-const api = result(apiFile); // tests/bench/api-load.lua's summary of the wrk run
+const alone = files.alone.map(result);
+const withApi = files.with.map(result);
+const api = files.api.map(result); // tests/bench/api-load.lua's summaries
 
+const median = (xs) => {
+    const s = xs.filter((x) => x !== null && x !== undefined).sort((a, b) => a - b);
+    if (!s.length) return null;
+    const m = s.length >> 1;
+    return +(s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2).toFixed(2);
+};
 const change = (a, b) => (a > 0 ? +((100 * (b - a)) / a).toFixed(1) : null);
 const fmt = (v) => (v === null ? "-" : `${v > 0 ? "+" : ""}${v}%`);
+const step = (run, offered) => (run.rate ?? []).find((r) => r.offered === offered);
+const range = (xs) => {
+    const s = xs.filter((x) => x !== null).sort((a, b) => a - b);
+    return s.length ? `${fmt(s[0])} .. ${fmt(s[s.length - 1])}` : "-";
+};
+
+const fields = ["achieved", "p50_ms", "p99_ms", "server_cpu_pct", "pg_cpu_pct"];
 const rows = [];
-if (spread.length) {
-    console.log("\nthe two alone runs (run-to-run spread):");
-    for (const r of spread)
-        console.log(`  ${String(r.offered).padStart(9)}   p50 ${r.p50_ms[0]} / ${r.p50_ms[1]} ms, p99 ${r.p99_ms[0]} / ${r.p99_ms[1]} ms`);
-}
-console.log(`\nwhat the API load changed (alone${alone2 ? ", the mean of two runs," : ""} -> with GET /api/v1/sessions):`);
-console.log("  offered/s   achieved alone -> with        p50 ms alone -> with        p99 ms alone -> with");
-for (const a of alone.rate ?? []) {
-    const b = (withApi.rate ?? []).find((r) => r.offered === a.offered);
-    if (!b) continue;
-    const row = {
-        offered: a.offered,
-        achieved: [a.achieved, b.achieved, change(a.achieved, b.achieved)],
-        p50_ms: [a.p50_ms, b.p50_ms, change(a.p50_ms, b.p50_ms)],
-        p99_ms: [a.p99_ms, b.p99_ms, change(a.p99_ms, b.p99_ms)],
-        lost: [a.lost, b.lost],
-    };
+for (const first of alone[0].rate ?? []) {
+    const offered = first.offered;
+    const row = { offered };
+    for (const f of fields) {
+        const a = alone.map((r) => step(r, offered)?.[f] ?? null);
+        const w = withApi.map((r) => step(r, offered)?.[f] ?? null);
+        // Each run with the API against the mean of its two neighbours.
+        const paired = w.map((x, i) =>
+            x === null || a[i] === null || a[i + 1] === null ? null : change((a[i] + a[i + 1]) / 2, x));
+        // Consecutive alone runs against each other: what changes with nothing changed.
+        const noise = a.slice(1).map((x, i) => (x === null || a[i] === null ? null : change(a[i], x)));
+        row[f] = { alone: a, with: w, alone_median: median(a), with_median: median(w),
+            paired, paired_median: median(paired), alone_to_alone: noise };
+    }
+    row.lost = { alone: alone.map((r) => step(r, offered)?.lost ?? null),
+        with: withApi.map((r) => step(r, offered)?.lost ?? null) };
     rows.push(row);
-    const col = (x) => `${x[0]} -> ${x[1]} (${fmt(x[2])})`.padEnd(28);
-    console.log(`  ${String(a.offered).padStart(9)}   ${col(row.achieved)}${col(row.p50_ms)}${col(row.p99_ms)}`);
 }
-let room = null;
-if (alone.room && withApi.room) {
-    room = {
-        p50_ms: [alone.room.p50_ms, withApi.room.p50_ms, change(alone.room.p50_ms, withApi.room.p50_ms)],
-        p99_ms: [alone.room.p99_ms, withApi.room.p99_ms, change(alone.room.p99_ms, withApi.room.p99_ms)],
-    };
-    console.log(`  room: p50 ${room.p50_ms[0]} -> ${room.p50_ms[1]} ms (${fmt(room.p50_ms[2])}), ` +
-        `p99 ${room.p99_ms[0]} -> ${room.p99_ms[1]} ms (${fmt(room.p99_ms[2])})`);
+
+console.log(`\nwhat the API load changed: ${withApi.length} run(s) with it, each against the mean of the`);
+console.log("alone runs before and after it; 'alone -> alone' is the change between consecutive alone runs");
+for (const r of rows) {
+    console.log(`  ${r.offered}/s offered:`);
+    const names = { achieved: "achieved/s", p50_ms: "p50 ms", p99_ms: "p99 ms",
+        server_cpu_pct: "parleyd CPU %", pg_cpu_pct: "PostgreSQL CPU %" };
+    for (const f of fields) {
+        const x = r[f];
+        console.log(`    ${names[f].padEnd(17)} alone ${x.alone.join(" / ")}; with ${x.with.join(" / ")}`);
+        console.log(`    ${"".padEnd(17)} median ${x.alone_median} -> ${x.with_median}; ` +
+            `paired change ${fmt(x.paired_median)} (${range(x.paired)}); alone -> alone ${range(x.alone_to_alone)}`);
+    }
+    const lost = [...r.lost.alone, ...r.lost.with].reduce((s, v) => s + (v ?? 0), 0);
+    console.log(`    lost              ${lost}`);
 }
-console.log(`  best step with p99 < 100 ms and nothing lost: ${alone1.rate_best_ok}${alone2 ? ` and ${alone2.rate_best_ok}` : ""} -> ${withApi.rate_best_ok}`);
-console.log(`  API: ${api.requests} requests in ${api.seconds} s = ${api.per_s}/s, ` +
-    `${api.errors} socket errors, ${api.non_2xx} not 2xx, p50 ${api.p50_ms} ms, p99 ${api.p99_ms} ms`);
-console.log(`RESULT ${JSON.stringify({ api_load: api, steps: rows, room, spread, best: [alone1.rate_best_ok, withApi.rate_best_ok, alone2?.rate_best_ok ?? null] })}`);
+console.log(`  best step with p99 < 100 ms and nothing lost: alone ${alone.map((r) => r.rate_best_ok).join(" / ")}; ` +
+    `with ${withApi.map((r) => r.rate_best_ok).join(" / ")}`);
+for (const a of api)
+    console.log(`  API: ${a.requests} requests in ${a.seconds} s = ${a.per_s}/s, ` +
+        `${a.errors} socket errors, ${a.non_2xx} not 2xx, p50 ${a.p50_ms} ms, p99 ${a.p99_ms} ms`);
+console.log(`RESULT ${JSON.stringify({ api_load: api, steps: rows,
+    best: { alone: alone.map((r) => r.rate_best_ok), with: withApi.map((r) => r.rate_best_ok) } })}`);

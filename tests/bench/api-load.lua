@@ -1,6 +1,6 @@
 -- wrk script of tests/bench/run's BENCH_API_LOAD: each connection waits
 -- API_DELAY_MS milliseconds after an answer before its next request, so
--- that 10 connections ask about 10000 / API_DELAY_MS times a second
+-- that 20 connections ask about 20000 / (API_DELAY_MS + 1) times a second
 -- (wrk itself asks as fast as answers come).
 local delay_ms = tonumber(os.getenv("API_DELAY_MS") or "20")
 

@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
@@ -831,11 +832,19 @@ int main(int argc, char **argv)
         snprintf(muc, sizeof muc, "conference.%s", o.domain);
         o.muc_domain = muc;
     }
-    srand((unsigned)time(NULL) ^ (unsigned)getpid());
+    /* The run's tag from the kernel's random bytes: a tag seen before
+     * means the same users and stanza ids, which the server takes as
+     * resends of what it already has (seeding rand() from the time and
+     * the pid gave a back-to-back run the tag of one five minutes
+     * earlier). */
+    unsigned seed;
+    if (getrandom(&seed, sizeof seed, 0) != (ssize_t)sizeof seed)
+        seed = (unsigned)time(NULL) ^ (unsigned)getpid();
+    srand(seed);
     if (tag)
         snprintf(run, sizeof run, "%s", tag);
     else
-        snprintf(run, sizeof run, "lg%x", (unsigned)rand() & 0xffffff);
+        snprintf(run, sizeof run, "lg%08x", seed);
     o.run = run;
 
     /* Each session is a descriptor here and one in parleyd. */
