@@ -221,6 +221,30 @@ struct api_page_cache {
 void api_page_cache_init(struct api_page_cache *c);
 void api_page_cache_free(struct api_page_cache *c);
 struct api_page_cache *api_server_sessions_cache(struct api_server *srv);
+
+/* api_tokens.c: admin tokens verified lately, each until its `exp`. */
+#define API_TOKEN_CACHE_SLOTS 8
+struct api_token_slot {
+    char *token; /* NULL: free */
+    char *actor; /* the token's `sub` */
+    long expires;
+};
+struct api_token_cache {
+    pthread_mutex_t lock;
+    struct api_token_slot slot[API_TOKEN_CACHE_SLOTS];
+    size_t next; /* the slot replaced next */
+};
+void api_token_cache_init(struct api_token_cache *c);
+void api_token_cache_free(struct api_token_cache *c);
+/* The subject of `token` if it is cached and not past its `exp` at `now`,
+ * copied into *actor: PL_OK; PL_ENOENT when it is not (verify it). */
+int api_token_cache_get(struct api_token_cache *c, const char *token, long now,
+                        char **actor);
+/* Keeps an admin token auth_verify accepted, until `expires`. */
+void api_token_cache_put(struct api_token_cache *c, const char *token, long expires,
+                         const char *actor);
+/* Whether two secrets are equal, in time that depends on a's length only. */
+int api_same_secret(const char *a, const char *b);
 /* The API's own request metrics, as Prometheus text appended to out. */
 struct pl_buf;
 int api_server_metrics(struct api_server *srv, struct pl_buf *out);

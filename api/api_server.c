@@ -71,6 +71,7 @@ struct api_server {
     struct pl_keyed rate;
     int64_t rate_swept_us;
     struct api_page_cache sessions_cache; /* api_sessions.c */
+    struct api_token_cache tokens;        /* api_tokens.c */
 };
 
 /* One request, from the URI log callback to the completion callback. */
@@ -349,15 +350,6 @@ static void token_free(char *tok)
 }
 
 /* Timing-safe comparison for the metrics token. */
-static int same_secret(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b);
-    unsigned char d = la != lb;
-    for (size_t i = 0; i < la; i++)
-        d |= (unsigned char)(a[i] ^ b[i % (lb ? lb : 1)]);
-    return d == 0;
-}
-
 /* PARLEY_LIMIT_API_RATE for the admin `actor`: PL_OK, or PL_EDENIED with
  * rep holding a 429 and its Retry-After. Keyed by the subject, so every
  * token of one admin shares one bucket. */
@@ -471,7 +463,7 @@ static int check_request(struct api_exchange *x, struct MHD_Connection *c,
     if (flags & API_ROUTE_METRICS) {
         if (srv->metrics_token) {
             char *tok = bearer_token(authz);
-            int ok = tok && same_secret(tok, srv->metrics_token);
+            int ok = tok && api_same_secret(tok, srv->metrics_token);
             token_free(tok);
             if (!ok) {
                 api_problem(rep, 401, "unauthorized", NULL,
@@ -486,24 +478,37 @@ static int check_request(struct api_exchange *x, struct MHD_Connection *c,
                         "an admin token is needed in 'Authorization: Bearer'");
             return PL_EDENIED;
         }
-        struct auth_claims claims = {0};
-        enum auth_result why = AUTH_MISSING;
-        rc = auth_verify(srv->cfg.verifier, tok, (long)time(NULL), &claims, &why);
-        token_free(tok);
+        long now = (long)time(NULL);
+        rc = api_token_cache_get(&srv->tokens, tok, now, &x->req.actor);
+        if (rc == PL_ENOMEM) {
+            token_free(tok);
+            api_problem(rep, 500, "internal", NULL, "out of memory");
+            return rc;
+        }
         if (rc != PL_OK) {
-            api_problem(rep, 401, "unauthorized", NULL, "the token was refused: %s",
-                        auth_result_str(why));
-            return PL_EDENIED;
-        }
-        if (!claims.admin) {
+            struct auth_claims claims = {0};
+            enum auth_result why = AUTH_MISSING;
+            rc = auth_verify(srv->cfg.verifier, tok, now, &claims, &why);
+            if (rc != PL_OK) {
+                token_free(tok);
+                api_problem(rep, 401, "unauthorized", NULL, "the token was refused: %s",
+                            auth_result_str(why));
+                return PL_EDENIED;
+            }
+            if (!claims.admin) {
+                token_free(tok);
+                auth_claims_free(&claims);
+                api_problem(rep, 403, "forbidden", NULL,
+                            "the token does not carry \"role\": \"admin\"");
+                return PL_EDENIED;
+            }
+            if (claims.expires > now) /* else accepted within the leeway only */
+                api_token_cache_put(&srv->tokens, tok, claims.expires, claims.subject);
+            x->req.actor = claims.subject;
+            claims.subject = NULL;
             auth_claims_free(&claims);
-            api_problem(rep, 403, "forbidden", NULL,
-                        "the token does not carry \"role\": \"admin\"");
-            return PL_EDENIED;
         }
-        x->req.actor = claims.subject;
-        claims.subject = NULL;
-        auth_claims_free(&claims);
+        token_free(tok);
         rc = check_rate(srv, x->req.actor, rep);
         if (rc != PL_OK)
             return rc;
@@ -720,6 +725,7 @@ void api_server_stop(struct api_server *srv)
     pl_keyed_free(&srv->rate);
     pthread_mutex_destroy(&srv->rate_lock);
     api_page_cache_free(&srv->sessions_cache);
+    api_token_cache_free(&srv->tokens);
     free(srv);
 }
 
@@ -734,6 +740,7 @@ int api_server_start(const struct api_config *cfg, struct api_server **out)
     int rc = PL_ENOMEM;
     pthread_mutex_init(&srv->rate_lock, NULL);
     api_page_cache_init(&srv->sessions_cache);
+    api_token_cache_init(&srv->tokens);
     pl_keyed_init(&srv->rate, cfg->rate_per_token, 10.0 * cfg->rate_per_token, 0);
     srv->stats = calloc(api_nroutes + 1, sizeof(*srv->stats));
     if (!srv->stats || dup_opt(cfg->host, &srv->host) ||
