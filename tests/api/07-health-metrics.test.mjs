@@ -174,4 +174,28 @@ test("the audit log pages newest first without gaps or duplicates", T, async () 
     assertProblem(await api(srv, "GET", "/api/v1/audit?cursor=x"), 400, "cursor");
 });
 
+// /proc/<pid>/task/<tid>/stat: the thread's name, then its nice value
+// (field 19 of proc(5)).
+function threadsOf(pid) {
+    return fs.readdirSync(`/proc/${pid}/task`).map((tid) => {
+        const stat = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
+        const name = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+        const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+        return { tid: Number(tid), name, nice: Number(fields[19 - 3]) };
+    });
+}
+
+test("the API's threads give way to the XMPP loop: nice 10 above the process once they have served", T, async () => {
+    for (let i = 0; i < 8; i++) assert.equal((await api(srv, "GET", "/api/v1/users")).status, 200);
+    const threads = threadsOf(srv.child.pid);
+    const main = threads.find((t) => t.tid === srv.child.pid);
+    const mhd = threads.filter((t) => t.name.startsWith("MHD-"));
+    assert.ok(mhd.length > 0, `libmicrohttpd's threads among ${threads.map((t) => t.name).join(", ")}`);
+    const lowered = Math.min(19, main.nice + 10);
+    assert.ok(mhd.some((t) => t.nice === lowered), `an API thread at nice ${lowered}: ${JSON.stringify(mhd)}`);
+    for (const t of mhd) assert.ok(t.nice === main.nice || t.nice === lowered, JSON.stringify(t));
+    for (const t of threads.filter((t) => !t.name.startsWith("MHD-")))
+        assert.equal(t.nice, main.nice, `${t.name} keeps the process's priority`);
+});
+
 stopsCleanly(srv);
