@@ -353,7 +353,6 @@ static void token_free(char *tok)
     }
 }
 
-/* Timing-safe comparison for the metrics token. */
 /* PARLEY_LIMIT_API_RATE for the admin `actor`: PL_OK, or PL_EDENIED with
  * rep holding a 429 and its Retry-After. Keyed by the subject, so every
  * token of one admin shares one bucket. */
