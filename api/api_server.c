@@ -353,6 +353,41 @@ static void token_free(char *tok)
     }
 }
 
+/* The admin a Bearer token speaks for, into *actor (the caller frees it):
+ * from the tokens verified lately (api_tokens.c), else from the verifier,
+ * and then kept. PL_OK, or an error with rep holding its 401, 403 or 500. */
+static int admin_of_token(struct api_server *srv, const char *tok, char **actor,
+                          struct api_reply *rep)
+{
+    long now = (long)time(NULL);
+    int rc = api_token_cache_get(&srv->tokens, tok, now, actor);
+    if (rc == PL_OK)
+        return rc;
+    if (rc == PL_ENOMEM) {
+        api_problem(rep, 500, "internal", NULL, "out of memory");
+        return rc;
+    }
+    struct auth_claims claims = {0};
+    enum auth_result why = AUTH_MISSING;
+    if (auth_verify(srv->cfg.verifier, tok, now, &claims, &why) != PL_OK) {
+        api_problem(rep, 401, "unauthorized", NULL, "the token was refused: %s",
+                    auth_result_str(why));
+        return PL_EDENIED;
+    }
+    if (!claims.admin) {
+        auth_claims_free(&claims);
+        api_problem(rep, 403, "forbidden", NULL,
+                    "the token does not carry \"role\": \"admin\"");
+        return PL_EDENIED;
+    }
+    if (claims.expires > now) /* else accepted within the leeway only */
+        api_token_cache_put(&srv->tokens, tok, claims.expires, claims.subject);
+    *actor = claims.subject;
+    claims.subject = NULL;
+    auth_claims_free(&claims);
+    return PL_OK;
+}
+
 /* PARLEY_LIMIT_API_RATE for the admin `actor`: PL_OK, or PL_EDENIED with
  * rep holding a 429 and its Retry-After. Keyed by the subject, so every
  * token of one admin shares one bucket. */
@@ -481,37 +516,10 @@ static int check_request(struct api_exchange *x, struct MHD_Connection *c,
                         "an admin token is needed in 'Authorization: Bearer'");
             return PL_EDENIED;
         }
-        long now = (long)time(NULL);
-        rc = api_token_cache_get(&srv->tokens, tok, now, &x->req.actor);
-        if (rc == PL_ENOMEM) {
-            token_free(tok);
-            api_problem(rep, 500, "internal", NULL, "out of memory");
-            return rc;
-        }
-        if (rc != PL_OK) {
-            struct auth_claims claims = {0};
-            enum auth_result why = AUTH_MISSING;
-            rc = auth_verify(srv->cfg.verifier, tok, now, &claims, &why);
-            if (rc != PL_OK) {
-                token_free(tok);
-                api_problem(rep, 401, "unauthorized", NULL, "the token was refused: %s",
-                            auth_result_str(why));
-                return PL_EDENIED;
-            }
-            if (!claims.admin) {
-                token_free(tok);
-                auth_claims_free(&claims);
-                api_problem(rep, 403, "forbidden", NULL,
-                            "the token does not carry \"role\": \"admin\"");
-                return PL_EDENIED;
-            }
-            if (claims.expires > now) /* else accepted within the leeway only */
-                api_token_cache_put(&srv->tokens, tok, claims.expires, claims.subject);
-            x->req.actor = claims.subject;
-            claims.subject = NULL;
-            auth_claims_free(&claims);
-        }
+        rc = admin_of_token(srv, tok, &x->req.actor, rep);
         token_free(tok);
+        if (rc != PL_OK)
+            return rc;
         rc = check_rate(srv, x->req.actor, rep);
         if (rc != PL_OK)
             return rc;
@@ -574,9 +582,9 @@ static void give_way(void)
     id_t tid = (id_t)syscall(SYS_gettid);
     errno = 0;
     int nice = getpriority(PRIO_PROCESS, tid);
-    if (errno == 0 && nice < 19)
-        (void)setpriority(PRIO_PROCESS, tid,
-                          nice + API_THREAD_NICE > 19 ? 19 : nice + API_THREAD_NICE);
+    int want = nice + API_THREAD_NICE > 19 ? 19 : nice + API_THREAD_NICE;
+    if (errno == 0 && want != nice)
+        (void)setpriority(PRIO_PROCESS, tid, want);
 }
 
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)

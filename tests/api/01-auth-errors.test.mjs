@@ -46,7 +46,9 @@ test("a chat token (no admin role) gets 403, every time", T, async () => {
 });
 
 test("an admin token used again and again is refused once it has expired", T, async () => {
-    // Expired 27 s ago: accepted within the verifier's 30 s leeway, for 3 s more.
+    // Expired 27 s ago: accepted within the verifier's 30 s leeway, for 3 s
+    // more, and never kept by the token cache (it keeps a token until its
+    // exp only; that expiry is tests/unit/api/api_tokens_test.c's).
     const token = adminToken(srv, "root", { expIn: -27 });
     for (let i = 0; i < 2; i++) assert.equal((await api(srv, "GET", "/api/v1/users", { token })).status, 200);
     await new Promise((r) => setTimeout(r, 4000));
